@@ -1,0 +1,117 @@
+"""The sandbox's CRM-neutral model of one company's channel sales.
+
+A :class:`World` is what both CRM facades of the sandbox serve: the Salesforce facade renders it as
+Account / User / Opportunity / OpportunityStage / OpportunityHistory / Lead records, the HubSpot
+facade as companies / owners / deals / pipelines / contacts. Loading a data set (the Maven CRM
+data set, or the synthetic generator) produces a World; the facades never read files themselves.
+
+All datetimes are timezone-aware UTC; amounts are ``Decimal`` in the deal's own currency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+
+@dataclass
+class Partner:
+    """A partner organisation (Salesforce partner Account / HubSpot company of type PARTNER).
+
+    ``key`` is a stable text key inside the world (e.g. ``"P01"``); each facade derives its own
+    record id from it (Salesforce 18-char ``001...`` id, HubSpot numeric id).
+    """
+
+    key: str
+    name: str
+    partner_type: str = "Reseller"  # Reseller | Referral | Agency
+    tier: str | None = None  # e.g. Gold / Silver / Bronze
+    is_deleted: bool = False
+
+
+@dataclass
+class Owner:
+    """A sales rep (Salesforce User / HubSpot owner). ``team`` and ``unit`` are plain names."""
+
+    key: str
+    name: str
+    email: str
+    team: str | None
+    unit: str | None
+    is_active: bool = True
+
+
+@dataclass
+class Stage:
+    """One stage of the (single) deal pipeline.
+
+    ``key`` is the API name (Salesforce StageName / HubSpot stage id); ``probability`` is 0..1.
+    Won and closed come from the flags, never from the name.
+    """
+
+    key: str
+    label: str
+    probability: Decimal
+    is_closed: bool
+    is_won: bool
+    order: int
+
+
+@dataclass
+class Deal:
+    """An opportunity / deal.
+
+    ``created_at`` may be ``None`` only for data sets that lack it (the Maven data set's
+    Prospecting rows); ``close_date`` is the CRM's date-only close date; ``stage_history`` is a
+    list of ``(stage_key, entered_at)`` in time order; ``modified_at`` feeds SystemModstamp /
+    hs_lastmodifieddate.
+    """
+
+    key: str
+    name: str
+    partner_key: str | None
+    owner_key: str | None
+    account_name: str | None
+    stage_key: str
+    amount: Decimal | None
+    currency: str
+    created_at: datetime | None
+    close_date: date | None
+    lead_source: str | None
+    modified_at: datetime
+    stage_history: list[tuple[str, datetime]] = field(default_factory=list)
+    is_deleted: bool = False
+
+
+@dataclass
+class Lead:
+    """A lead (Salesforce Lead / HubSpot contact in the lead lifecycle stage)."""
+
+    key: str
+    name: str
+    partner_key: str | None
+    owner_key: str | None
+    created_at: datetime
+    lead_source: str | None
+    converted_at: datetime | None = None
+    converted_deal_key: str | None = None
+    is_deleted: bool = False
+
+
+@dataclass
+class World:
+    """Everything one sandbox serves.
+
+    ``currency_rates`` maps ISO code -> units of that currency per one unit of
+    ``corporate_currency`` (Salesforce ``CurrencyType.ConversionRate`` convention; the corporate
+    currency has rate 1).
+    """
+
+    partners: list[Partner]
+    owners: list[Owner]
+    stages: list[Stage]
+    deals: list[Deal]
+    leads: list[Lead] = field(default_factory=list)
+    corporate_currency: str = "USD"
+    currency_rates: dict[str, Decimal] = field(default_factory=lambda: {"USD": Decimal(1)})
