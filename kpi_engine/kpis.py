@@ -1,0 +1,251 @@
+"""Compute the partner KPIs with the SQL in ``kpi_engine/sql/`` and store them in ``kpi_values``.
+
+For each grain (month, quarter, year; quarters and years follow the fiscal year's first month),
+every dimension (overall, partner, owner, team, unit, channel) and every period from the first to
+the last period holding a creation or close date. Definitions: ``docs/kpis.md`` (kept equal to
+:data:`KPIS` by a test) and the header of each ``sql/kpis/*.sql`` file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from importlib import resources
+
+from kpi_engine.errors import ComputeError
+from kpi_engine.settings import KpiSettings
+from kpi_engine.store import Store
+
+#: Months per period of each grain.
+GRAINS = {"month": 1, "quarter": 3, "year": 12}
+DIMENSIONS = ("overall", "partner", "owner", "team", "unit", "channel")
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One KPI: its name, family (the ``sql/kpis`` file computing it), unit, and the value a member
+    with nothing to measure gets (``"0"`` for counts and money sums, ``None`` for averages/rates)."""
+
+    name: str
+    family: str
+    unit: str
+    empty: str | None
+    for_overall: bool = True
+
+
+KPIS: tuple[Kpi, ...] = (
+    Kpi("deals_won", "deal_count", "deals", "0"),
+    Kpi("deals_lost", "deal_count", "deals", "0"),
+    Kpi("deals_closed", "deal_count", "deals", "0"),
+    Kpi("deals_created", "deal_count", "deals", "0"),
+    Kpi("won_amount", "deal_size", "reporting currency", "0"),
+    Kpi("average_deal_size", "deal_size", "reporting currency", None),
+    Kpi("median_deal_size", "deal_size", "reporting currency", None),
+    Kpi("pipeline_open_count", "pipeline", "deals", "0"),
+    Kpi("pipeline_open_amount", "pipeline", "reporting currency", "0"),
+    Kpi("pipeline_weighted_amount", "pipeline", "reporting currency", "0"),
+    Kpi("pipeline_created_amount", "pipeline", "reporting currency", "0"),
+    Kpi("pipeline_change", "pipeline_change", "reporting currency", None),
+    Kpi("won_amount_share", "channel_share", "ratio 0..1", None),
+    Kpi("win_rate", "close_rate", "ratio 0..1", None),
+    Kpi("lead_conversion_rate", "close_rate", "ratio 0..1", None),
+    Kpi("sales_cycle_days", "velocity", "days", None),
+    Kpi("sales_velocity", "sales_velocity", "reporting currency per day", None),
+    Kpi("quality_score", "quality_score", "score 0..100", None, for_overall=False),
+    Kpi("quality_score_change", "quality_score", "score points", None, for_overall=False),
+    Kpi("deal_success_rate", "deal_success", "ratio 0..1", None),
+)
+KPI_NAMES = tuple(k.name for k in KPIS)
+
+# Families in run order: the base families read facts; the derived ones read kpi_filled.
+_BASE_FAMILIES = ("deal_count", "deal_size", "pipeline", "close_rate", "velocity", "deal_success")
+_DERIVED_FAMILIES = ("pipeline_change", "sales_velocity", "channel_share", "quality_score")
+
+
+@dataclass
+class ComputeSummary:
+    """What one compute did and what it had to leave out.
+
+    Attributes:
+        rows: kpi_values rows written, per grain.
+        deals: live (not deleted) deals considered.
+        warnings: counts of records left out of some KPI, by reason (e.g.
+            ``deals_without_created_at``, ``deals_without_rate``, ``won_deals_without_amount``,
+            ``won_deals_cycle_skipped``, ``closed_deals_without_close_date``).
+        currencies_without_rate: currency codes that had no rate to the reporting currency.
+    """
+
+    rows: dict[str, int] = field(default_factory=dict)
+    deals: int = 0
+    warnings: dict[str, int] = field(default_factory=dict)
+    currencies_without_rate: list[str] = field(default_factory=list)
+
+
+def _sql(*parts: str) -> str:
+    return (resources.files("kpi_engine") / "sql").joinpath(*parts).read_text(encoding="utf-8")
+
+
+def _period_macros(months: int, fiscal_year_start_month: int) -> str:
+    # Absolute month index i = year*12 + month-1; a period starts at the index
+    # floor((i - f) / months) * months + f, where f = fiscal_year_start_month - 1.
+    # Both numbers are validated integers, so they are safe to write into the SQL text.
+    f = int(fiscal_year_start_month) - 1
+    m = int(months)
+    return f"""
+    CREATE OR REPLACE TEMP MACRO period_months() AS {m};
+    CREATE OR REPLACE TEMP MACRO period_of(d) AS (
+        make_date(
+            CAST(((year(d) * 12 + month(d) - 1 - {f}) // {m} * {m} + {f}) // 12 AS BIGINT),
+            CAST(((year(d) * 12 + month(d) - 1 - {f}) // {m} * {m} + {f}) % 12 + 1 AS BIGINT),
+            1));
+    """
+
+
+def _setup(store: Store, settings: KpiSettings, as_of: date | None, sources: Sequence[str] | None) -> None:
+    con = store.con
+    t_cut = datetime.combine(as_of, time(), tzinfo=UTC) if as_of else None
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE kpi_params AS SELECT "
+        "?::VARCHAR AS reporting_currency, "
+        "coalesce(?::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ) AS t_cut, "
+        "coalesce(?::DATE, 'infinity'::DATE) AS cut_date, "
+        "?::BOOLEAN AS all_sources, ?::BIGINT AS min_closed_deals",
+        [settings.reporting_currency, t_cut, as_of, sources is None,
+         settings.quality_score.min_closed_deals],
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE kpi_sources (source VARCHAR)")
+    if sources:
+        con.executemany("INSERT INTO kpi_sources VALUES (?)", [[s] for s in sources])
+    con.execute("CREATE OR REPLACE TEMP TABLE channel_map (lead_source VARCHAR, channel VARCHAR)")
+    pairs = [[src.lower(), ch] for ch, srcs in settings.channels.items() for src in srcs]
+    if pairs:
+        con.executemany("INSERT INTO channel_map VALUES (?, ?)", pairs)
+    con.execute("CREATE OR REPLACE TEMP TABLE quality_weights (metric VARCHAR, weight DOUBLE)")
+    con.executemany(
+        "INSERT INTO quality_weights VALUES (?, ?)",
+        [[m, w] for m, w in settings.quality_score.weights.items()],
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE kpi_catalog "
+        "(kpi VARCHAR, empty_value DECIMAL(38, 10), for_overall BOOLEAN)"
+    )
+    con.executemany(
+        "INSERT INTO kpi_catalog VALUES (?, ?, ?)", [[k.name, k.empty, k.for_overall] for k in KPIS]
+    )
+    con.execute(_sql("prepare", "dimensions.sql"))
+    con.execute(_sql("prepare", "facts.sql"))
+
+
+def _warnings(store: Store) -> tuple[int, dict[str, int], list[str]]:
+    (deals, no_created, no_rate, won_no_amount, cycle_skipped, closed_no_date) = store.con.execute(
+        """
+        SELECT count(*),
+               count(*) FILTER (WHERE no_created_at),
+               count(*) FILTER (WHERE no_rate),
+               count(*) FILTER (WHERE is_won AND closed_by_cut AND amount IS NULL AND NOT no_rate),
+               count(*) FILTER (WHERE is_won AND closed_by_cut
+                                AND (created_date IS NULL OR close_date < created_date)),
+               count(*) FILTER (WHERE is_closed AND close_date IS NULL)
+        FROM f_deals
+        """
+    ).fetchone()
+    currencies = [
+        r[0]
+        for r in store.con.execute(
+            "SELECT DISTINCT currency FROM f_deals WHERE no_rate ORDER BY 1"
+        ).fetchall()
+    ]
+    warnings = {
+        "deals_without_created_at": no_created,
+        "deals_without_rate": no_rate,
+        "won_deals_without_amount": won_no_amount,
+        "won_deals_cycle_skipped": cycle_skipped,
+        "closed_deals_without_close_date": closed_no_date,
+    }
+    return deals, {k: v for k, v in warnings.items() if v}, currencies
+
+
+def _compute_grain(store: Store, grain: str, settings: KpiSettings, period_range: tuple[date | None, date | None], computed_at: datetime) -> int:
+    con = store.con
+    con.execute(_period_macros(GRAINS[grain], settings.fiscal_year_start_month))
+    for part in ("periods.sql", "open_at.sql", "members.sql"):
+        con.execute(_sql("prepare", part))
+    for family in _BASE_FAMILIES:
+        con.execute(_sql("kpis", f"{family}.sql"))
+    con.execute(_sql("prepare", "fill.sql"))
+    for family in _DERIVED_FAMILIES:
+        con.execute(_sql("kpis", f"{family}.sql"))
+    con.execute(_sql("prepare", "fill.sql"))
+    date_from, date_to = period_range
+    con.execute("DELETE FROM kpi_values WHERE grain = ?", [grain])
+    con.execute(
+        """
+        INSERT INTO kpi_values
+        SELECT ?, f.period_start, p.period_end, f.dimension, f.member,
+               CASE WHEN f.dimension = 'overall' THEN 'All'
+                    WHEN f.member = 'none' THEN 'No ' || f.dimension
+                    ELSE coalesce(n.member_name, f.member) END,
+               f.kpi, f.value, f.n, CAST(p.t_end AS DATE), ?
+        FROM kpi_filled f
+        JOIN periods p USING (period_start)
+        LEFT JOIN member_names n ON n.dimension = f.dimension AND n.member = f.member
+        WHERE (?::DATE IS NULL OR f.period_start >= period_of(?::DATE))
+          AND (?::DATE IS NULL OR f.period_start <= ?::DATE)
+        """,
+        [grain, computed_at, date_from, date_from, date_to, date_to],
+    )
+    (rows,) = con.execute("SELECT count(*) FROM kpi_values WHERE grain = ?", [grain]).fetchone()
+    return int(rows)
+
+
+def compute(
+    store: Store,
+    settings: KpiSettings,
+    grains: Iterable[str] = ("month", "quarter", "year"),
+    *,
+    as_of: date | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    sources: Sequence[str] | None = None,
+) -> ComputeSummary:
+    """Compute every KPI for the given grains and replace their rows in ``kpi_values``.
+
+    Args:
+        store: an open, writable store.
+        settings: reporting currency, fiscal year, channel map, quality-score settings.
+        grains: any of ``month``, ``quarter``, ``year``.
+        as_of: compute as at the start of this day (UTC): later creations, closes and conversions
+            have not happened; the pipeline of the period holding it is measured at it.
+        date_from: keep periods from the one holding this date.
+        date_to: keep periods up to the one holding this date.
+        sources: only deals and leads of these sources (default: all).
+
+    Returns:
+        A :class:`ComputeSummary` with rows written and warnings.
+
+    Raises:
+        ComputeError: an unknown grain, or ``date_from`` after ``date_to``.
+    """
+    grains = list(dict.fromkeys(grains))
+    unknown = [g for g in grains if g not in GRAINS]
+    if unknown:
+        msg = f"unknown grain {unknown[0]!r}: use {', '.join(GRAINS)}"
+        raise ComputeError(msg)
+    if date_from and date_to and date_from > date_to:
+        msg = f"--from {date_from} is after --to {date_to}"
+        raise ComputeError(msg)
+    summary = ComputeSummary()
+    computed_at = datetime.now(UTC)
+    with store.transaction():
+        _setup(store, settings, as_of, sources)
+        summary.deals, summary.warnings, summary.currencies_without_rate = _warnings(store)
+        for grain in grains:
+            summary.rows[grain] = _compute_grain(
+                store, grain, settings, (date_from, date_to), computed_at
+            )
+            store.con.execute(
+                "INSERT INTO kpi_runs VALUES (?, ?, ?, ?, ?)",
+                [computed_at, grain, as_of, summary.rows[grain], str(summary.warnings).replace("'", '"')],
+            )
+    return summary

@@ -1,0 +1,99 @@
+"""KPI settings: the ``kpis:`` section of the config plus the reporting currency.
+
+Validated with pydantic so that every problem is reported at once, one line each.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Metrics a quality score may rank on; for each, a higher value is better.
+QUALITY_METRICS = (
+    "won_amount",
+    "deals_won",
+    "win_rate",
+    "average_deal_size",
+    "deal_success_rate",
+    "deals_created",
+    "pipeline_open_amount",
+)
+
+
+class QualityScoreSettings(BaseModel):
+    """``kpis.quality_score``: who is ranked and on what.
+
+    ``weights`` maps a metric of :data:`QUALITY_METRICS` to a weight > 0; weights sum to 1.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_closed_deals: int = Field(default=5, ge=0)
+    weights: dict[str, float] = Field(default_factory=lambda: {"won_amount": 0.5, "deals_won": 0.5})
+
+    @field_validator("weights")
+    @classmethod
+    def _check_weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(weights) - set(QUALITY_METRICS))
+        if unknown:
+            msg = f"unknown metric(s) {', '.join(unknown)}; use {', '.join(QUALITY_METRICS)}"
+            raise ValueError(msg)
+        if not weights:
+            msg = "give at least one metric"
+            raise ValueError(msg)
+        if any(w <= 0 for w in weights.values()):
+            msg = "weights must be > 0"
+            raise ValueError(msg)
+        if not math.isclose(sum(weights.values()), 1.0, abs_tol=1e-9):
+            msg = f"weights must sum to 1 (they sum to {sum(weights.values()):g})"
+            raise ValueError(msg)
+        return weights
+
+
+class KpiSettings(BaseModel):
+    """How KPIs are computed.
+
+    Attributes:
+        reporting_currency: ISO 4217 code every amount KPI is expressed in.
+        fiscal_year_start_month: 1..12; 1 = calendar quarters and years; 2 = Q1 is Feb-Apr.
+        channels: channel name -> lead source values mapped to it (matched case-insensitively);
+            unmapped or empty lead sources fall in channel ``unknown``.
+        quality_score: see :class:`QualityScoreSettings`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
+    channels: dict[str, list[str]] = Field(default_factory=dict)
+    quality_score: QualityScoreSettings = Field(default_factory=QualityScoreSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_quality_args(cls, data: object) -> object:
+        # KpiSettings(min_closed_deals=.., quality_weights=..) is accepted as a shortcut
+        if isinstance(data, dict) and ("min_closed_deals" in data or "quality_weights" in data):
+            data = dict(data)
+            quality = dict(data.get("quality_score") or {})
+            if "min_closed_deals" in data:
+                quality["min_closed_deals"] = data.pop("min_closed_deals")
+            if "quality_weights" in data:
+                quality["weights"] = data.pop("quality_weights")
+            data["quality_score"] = quality
+        return data
+
+    @field_validator("channels")
+    @classmethod
+    def _check_channels(cls, channels: dict[str, list[str]]) -> dict[str, list[str]]:
+        seen: dict[str, str] = {}
+        for channel, sources in channels.items():
+            if channel == "unknown":
+                msg = "'unknown' is the channel of unmapped lead sources; do not map to it"
+                raise ValueError(msg)
+            for source in sources:
+                other = seen.setdefault(source.lower(), channel)
+                if other != channel:
+                    msg = f"lead source {source!r} is mapped to both {other!r} and {channel!r}"
+                    raise ValueError(msg)
+        return channels

@@ -1,0 +1,28 @@
+-- Which (period, dimension, member) get KPI rows: members with a deal created in the period,
+-- closed in it, open at its end, or a lead created in it.
+CREATE OR REPLACE TEMP TABLE members AS
+WITH activity AS (
+    SELECT period_of(created_date) AS period_start, partner, owner, team, unit, channel
+    FROM f_deals WHERE created_date IS NOT NULL
+    UNION ALL
+    SELECT period_of(close_date), partner, owner, team, unit, channel
+    FROM f_deals WHERE closed_by_cut
+    UNION ALL
+    SELECT p.period_start, o.partner, o.owner, o.team, o.unit, o.channel
+    FROM open_at o JOIN periods p ON o.t = p.t_end
+    UNION ALL
+    SELECT period_of(created_date), partner, owner, team, unit, channel FROM f_leads
+)
+SELECT DISTINCT
+    a.period_start,
+    dim_of(GROUPING(partner, owner, team, unit, channel)) AS dimension,
+    member_of(GROUPING(partner, owner, team, unit, channel), partner, owner, team, unit, channel) AS member
+FROM activity a
+WHERE a.period_start IN (SELECT period_start FROM periods)
+GROUP BY GROUPING SETS ((period_start), (period_start, partner), (period_start, owner),
+                        (period_start, team), (period_start, unit), (period_start, channel));
+
+CREATE OR REPLACE TEMP TABLE kpi_rows (
+    period_start DATE, dimension VARCHAR, member VARCHAR, kpi VARCHAR,
+    value DECIMAL(38, 10), n BIGINT
+);

@@ -1,0 +1,342 @@
+"""The DuckDB store: one file, numbered migrations, upserts and sync state.
+
+Every canonical row is keyed by ``(source, <id>)``. Writes are upserts on the table's primary key
+that touch only rows whose values changed, so re-loading unchanged data writes nothing. A page of
+rows and its ``sync_state`` watermark commit in one transaction (:meth:`Store.commit_page`).
+The session time zone is UTC: a TIMESTAMPTZ cast to DATE is the UTC date.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from kpi_engine.errors import StoreError
+
+CANONICAL_TABLES = ("partners", "owners", "stages", "deals", "stage_history", "leads", "currency_rates")
+
+
+@dataclass
+class UpsertStats:
+    """What one upsert did: row counts by outcome."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, other: UpsertStats) -> None:
+        """Add another upsert's counts to these."""
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+@dataclass(frozen=True)
+class _TableInfo:
+    columns: dict[str, str]  # name -> DuckDB type, in table order
+    key: tuple[str, ...]
+    arrow: dict[str, pa.DataType] = field(default_factory=dict)
+
+
+def _arrow_type(duck_type: str) -> pa.DataType:
+    decimal = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", duck_type)
+    if decimal:
+        return pa.decimal128(int(decimal.group(1)), int(decimal.group(2)))
+    return {
+        "VARCHAR": pa.string(),
+        "JSON": pa.string(),
+        "BOOLEAN": pa.bool_(),
+        "INTEGER": pa.int32(),
+        "BIGINT": pa.int64(),
+        "DOUBLE": pa.float64(),
+        "DATE": pa.date32(),
+        "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
+    }[duck_type]
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+class Store:
+    """One partnerkpi DuckDB file.
+
+    Args:
+        path: the DuckDB file (created when missing); ``":memory:"`` for a throwaway store.
+        read_only: open without taking the write lock (``status``, ``export``).
+
+    Raises:
+        StoreError: the file is locked by another process or is not a DuckDB file.
+    """
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0]
+            msg = f"cannot open the store {self.path}: {first}"
+            raise StoreError(msg) from exc
+        self.con.execute("SET TimeZone = 'UTC'")
+        self._depth = 0
+        if not read_only:
+            self.migrate()
+        self._tables: dict[str, _TableInfo] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection (a checkpoint folds the WAL into the file)."""
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def migrate(self) -> list[str]:
+        """Apply the numbered migrations in ``kpi_engine/sql/schema/`` not yet in ``_migrations``.
+
+        Each migration runs in its own transaction together with its ``_migrations`` row.
+
+        Returns:
+            The names of the migrations applied now.
+        """
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)"
+        )
+        done = {row[0] for row in self.con.execute("SELECT name FROM _migrations").fetchall()}
+        applied = []
+        schema_dir = resources.files("kpi_engine") / "sql" / "schema"
+        for entry in sorted(schema_dir.iterdir(), key=lambda p: p.name):
+            if not entry.name.endswith(".sql") or entry.name in done:
+                continue
+            with self.transaction():
+                self.con.execute(entry.read_text(encoding="utf-8"))
+                self.con.execute(
+                    "INSERT INTO _migrations VALUES (?, ?)", [entry.name, datetime.now(UTC)]
+                )
+            applied.append(entry.name)
+        return applied
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run a block in one DuckDB transaction; nested blocks join the outer one.
+
+        On any exception the whole outer transaction rolls back and the exception propagates.
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self.con.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.con.execute("COMMIT")
+
+    # -- tables ------------------------------------------------------------------------------
+    def table_info(self, table: str) -> _TableInfo:
+        """Columns (name -> DuckDB type) and primary key of a table."""
+        if table not in self._tables:
+            cols = self.con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = ? AND table_schema = 'main' ORDER BY ordinal_position",
+                [table],
+            ).fetchall()
+            if not cols:
+                msg = f"no table {table!r} in the store"
+                raise StoreError(msg)
+            key = self.con.execute(
+                "SELECT constraint_column_names FROM duckdb_constraints() "
+                "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'",
+                [table],
+            ).fetchone()
+            columns = dict(cols)
+            self._tables[table] = _TableInfo(
+                columns=columns,
+                key=tuple(key[0]) if key else (),
+                arrow={name: _arrow_type(t) for name, t in columns.items()},
+            )
+        return self._tables[table]
+
+    def _arrow_page(self, table: str, rows: Sequence[Mapping[str, Any]]) -> tuple[pa.Table, list[str]]:
+        info = self.table_info(table)
+        names = [c for c in info.columns if any(c in row for row in rows)]
+        unknown = {k for row in rows for k in row} - set(info.columns)
+        if unknown:
+            msg = f"{table}: unknown column(s) {', '.join(sorted(unknown))}"
+            raise StoreError(msg)
+        missing_key = [k for k in info.key if k not in names]
+        if missing_key:
+            msg = f"{table}: rows lack key column(s) {', '.join(missing_key)}"
+            raise StoreError(msg)
+        # the last row for a key wins (a page may repeat a record)
+        unique: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+        for row in rows:
+            unique[tuple(row.get(k) for k in info.key)] = row
+        columns = {
+            name: pa.array([row.get(name) for row in unique.values()], type=info.arrow[name])
+            for name in names
+        }
+        return pa.table(columns), names
+
+    def upsert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> UpsertStats:
+        """Insert new rows and update changed ones, keyed on the table's primary key.
+
+        Rows are dicts of column -> Python value (``Decimal`` for DECIMAL, aware ``datetime`` for
+        TIMESTAMPTZ, ``date`` for DATE). Columns absent from every row keep their stored value (or
+        the column default for a new row). Rows equal to what is stored are not written.
+
+        Args:
+            table: a canonical table name (e.g. ``"deals"``).
+            rows: the page of rows.
+
+        Returns:
+            Counts of inserted, updated and unchanged rows.
+
+        Raises:
+            StoreError: an unknown column, a missing key column, or a value of the wrong type.
+        """
+        if not rows:
+            return UpsertStats()
+        info = self.table_info(table)
+        try:
+            page, names = self._arrow_page(table, rows)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+            msg = f"{table}: a value does not fit its column ({str(exc).splitlines()[0]})"
+            raise StoreError(msg) from exc
+        cols = ", ".join(_quote(n) for n in names)
+        on_key = " AND ".join(f"t.{_quote(k)} = p.{_quote(k)}" for k in info.key)
+        differs = " OR ".join(f"t.{_quote(n)} IS DISTINCT FROM p.{_quote(n)}" for n in names) or "false"
+        non_key = [n for n in names if n not in info.key]
+        with self.transaction():
+            self.con.register("_page", page)
+            try:
+                self.con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE _changed AS "
+                    f"SELECT p.*, t.{_quote(info.key[0])} IS NULL AS _is_new "
+                    f"FROM _page p LEFT JOIN {_quote(table)} t ON {on_key} "
+                    f"WHERE t.{_quote(info.key[0])} IS NULL OR {differs}"
+                )
+                new, changed = self.con.execute(
+                    "SELECT count(*) FILTER (WHERE _is_new), count(*) FILTER (WHERE NOT _is_new) "
+                    "FROM _changed"
+                ).fetchone()
+                if new or changed:
+                    conflict = (
+                        "DO UPDATE SET " + ", ".join(f"{_quote(n)} = excluded.{_quote(n)}" for n in non_key)
+                        if non_key
+                        else "DO NOTHING"
+                    )
+                    self.con.execute(
+                        f"INSERT INTO {_quote(table)} ({cols}) SELECT {cols} FROM _changed "
+                        f"ON CONFLICT ({', '.join(_quote(k) for k in info.key)}) {conflict}"
+                    )
+                self.con.execute("DROP TABLE _changed")
+            finally:
+                self.con.unregister("_page")
+        return UpsertStats(inserted=new, updated=changed, unchanged=page.num_rows - new - changed)
+
+    def mark_deleted(self, table: str, source: str, ids: Iterable[str]) -> int:
+        """Flag rows of ``source`` whose id is in ``ids`` as deleted (soft delete).
+
+        Returns:
+            How many rows changed from not deleted to deleted.
+        """
+        info = self.table_info(table)
+        id_col = info.key[1]
+        id_list = list(ids)
+        if not id_list:
+            return 0
+        with self.transaction():
+            (count,) = self.con.execute(
+                f"SELECT count(*) FROM {_quote(table)} WHERE source = ? AND NOT is_deleted "
+                f"AND {_quote(id_col)} IN (SELECT unnest(?))",
+                [source, id_list],
+            ).fetchone()
+            self.con.execute(
+                f"UPDATE {_quote(table)} SET is_deleted = true WHERE source = ? AND NOT is_deleted "
+                f"AND {_quote(id_col)} IN (SELECT unnest(?))",
+                [source, id_list],
+            )
+        return count
+
+    # -- sync state --------------------------------------------------------------------------
+    def get_watermark(self, source: str, stream: str) -> str | None:
+        """The stored watermark of a stream (text; ISO-8601 UTC for instants), or None."""
+        row = self.con.execute(
+            "SELECT watermark FROM sync_state WHERE source = ? AND stream = ?", [source, stream]
+        ).fetchone()
+        return row[0] if row else None
+
+    def set_watermark(self, source: str, stream: str, watermark: str | None) -> None:
+        """Record a stream's watermark (call inside the transaction that wrote its rows)."""
+        self.con.execute(
+            "INSERT INTO sync_state VALUES (?, ?, ?, ?) ON CONFLICT (source, stream) "
+            "DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at",
+            [source, stream, watermark, datetime.now(UTC)],
+        )
+
+    def commit_page(
+        self,
+        source: str,
+        stream: str,
+        tables: Mapping[str, Sequence[Mapping[str, Any]]],
+        watermark: str | None,
+    ) -> dict[str, UpsertStats]:
+        """Upsert one page of rows (possibly into several tables) and its watermark atomically.
+
+        Args:
+            source: ``salesforce``, ``hubspot`` or ``csv``.
+            stream: the stream whose watermark moves (e.g. ``deals``).
+            tables: table name -> rows of this page.
+            watermark: the stream's new watermark; ``None`` leaves it unchanged.
+
+        Returns:
+            Upsert counts per table.
+        """
+        stats = {}
+        with self.transaction():
+            for table, rows in tables.items():
+                stats[table] = self.upsert(table, rows)
+            if watermark is not None:
+                self.set_watermark(source, stream, watermark)
+        return stats
+
+    # -- sync runs ---------------------------------------------------------------------------
+    def start_run(self, source: str) -> int:
+        """Record the start of a sync run; returns its id."""
+        (run_id,) = self.con.execute(
+            "INSERT INTO sync_runs (source, started_at, status) VALUES (?, ?, 'running') "
+            "RETURNING run_id",
+            [source, datetime.now(UTC)],
+        ).fetchone()
+        return int(run_id)
+
+    def finish_run(
+        self, run_id: int, status: str, rows: Mapping[str, Any] | None = None, error: str | None = None
+    ) -> None:
+        """Record the end of a sync run: status ``ok``, ``failed`` or ``stopped``, counts, error."""
+        self.con.execute(
+            "UPDATE sync_runs SET finished_at = ?, status = ?, rows = ?, error = ? WHERE run_id = ?",
+            [datetime.now(UTC), status, json.dumps(rows or {}, default=str), error, run_id],
+        )
