@@ -149,7 +149,7 @@ def _warnings(store: Store) -> tuple[int, dict[str, int], list[str]]:
                count(*) FILTER (WHERE is_closed AND close_date IS NULL)
         FROM f_deals
         """
-    ).fetchone()
+    ).fetchall()[0]
     currencies = [
         r[0]
         for r in store.con.execute(
@@ -195,7 +195,7 @@ def _compute_grain(store: Store, grain: str, settings: KpiSettings, period_range
         """,
         [grain, computed_at, date_from, date_from, date_to, date_to],
     )
-    (rows,) = con.execute("SELECT count(*) FROM kpi_values WHERE grain = ?", [grain]).fetchone()
+    (rows,) = con.execute("SELECT count(*) FROM kpi_values WHERE grain = ?", [grain]).fetchall()[0]
     return int(rows)
 
 

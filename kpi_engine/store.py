@@ -165,11 +165,12 @@ class Store:
             if not cols:
                 msg = f"no table {table!r} in the store"
                 raise StoreError(msg)
-            key = self.con.execute(
+            keys = self.con.execute(
                 "SELECT constraint_column_names FROM duckdb_constraints() "
                 "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'",
                 [table],
-            ).fetchone()
+            ).fetchall()
+            key = keys[0] if keys else None
             columns = dict(cols)
             self._tables[table] = _TableInfo(
                 columns=columns,
@@ -240,7 +241,7 @@ class Store:
                 new, changed = self.con.execute(
                     "SELECT count(*) FILTER (WHERE _is_new), count(*) FILTER (WHERE NOT _is_new) "
                     "FROM _changed"
-                ).fetchone()
+                ).fetchall()[0]
                 if new or changed:
                     conflict = (
                         "DO UPDATE SET " + ", ".join(f"{_quote(n)} = excluded.{_quote(n)}" for n in non_key)
@@ -272,7 +273,7 @@ class Store:
                 f"SELECT count(*) FROM {_quote(table)} WHERE source = ? AND NOT is_deleted "
                 f"AND {_quote(id_col)} IN (SELECT unnest(?))",
                 [source, id_list],
-            ).fetchone()
+            ).fetchall()[0]
             self.con.execute(
                 f"UPDATE {_quote(table)} SET is_deleted = true WHERE source = ? AND NOT is_deleted "
                 f"AND {_quote(id_col)} IN (SELECT unnest(?))",
@@ -283,10 +284,10 @@ class Store:
     # -- sync state --------------------------------------------------------------------------
     def get_watermark(self, source: str, stream: str) -> str | None:
         """The stored watermark of a stream (text; ISO-8601 UTC for instants), or None."""
-        row = self.con.execute(
+        rows = self.con.execute(
             "SELECT watermark FROM sync_state WHERE source = ? AND stream = ?", [source, stream]
-        ).fetchone()
-        return row[0] if row else None
+        ).fetchall()
+        return rows[0][0] if rows else None
 
     def set_watermark(self, source: str, stream: str, watermark: str | None) -> None:
         """Record a stream's watermark (call inside the transaction that wrote its rows)."""
@@ -329,7 +330,7 @@ class Store:
             "INSERT INTO sync_runs (source, started_at, status) VALUES (?, ?, 'running') "
             "RETURNING run_id",
             [source, datetime.now(UTC)],
-        ).fetchone()
+        ).fetchall()[0]
         return int(run_id)
 
     def finish_run(
@@ -340,3 +341,35 @@ class Store:
             "UPDATE sync_runs SET finished_at = ?, status = ?, rows = ?, error = ? WHERE run_id = ?",
             [datetime.now(UTC), status, json.dumps(rows or {}, default=str), error, run_id],
         )
+
+
+def _id_column(info: _TableInfo) -> str:
+    return info.key[1]
+
+
+def mark_missing_deleted(store: Store, table: str, source: str, keep_ids: Iterable[str]) -> int:
+    """Flag rows of ``source`` whose id is NOT in ``keep_ids`` as deleted (a full snapshot arrived).
+
+    Only for tables with an ``is_deleted`` column (deals, partners, leads).
+
+    Returns:
+        How many rows were newly flagged.
+    """
+    info = store.table_info(table)
+    if "is_deleted" not in info.columns:
+        return 0
+    id_col = _quote(_id_column(info))
+    keep = list(keep_ids)
+    with store.transaction():
+        (count,) = store.con.execute(
+            f"SELECT count(*) FROM {_quote(table)} WHERE source = ? AND NOT is_deleted "
+            f"AND {id_col} NOT IN (SELECT unnest(?::VARCHAR[]))",
+            [source, keep],
+        ).fetchall()[0]
+        if count:
+            store.con.execute(
+                f"UPDATE {_quote(table)} SET is_deleted = true WHERE source = ? AND NOT is_deleted "
+                f"AND {id_col} NOT IN (SELECT unnest(?::VARCHAR[]))",
+                [source, keep],
+            )
+    return int(count)

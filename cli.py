@@ -1,0 +1,231 @@
+"""partnerkpi's command line: parse, call one library function, print. No SQL, no HTTP here.
+
+Commands: sync, compute, export, status, demo. Errors are one line with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from connectors.config import AppConfig, load_config
+from connectors.errors import ConfigError, ConnectorError
+from connectors.jobs import open_store, sync_sources
+from connectors.sync import StreamResult
+from kpi_engine.errors import EngineError
+from kpi_engine.export import FORMATS, export, plain_number
+from kpi_engine.kpis import DIMENSIONS, GRAINS, KPI_NAMES, ComputeSummary, compute
+from kpi_engine.leaderboard import leaderboard, latest_period
+from kpi_engine.status import store_status
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Failed(click.ClickException):
+    def show(self, file: object = None) -> None:
+        err.print(f"error: {self.message}", markup=False)
+
+
+def _fail(exc: Exception) -> _Failed:
+    if isinstance(exc, ConfigError) and len(exc.problems) > 1:
+        for line in exc.problems[:-1]:
+            err.print(f"error: {line}", markup=False)
+        return _Failed(exc.problems[-1])
+    return _Failed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+def _config(ctx: click.Context) -> AppConfig:
+    try:
+        return load_config(ctx.obj["config"])
+    except ConfigError as exc:
+        raise _fail(exc) from None
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Config file (default: $PARTNERKPI_CONFIG, else ./partnerkpi.yaml).")
+@click.version_option(package_name="partnerkpi")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """partnerkpi: partner KPIs from your CRM, computed in DuckDB."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config_path
+
+
+def _print_sync(results: list) -> None:
+    for result in results:
+        table = Table(title=f"sync {result.source}: {result.status}", title_justify="left")
+        for col in ("stream", "pages", "inserted", "updated", "unchanged", "deleted"):
+            table.add_column(col, justify="left" if col == "stream" else "right")
+        for name, c in result.streams.items():
+            table.add_row(name, str(c.pages), str(c.inserted), str(c.updated), str(c.unchanged),
+                          str(c.deleted))
+        out.print(table)
+        for counts in result.streams.values():
+            for warning in counts.warnings:
+                out.print(f"warning: {warning}", markup=False)
+
+
+@cli.command()
+@click.option("--source", type=click.Choice(["csv", "salesforce", "hubspot"]), default=None,
+              help="Sync only this source (default: every configured source).")
+@click.option("--full-refresh", is_flag=True, help="Ignore watermarks and read everything again.")
+@click.pass_context
+def sync(ctx: click.Context, source: str | None, full_refresh: bool) -> None:
+    """Pull the configured sources into the DuckDB store (incremental)."""
+    config = _config(ctx)
+
+    def progress(stream: str, counts: StreamResult) -> None:
+        err.print(f"  {stream}: {counts.pages} page(s), "
+                  f"{counts.inserted + counts.updated + counts.unchanged} record(s)", markup=False)
+
+    try:
+        with open_store(config) as store:
+            results = sync_sources(config, store, source=source, full_refresh=full_refresh,
+                                   progress=progress)
+    except (ConnectorError, EngineError) as exc:
+        raise _fail(exc) from None
+    _print_sync(results)
+
+
+def _print_compute(summary: ComputeSummary) -> None:
+    rows = ", ".join(f"{g} {n}" for g, n in summary.rows.items())
+    out.print(f"computed KPIs over {summary.deals} deals: {rows} rows", markup=False)
+    for reason, count in summary.warnings.items():
+        out.print(f"warning: {count} {reason.replace('_', ' ')}", markup=False)
+    if summary.currencies_without_rate:
+        out.print("warning: no rate to the reporting currency for "
+                  + ", ".join(summary.currencies_without_rate), markup=False)
+
+
+@cli.command(name="compute")
+@click.option("--grain", "grains", multiple=True, type=click.Choice(list(GRAINS)),
+              help="Grain(s) to compute (default: month, quarter and year).")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Compute as at the start of this day (UTC).")
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="First period: the one holding this date.")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Last period: the one holding this date.")
+@click.pass_context
+def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, date_to) -> None:
+    """Compute every partner KPI into kpi_values."""
+    config = _config(ctx)
+
+    def day(value) -> date | None:
+        return value.date() if value else None
+
+    try:
+        with open_store(config) as store:
+            summary = compute(store, config.kpi_settings(), grains or tuple(GRAINS),
+                              as_of=day(as_of), date_from=day(date_from), date_to=day(date_to))
+    except (ConnectorError, EngineError) as exc:
+        raise _fail(exc) from None
+    _print_compute(summary)
+
+
+@cli.command(name="export")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
+@click.option("--output", default="-", show_default=True, help="File, or - for standard output.")
+@click.option("--grain", type=click.Choice(list(GRAINS)), default=None)
+@click.option("--dimension", type=click.Choice(DIMENSIONS), default=None)
+@click.option("--kpi", type=click.Choice(KPI_NAMES), default=None)
+@click.pass_context
+def export_cmd(ctx: click.Context, fmt: str, output: str, grain, dimension, kpi) -> None:
+    """Export computed KPIs (columns grain,period_start,dimension,member,member_name,kpi,value,n)."""
+    config = _config(ctx)
+    try:
+        with open_store(config, read_only=True) as store:
+            target = sys.stdout if output == "-" else Path(output)
+            count = export(store, fmt, target, grain=grain, dimension=dimension, kpi=kpi)
+    except (ConnectorError, EngineError) as exc:
+        raise _fail(exc) from None
+    if output != "-":
+        err.print(f"wrote {count} rows to {output}", markup=False)
+
+
+@cli.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Show what is in the store: rows per table and source, last runs, last compute."""
+    config = _config(ctx)
+    try:
+        with open_store(config, read_only=True) as store:
+            st = store_status(store)
+    except (ConnectorError, EngineError) as exc:
+        raise _fail(exc) from None
+    out.print(f"store: {config.database}", markup=False)
+    rows = Table(title="rows", title_justify="left")
+    for col in ("table", "source", "rows", "deleted"):
+        rows.add_column(col)
+    for (table, source), (total, gone) in st.rows.items():
+        rows.add_row(table, source, str(total), str(gone))
+    out.print(rows)
+    streams = Table(title="streams", title_justify="left")
+    for col in ("source", "stream", "last run", "finished (UTC)", "records", "watermark", "error"):
+        streams.add_column(col)
+    for s in st.streams:
+        c = s["counts"]
+        records = sum(c.get(k, 0) for k in ("inserted", "updated", "unchanged"))
+        finished = s["last_run_finished"]
+        streams.add_row(s["source"], s["stream"], s["last_run_status"] or "",
+                        f"{finished:%Y-%m-%d %H:%M:%S}" if finished else "", str(records),
+                        s["watermark"] or "", s["last_run_error"] or "")
+    out.print(streams)
+    for c in st.last_compute:
+        out.print(f"last compute ({c['grain']}): {c['computed_at']:%Y-%m-%d %H:%M:%S} UTC, "
+                  f"{c['rows']} rows", markup=False)
+
+
+def _print_leaderboard(store, grain: str, dimension: str) -> None:
+    period = latest_period(store, grain)
+    if period is None:
+        out.print("no KPIs computed yet", markup=False)
+        return
+    table = Table(title=f"{dimension} leaderboard, {grain} starting {period}", title_justify="left")
+    for col in ("#", dimension, "quality", "won amount", "won", "win rate", "avg deal",
+                "cycle (days)"):
+        table.add_column(col, justify="left" if col == dimension else "right")
+    for row in leaderboard(store, grain, period, dimension):
+        v = row.values
+        score = v["quality_score"]
+        table.add_row(
+            str(row.rank), row.member_name,
+            "insufficient data" if score is None else f"{score:.2f}",
+            f"{v['won_amount']:,.0f}", plain_number(v["deals_won"]),
+            "" if v["win_rate"] is None else f"{v['win_rate'] * 100:.1f}%",
+            "" if v["average_deal_size"] is None else f"{v['average_deal_size']:,.0f}",
+            "" if v["sales_cycle_days"] is None else f"{v['sales_cycle_days']:.1f}",
+        )
+    out.print(table)
+
+
+@cli.command()
+@click.option("--workdir", type=click.Path(file_okay=False), default="partnerkpi-demo",
+              show_default=True, help="Folder for the demo's DuckDB file.")
+def demo(workdir: str) -> None:
+    """Run the main job on the built-in real data set and show the leaderboard."""
+    from connectors.demo import run_demo
+    from kpi_engine.store import Store
+
+    try:
+        result = run_demo(Path(workdir))
+    except (ConnectorError, EngineError) as exc:
+        raise _fail(exc) from None
+    _print_sync(result.syncs)
+    _print_compute(result.summary)
+    with Store(result.database, read_only=True) as store:
+        _print_leaderboard(store, "quarter", "team")
+    out.print(f"DuckDB file: {result.database.resolve()}", markup=False)
+    out.print(f"try: partnerkpi --config {Path(workdir) / 'partnerkpi.yaml'} export --grain quarter "
+              "--dimension team", markup=False)
+
+
+if __name__ == "__main__":
+    cli()

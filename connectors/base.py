@@ -1,0 +1,71 @@
+"""What every connector provides: streams declared as data, pages of canonical rows.
+
+A connector pulls a :class:`Stream` from a watermark and yields :class:`Page` objects; the sync loop
+(:mod:`connectors.sync`) commits each page and its new watermark in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One kind of record pulled from a CRM.
+
+    Attributes:
+        name: our stream name (``deals``, ``partners``, ``owners``, ``stages``,
+            ``stage_history``, ``leads``, ``currency_rates``).
+        crm_object: the CRM's object (``Opportunity``, ``deals``, a file path, ...).
+        primary_key: the CRM's id field.
+        replication_key: the CRM field the watermark follows (``SystemModstamp``,
+            ``hs_lastmodifieddate``); ``None`` for streams re-read whole each run.
+        fields: the CRM fields asked for.
+    """
+
+    name: str
+    crm_object: str
+    primary_key: str
+    replication_key: str | None = None
+    fields: tuple[str, ...] = ()
+
+
+@dataclass
+class Page:
+    """One page of canonical rows and where the stream stands after it.
+
+    Attributes:
+        tables: canonical table -> rows (dicts of column -> value).
+        watermark: the stream's watermark once this page is committed (``None``: unchanged).
+        snapshot: table -> True when ``tables[table]`` is the complete set of that table's rows
+            for this source: stored rows of the source missing from it are flagged deleted.
+        deleted: table -> ids the CRM reports deleted.
+        warnings: one-line notes about records kept with a NULL (e.g. an unknown created date).
+    """
+
+    tables: dict[str, list[dict[str, Any]]]
+    watermark: str | None = None
+    snapshot: dict[str, bool] = field(default_factory=dict)
+    deleted: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Connector(Protocol):
+    """A CRM adapter. ``source`` is the value of the ``source`` column of its rows."""
+
+    source: str
+    #: True when all pages of a run must commit together (a file import: all or nothing).
+    atomic: bool
+
+    def streams(self) -> Sequence[Stream]:
+        """The streams this connector pulls, in pull order."""
+        ...
+
+    def pull(self, stream: Stream, watermark: str | None, state: Mapping[str, str | None]) -> Iterator[Page]:
+        """Yield the pages of ``stream`` changed since ``watermark`` (``None``: everything).
+
+        ``state`` holds the watermarks of all streams of this source (read-only).
+        """
+        ...

@@ -1,0 +1,134 @@
+"""The partnerkpi config file (YAML): load, validate, report every problem at once.
+
+Found at ``--config PATH``, else ``$PARTNERKPI_CONFIG``, else ``./partnerkpi.yaml``. Relative
+paths inside it are relative to the file. Secrets are never written in it: settings name the
+environment variables that hold them. ``config.example.yaml`` documents every setting.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from connectors.csv_export.settings import CsvSettings
+from connectors.errors import ConfigError
+from kpi_engine.settings import KpiSettings, QualityScoreSettings
+
+DEFAULT_CONFIG = "partnerkpi.yaml"
+CONFIG_ENV = "PARTNERKPI_CONFIG"
+
+
+class KpisSection(BaseModel):
+    """``kpis:``: fiscal year, channel map, quality score (see :class:`KpiSettings`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
+    channels: dict[str, list[str]] = Field(default_factory=dict)
+    quality_score: QualityScoreSettings = Field(default_factory=QualityScoreSettings)
+
+
+class SourcesSection(BaseModel):
+    """``sources:``: one entry per configured source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    csv: CsvSettings | None = None
+    salesforce: dict[str, Any] | None = None
+    hubspot: dict[str, Any] | None = None
+
+
+class AppConfig(BaseModel):
+    """The whole config.
+
+    Attributes:
+        database: the DuckDB file (relative to the config file).
+        reporting_currency: ISO code every amount KPI is expressed in.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    database: Path = Path("partnerkpi.duckdb")
+    reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    sources: SourcesSection = Field(default_factory=SourcesSection)
+    kpis: KpisSection = Field(default_factory=KpisSection)
+    writeback: dict[str, Any] | None = None
+    path: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("database")
+    @classmethod
+    def _database_path(cls, value: Path, info: ValidationInfo) -> Path:
+        base = (info.context or {}).get("base_dir")
+        return value if value.is_absolute() or base is None else Path(base) / value
+
+    def kpi_settings(self) -> KpiSettings:
+        """The KPI engine's settings from this config."""
+        return KpiSettings(
+            reporting_currency=self.reporting_currency,
+            fiscal_year_start_month=self.kpis.fiscal_year_start_month,
+            channels=self.kpis.channels,
+            quality_score=self.kpis.quality_score,
+        )
+
+    def source_names(self) -> list[str]:
+        """Names of the configured sources, in sync order."""
+        return [name for name in ("csv", "salesforce", "hubspot") if getattr(self.sources, name)]
+
+
+def _problems(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "config"
+        text = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            text = "unknown setting (check the spelling against config.example.yaml)"
+        lines.append(f"{where}: {text}")
+    return lines
+
+
+def find_config(path: str | Path | None = None) -> Path:
+    """The config file to use: ``path``, else ``$PARTNERKPI_CONFIG``, else ``./partnerkpi.yaml``.
+
+    Raises:
+        ConfigError: the file does not exist.
+    """
+    chosen = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    if not chosen.is_file():
+        msg = (f"no config file at {chosen}: copy config.example.yaml to partnerkpi.yaml, "
+               f"pass --config PATH or set {CONFIG_ENV}")
+        raise ConfigError(msg)
+    return chosen
+
+
+def load_config(path: str | Path | None = None) -> AppConfig:
+    """Read and validate the config.
+
+    Args:
+        path: the file; see :func:`find_config` for the default.
+
+    Returns:
+        The validated config, paths resolved against the file's folder.
+
+    Raises:
+        ConfigError: unreadable YAML or invalid settings; ``problems`` lists each one.
+    """
+    file = find_config(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0]
+        msg = f"{file}: cannot read the config ({first})"
+        raise ConfigError(msg) from None
+    if not isinstance(data, dict):
+        msg = f"{file}: the config must be a mapping of settings"
+        raise ConfigError(msg)
+    try:
+        config = AppConfig.model_validate(data, context={"base_dir": file.resolve().parent})
+    except ValidationError as exc:
+        raise ConfigError([f"{file}: {line}" for line in _problems(exc)]) from None
+    config.path = file
+    return config

@@ -1,0 +1,65 @@
+"""The jobs the CLI runs: sync the configured sources; open the configured store.
+
+The CLI parses and prints; everything it runs lives here or in ``kpi_engine``.
+"""
+
+from __future__ import annotations
+
+from connectors.base import Connector
+from connectors.config import AppConfig
+from connectors.errors import ConfigError
+from connectors.sync import ProgressCallback, SyncResult, run_sync
+from kpi_engine.store import Store
+
+
+def make_connector(config: AppConfig, name: str) -> Connector:
+    """The connector of a configured source.
+
+    Raises:
+        ConfigError: the source is not configured, or not known.
+    """
+    if name not in ("csv", "salesforce", "hubspot"):
+        msg = f"unknown source {name!r}: use csv, salesforce or hubspot"
+        raise ConfigError(msg)
+    settings = getattr(config.sources, name)
+    if settings is None:
+        msg = f"source {name!r} is not configured (add sources.{name} to the config)"
+        raise ConfigError(msg)
+    if name == "csv":
+        from connectors.csv_export import CsvConnector
+
+        return CsvConnector(settings, config.reporting_currency)
+    msg = f"the {name} connector is not available in this version yet"
+    raise ConfigError(msg)
+
+
+def open_store(config: AppConfig, *, read_only: bool = False) -> Store:
+    """Open the config's DuckDB file (created and migrated when missing, unless read-only)."""
+    return Store(config.database, read_only=read_only)
+
+
+def sync_sources(
+    config: AppConfig,
+    store: Store,
+    *,
+    source: str | None = None,
+    full_refresh: bool = False,
+    progress: ProgressCallback | None = None,
+) -> list[SyncResult]:
+    """Sync one source, or every configured source in order (csv, salesforce, hubspot).
+
+    Connectors are all built (and their settings checked) before the first pull.
+
+    Returns:
+        One :class:`SyncResult` per source.
+
+    Raises:
+        ConfigError: no source configured, or a bad source name.
+        ConnectorError: a source failed; earlier sources' results are committed.
+    """
+    names = [source] if source else config.source_names()
+    if not names:
+        msg = "no source configured: add sources.csv, sources.salesforce or sources.hubspot"
+        raise ConfigError(msg)
+    connectors = [make_connector(config, name) for name in names]
+    return [run_sync(store, c, full_refresh=full_refresh, progress=progress) for c in connectors]

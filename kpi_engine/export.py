@@ -1,0 +1,135 @@
+"""Export ``kpi_values`` as CSV, JSON or Parquet.
+
+Columns, in order: ``grain, period_start, dimension, member, member_name, kpi, value, n``.
+Dates are ISO (``2017-04-01``); values are plain numbers (no thousands separators, no exponent,
+no trailing zeros); NULL is an empty CSV cell, JSON ``null`` and a Parquet null. ``n`` is the
+number of deals (or leads) the value rests on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from kpi_engine.errors import EngineError
+from kpi_engine.store import Store
+
+COLUMNS = ("grain", "period_start", "dimension", "member", "member_name", "kpi", "value", "n")
+FORMATS = ("csv", "json", "parquet")
+
+
+def _where(grain: str | None, dimension: str | None, kpi: str | None) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    for column, value in (("grain", grain), ("dimension", dimension), ("kpi", kpi)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _query(grain: str | None, dimension: str | None, kpi: str | None) -> tuple[str, list[Any]]:
+    where, params = _where(grain, dimension, kpi)
+    order = (
+        "ORDER BY CASE grain WHEN 'month' THEN 1 WHEN 'quarter' THEN 2 ELSE 3 END, period_start, "
+        "CASE dimension WHEN 'overall' THEN 0 WHEN 'partner' THEN 1 WHEN 'owner' THEN 2 "
+        "WHEN 'team' THEN 3 WHEN 'unit' THEN 4 ELSE 5 END, member, kpi"
+    )
+    return f"SELECT {', '.join(COLUMNS)} FROM kpi_values{where} {order}", params
+
+
+def fetch(store: Store, *, grain: str | None = None, dimension: str | None = None,
+          kpi: str | None = None) -> list[tuple[Any, ...]]:
+    """The ``kpi_values`` rows selected, as tuples in :data:`COLUMNS` order."""
+    sql, params = _query(grain, dimension, kpi)
+    return store.con.execute(sql, params).fetchall()
+
+
+def plain_number(value: Decimal | int | None) -> str:
+    """A number as plain text: ``Decimal('3086111.0000000000')`` -> ``"3086111"``; None -> ``""``."""
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def _cells(row: Sequence[Any]) -> list[str]:
+    return [
+        plain_number(v) if isinstance(v, Decimal | int) else v.isoformat() if isinstance(v, date)
+        else "" if v is None else str(v)
+        for v in row
+    ]
+
+
+def write_csv(rows: Iterable[Sequence[Any]], handle: IO[str]) -> int:
+    """Write rows as CSV with a header; returns the number of data rows."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    count = 0
+    for row in rows:
+        writer.writerow(_cells(row))
+        count += 1
+    return count
+
+
+def write_json(rows: Iterable[Sequence[Any]], handle: IO[str]) -> int:
+    """Write rows as a JSON list of objects (numbers as exact JSON numbers); returns the count."""
+    handle.write("[")
+    count = 0
+    for row in rows:
+        parts = []
+        for name, value in zip(COLUMNS, row, strict=True):
+            if isinstance(value, Decimal | int) and not isinstance(value, bool):
+                text = plain_number(value)
+            elif isinstance(value, date):
+                text = json.dumps(value.isoformat())
+            else:
+                text = json.dumps(value, ensure_ascii=False)
+            parts.append(f"{json.dumps(name)}: {text}")
+        handle.write(("," if count else "") + "\n  {" + ", ".join(parts) + "}")
+        count += 1
+    handle.write("\n]\n" if count else "]\n")
+    return count
+
+
+def export(store: Store, fmt: str, output: str | Path | IO[str], *, grain: str | None = None,
+           dimension: str | None = None, kpi: str | None = None) -> int:
+    """Export the selected KPI rows.
+
+    Args:
+        store: the store.
+        fmt: ``csv``, ``json`` or ``parquet``.
+        output: a path, or an open text stream (not for parquet).
+        grain, dimension, kpi: optional filters.
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        EngineError: an unknown format, or parquet asked for a stream.
+    """
+    if fmt not in FORMATS:
+        msg = f"unknown format {fmt!r}: use {', '.join(FORMATS)}"
+        raise EngineError(msg)
+    if fmt == "parquet":
+        if not isinstance(output, str | Path):
+            msg = "parquet needs a file: pass --output PATH"
+            raise EngineError(msg)
+        sql, params = _query(grain, dimension, kpi)
+        (count,) = store.con.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()[0]
+        store.con.execute(
+            f"COPY ({sql}) TO '{str(output).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)", params
+        )
+        return int(count)
+    rows = fetch(store, grain=grain, dimension=dimension, kpi=kpi)
+    writer = write_csv if fmt == "csv" else write_json
+    if isinstance(output, str | Path):
+        with Path(output).open("w", encoding="utf-8", newline="") as handle:
+            return writer(rows, handle)
+    return writer(rows, output)

@@ -1,0 +1,69 @@
+"""What is in the store: rows per table and source, the last run per stream, the last compute."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kpi_engine.store import CANONICAL_TABLES, Store
+
+
+@dataclass
+class StoreStatus:
+    """A snapshot of the store.
+
+    Attributes:
+        rows: (table, source) -> (rows, rows flagged deleted).
+        streams: one dict per (source, stream) of each source's last run: watermark,
+            updated_at, counts (inserted/updated/unchanged/deleted/pages), and the run's status,
+            times and error.
+        last_compute: per grain: computed_at, as_of, rows; ``kpi_values`` rows in total.
+    """
+
+    rows: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    streams: list[dict[str, Any]] = field(default_factory=list)
+    last_compute: list[dict[str, Any]] = field(default_factory=list)
+
+
+def store_status(store: Store) -> StoreStatus:
+    """Read a :class:`StoreStatus` (read-only queries)."""
+    status = StoreStatus()
+    for table in CANONICAL_TABLES:
+        has_deleted = "is_deleted" in store.table_info(table).columns
+        deleted = "count(*) FILTER (WHERE is_deleted)" if has_deleted else "0"
+        for source, total, gone in store.con.execute(
+            f"SELECT source, count(*), {deleted} FROM {table} GROUP BY source ORDER BY source"
+        ).fetchall():
+            status.rows[(table, source)] = (total, gone)
+    watermarks = {
+        (source, stream): (watermark, updated)
+        for source, stream, watermark, updated in store.con.execute(
+            "SELECT source, stream, watermark, updated_at FROM sync_state"
+        ).fetchall()
+    }
+    runs = store.con.execute(
+        "SELECT source, arg_max(status, run_id), arg_max(started_at, run_id), "
+        "arg_max(finished_at, run_id), arg_max(error, run_id), arg_max(rows, run_id) "
+        "FROM sync_runs GROUP BY source ORDER BY source"
+    ).fetchall()
+    for source, run_status, started, finished, error, counts in runs:
+        per_stream = json.loads(counts) if counts else {}
+        names = list(per_stream) + sorted(
+            {st for (src, st) in watermarks if src == source} - set(per_stream)
+        )
+        for stream in names:
+            watermark, updated = watermarks.get((source, stream), (None, None))
+            status.streams.append({
+                "source": source, "stream": stream, "watermark": watermark,
+                "updated_at": updated, "counts": per_stream.get(stream, {}),
+                "last_run_status": run_status, "last_run_started": started,
+                "last_run_finished": finished, "last_run_error": error,
+            })
+    for grain, computed_at, as_of, rows in store.con.execute(
+        "SELECT grain, arg_max(computed_at, computed_at), arg_max(as_of, computed_at), "
+        "arg_max(rows, computed_at) FROM kpi_runs GROUP BY grain ORDER BY grain"
+    ).fetchall():
+        status.last_compute.append({"grain": grain, "computed_at": computed_at, "as_of": as_of,
+                                    "rows": rows})
+    return status
