@@ -9,6 +9,7 @@ from connectors.base import Connector
 from connectors.config import AppConfig
 from connectors.errors import ConfigError
 from connectors.sync import ProgressCallback, SyncResult, run_sync
+from kpi_engine.errors import StoreError
 from kpi_engine.store import Store
 
 
@@ -34,7 +35,14 @@ def make_connector(config: AppConfig, name: str) -> Connector:
 
 
 def open_store(config: AppConfig, *, read_only: bool = False) -> Store:
-    """Open the config's DuckDB file (created and migrated when missing, unless read-only)."""
+    """Open the config's DuckDB file (created and migrated when missing, unless read-only).
+
+    Raises:
+        StoreError: read-only and the file does not exist yet, or the file is locked.
+    """
+    if read_only and not config.database.exists():
+        msg = f"no store at {config.database} yet: run partnerkpi sync first"
+        raise StoreError(msg)
     return Store(config.database, read_only=read_only)
 
 

@@ -290,10 +290,14 @@ class Store:
         return rows[0][0] if rows else None
 
     def set_watermark(self, source: str, stream: str, watermark: str | None) -> None:
-        """Record a stream's watermark (call inside the transaction that wrote its rows)."""
+        """Record a stream's watermark (call inside the transaction that wrote its rows).
+
+        An unchanged watermark is not rewritten (``updated_at`` says when it last moved).
+        """
         self.con.execute(
             "INSERT INTO sync_state VALUES (?, ?, ?, ?) ON CONFLICT (source, stream) "
-            "DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at",
+            "DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at "
+            "WHERE sync_state.watermark IS DISTINCT FROM excluded.watermark",
             [source, stream, watermark, datetime.now(UTC)],
         )
 

@@ -1,0 +1,56 @@
+"""Shared test fixtures: paths to the shipped fixtures and a CSV config writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+MAVEN = FIXTURES / "maven"
+
+MAVEN_DEALS_COLUMNS = {
+    "deal_id": "opportunity_id", "owner_id": "sales_agent", "account_name": "account",
+    "stage": "deal_stage", "created_at": "engage_date", "close_date": "close_date",
+    "amount": "close_value",
+}
+
+
+def maven_config(database: Path, deals: Path = MAVEN / "sales_pipeline.csv") -> dict:
+    """The issue's example config for the Maven data set, as a dict."""
+    return {
+        "database": str(database),
+        "reporting_currency": "USD",
+        "sources": {"csv": {
+            "currency": "USD",
+            "deals": {"path": str(deals), "columns": dict(MAVEN_DEALS_COLUMNS),
+                      "won_stages": ["Won"], "lost_stages": ["Lost"]},
+            "owners": {"path": str(MAVEN / "sales_teams.csv"),
+                       "columns": {"owner_id": "sales_agent", "name": "sales_agent",
+                                   "team": "manager", "unit": "regional_office"}},
+            "stage_probability": {"Prospecting": 0.1, "Engaging": 0.4, "Won": 1.0, "Lost": 0.0},
+        }},
+        "kpis": {
+            "fiscal_year_start_month": 1,
+            "channels": {"paid": ["PAID_SEARCH", "PAID_SOCIAL"],
+                         "owned": ["EMAIL_MARKETING", "DIRECT_TRAFFIC", "ORGANIC_SOCIAL"],
+                         "earned": ["ORGANIC_SEARCH", "REFERRALS"],
+                         "partner": ["Partner", "Partner Referral"]},
+            "quality_score": {"min_closed_deals": 5,
+                              "weights": {"won_amount": 0.5, "deals_won": 0.5}},
+        },
+    }
+
+
+def write_config(path: Path, data: dict) -> Path:
+    """Write a config dict as YAML and return its path."""
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def maven_config_file(tmp_path: Path) -> Path:
+    """A partnerkpi.yaml for the Maven data set with its store in tmp_path."""
+    return write_config(tmp_path / "partnerkpi.yaml", maven_config(tmp_path / "maven.duckdb"))

@@ -1,0 +1,85 @@
+"""Export formats: exact columns, ISO dates, plain numbers, NULL as empty / null."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from kpi_engine.errors import EngineError
+from kpi_engine.export import COLUMNS, export, plain_number
+from kpi_engine.store import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "e.duckdb")
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        ("quarter", date(2017, 4, 1), date(2017, 7, 1), "overall", "all", "All", "won_amount",
+         Decimal("3086111"), 1254),
+        ("quarter", date(2017, 4, 1), date(2017, 7, 1), "overall", "all", "All", "win_rate",
+         Decimal("0.6171259843"), 2032),
+        ("quarter", date(2017, 4, 1), date(2017, 7, 1), "partner", "P1", "Ünïcode, \"Ltd\"",
+         "average_deal_size", None, 0),
+        ("year", date(2017, 1, 1), date(2018, 1, 1), "overall", "all", "All", "won_amount",
+         Decimal("1234567890.5"), 3),
+    ]
+    s.con.executemany(
+        "INSERT INTO kpi_values VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [[*r[:9], r[2], now] for r in rows],
+    )
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(Decimal("3086111.0000000000"), "3086111"), (Decimal("0E-10"), "0"),
+     (Decimal("2461.0135566188"), "2461.0135566188"), (Decimal("1E+3"), "1000"),
+     (Decimal("-117855.5000"), "-117855.5"), (None, ""), (7, "7")],
+)
+def test_plain_number(value: Decimal | int | None, text: str) -> None:
+    assert plain_number(value) == text
+
+
+def test_export_csv_exact_text(store: Store) -> None:
+    buffer = io.StringIO()
+    assert export(store, "csv", buffer, grain="quarter") == 3
+    assert buffer.getvalue() == (
+        "grain,period_start,dimension,member,member_name,kpi,value,n\n"
+        "quarter,2017-04-01,overall,all,All,win_rate,0.6171259843,2032\n"
+        "quarter,2017-04-01,overall,all,All,won_amount,3086111,1254\n"
+        'quarter,2017-04-01,partner,P1,"Ünïcode, ""Ltd""",average_deal_size,,0\n'
+    )
+
+
+def test_export_json_numbers_and_null(store: Store) -> None:
+    buffer = io.StringIO()
+    export(store, "json", buffer)
+    data = json.loads(buffer.getvalue(), parse_float=Decimal)
+    assert list(data[0]) == list(COLUMNS)
+    assert data[0]["value"] == Decimal("0.6171259843")
+    assert data[2]["value"] is None
+    assert data[2]["member_name"] == 'Ünïcode, "Ltd"'
+    assert data[3] == {"grain": "year", "period_start": "2017-01-01", "dimension": "overall",
+                       "member": "all", "member_name": "All", "kpi": "won_amount",
+                       "value": Decimal("1234567890.5"), "n": 3}
+
+
+def test_export_parquet_same_rows(store: Store, tmp_path: Path) -> None:
+    target = tmp_path / "k.parquet"
+    assert export(store, "parquet", target, dimension="overall") == 3
+    rows = duckdb.connect().execute(f"SELECT * FROM '{target}'").fetchall()
+    assert [r[5] for r in rows] == ["win_rate", "won_amount", "won_amount"]
+    assert rows[1][6] == Decimal("3086111")
+
+
+def test_export_rejects_unknown_format(store: Store) -> None:
+    with pytest.raises(EngineError, match="unknown format 'xml'"):
+        export(store, "xml", io.StringIO())

@@ -1,0 +1,95 @@
+"""The command line: help for every command, one-line errors, config problems all at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cli import cli
+from tests.conftest import ROOT, maven_config, write_config
+
+COMMANDS = ("sync", "compute", "export", "status", "demo")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_cli_every_command_has_help_and_is_in_readme(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.stdout
+    assert f"partnerkpi {command}" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_cli_missing_config_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PARTNERKPI_CONFIG", raising=False)
+    result = CliRunner().invoke(cli, ["sync"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: no config file at partnerkpi.yaml")
+    assert result.stderr.count("\n") == 1
+
+
+def test_cli_config_env_var_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write_config(tmp_path / "elsewhere.yaml", maven_config(tmp_path / "s.duckdb"))
+    monkeypatch.setenv("PARTNERKPI_CONFIG", str(config))
+    before = CliRunner().invoke(cli, ["status"])
+    assert before.exit_code == 1
+    assert before.stderr == f"error: no store at {tmp_path / 's.duckdb'} yet: run partnerkpi sync first\n"
+    assert CliRunner().invoke(cli, ["sync"]).exit_code == 0
+    result = CliRunner().invoke(cli, ["status"])
+    assert result.exit_code == 0
+    assert f"store: {tmp_path / 's.duckdb'}" in result.stdout
+
+
+def test_cli_config_problems_reported_all_at_once(tmp_path: Path) -> None:
+    data = maven_config(tmp_path / "s.duckdb")
+    data["colour"] = "red"
+    data["sources"]["csv"]["deals"]["path"] = "missing.csv"
+    data["kpis"]["fiscal_year_start_month"] = 13
+    data["kpis"]["quality_score"]["weights"] = {"won_amount": 0.7, "deals_won": 0.7}
+    config = write_config(tmp_path / "bad.yaml", data)
+    result = CliRunner().invoke(cli, ["--config", str(config), "sync"])
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 1
+    assert len(lines) == 4
+    assert all(line.startswith(f"error: {config}: ") for line in lines)
+    joined = "\n".join(lines)
+    assert "colour: unknown setting" in joined
+    assert "sources.csv.deals.path: file " in joined and "missing.csv does not exist" in joined
+    assert "kpis.fiscal_year_start_month: Input should be less than or equal to 12" in joined
+    assert "kpis.quality_score.weights: weights must sum to 1 (they sum to 1.4)" in joined
+
+
+def test_cli_compute_one_grain_and_export_filters(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", maven_config(tmp_path / "s.duckdb"))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--config", str(config), "sync"]).exit_code == 0
+    result = runner.invoke(cli, ["--config", str(config), "compute", "--grain", "year"])
+    assert result.exit_code == 0
+    assert "rows" in result.stdout and "year" in result.stdout and "month" not in result.stdout
+    out = runner.invoke(cli, ["--config", str(config), "export", "--grain", "year",
+                              "--dimension", "team", "--kpi", "deals_won"]).stdout
+    body = out.splitlines()[1:]
+    assert out.splitlines()[0] == "grain,period_start,dimension,member,member_name,kpi,value,n"
+    # 6 teams closed deals in 2017; in 2016 nothing closed but deals were created (open at its end)
+    assert sum(1 for line in body if line.startswith("year,2017-01-01,team,")) == 6
+    assert sum(int(line.split(",")[6]) for line in body if line.startswith("year,2017")) == 4238
+
+
+def test_cli_compute_rejects_reversed_dates(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", maven_config(tmp_path / "s.duckdb"))
+    result = CliRunner().invoke(cli, ["--config", str(config), "compute", "--from", "2017-06-01",
+                                      "--to", "2017-01-01"])
+    assert result.exit_code == 1
+    assert result.stderr == "error: --from 2017-06-01 is after --to 2017-01-01\n"
+
+
+def test_cli_demo_prints_leaderboard_and_store(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["demo", "--workdir", str(tmp_path / "demo")])
+    assert result.exit_code == 0
+    assert "team leaderboard, quarter starting 2017-10-01" in result.stdout
+    assert f"DuckDB file: {tmp_path / 'demo' / 'partnerkpi-demo.duckdb'}" in result.stdout
+    written = yaml.safe_load((tmp_path / "demo" / "partnerkpi.yaml").read_text())
+    assert written["database"] == str(tmp_path / "demo" / "partnerkpi-demo.duckdb")
