@@ -28,6 +28,7 @@ from werkzeug import Request, Response
 __all__ = [
     "FAULT_KINDS",
     "HUBSPOT_TEN_SECONDLY_BODY",
+    "PAGE_SIZE_ENVIRON_KEY",
     "Clock",
     "Facade",
     "FaultRule",
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 FAULT_KINDS = ("status", "drop", "delay", "malformed_json", "short_pages")
+
+# WSGI environ key through which the server hands a `short_pages` fault's page size to a facade.
+PAGE_SIZE_ENVIRON_KEY = "crm_sandbox.page_size"
 
 # Body of a HubSpot 429 for the ten-second rolling limit, as in
 # fixtures/api-samples/hubspot-429-ten-secondly.json (HubSpot/hubspot-api-python issue #117).
@@ -57,6 +61,21 @@ _DEFAULT_STATUS_BODIES: dict[int, Any] = {
 }
 
 
+try:  # optional accelerator: ~10x faster encoding of big query pages
+    import orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    orjson = None
+
+
+def _dumps(body: Any) -> bytes:
+    if orjson is not None:
+        try:
+            return orjson.dumps(body)
+        except TypeError:
+            pass
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
@@ -70,7 +89,7 @@ def json_response(
     Returns:
         A werkzeug response with ``Content-Type: application/json;charset=UTF-8``.
     """
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    data = _dumps(body)
     resp = Response(data, status=status, content_type="application/json;charset=UTF-8")
     for key, value in (headers or {}).items():
         resp.headers[key] = value
