@@ -215,7 +215,9 @@ class Store:
             Counts of inserted, updated and unchanged rows.
 
         Raises:
-            StoreError: an unknown column, a missing key column, or a value of the wrong type.
+            StoreError: an unknown column, a missing key column, a value of the wrong type, or a
+                constraint the row breaks (e.g. NULL in a NOT NULL column). The enclosing
+                transaction is rolled back.
         """
         if not rows:
             return UpsertStats()
@@ -229,22 +231,24 @@ class Store:
         on_key = " AND ".join(f"t.{_quote(k)} = p.{_quote(k)}" for k in info.key)
         differs = " OR ".join(f"t.{_quote(n)} IS DISTINCT FROM p.{_quote(n)}" for n in names) or "false"
         non_key = [n for n in names if n not in info.key]
-        with self.transaction():
-            self.con.register("_page", page)
-            try:
+        try:
+            with self.transaction():
+                self.con.register("_page", page)
                 self.con.execute(
                     f"CREATE OR REPLACE TEMP TABLE _changed AS "
                     f"SELECT p.*, t.{_quote(info.key[0])} IS NULL AS _is_new "
                     f"FROM _page p LEFT JOIN {_quote(table)} t ON {on_key} "
                     f"WHERE t.{_quote(info.key[0])} IS NULL OR {differs}"
                 )
+                self.con.unregister("_page")
                 new, changed = self.con.execute(
                     "SELECT count(*) FILTER (WHERE _is_new), count(*) FILTER (WHERE NOT _is_new) "
                     "FROM _changed"
                 ).fetchall()[0]
                 if new or changed:
                     conflict = (
-                        "DO UPDATE SET " + ", ".join(f"{_quote(n)} = excluded.{_quote(n)}" for n in non_key)
+                        "DO UPDATE SET "
+                        + ", ".join(f"{_quote(n)} = excluded.{_quote(n)}" for n in non_key)
                         if non_key
                         else "DO NOTHING"
                     )
@@ -253,8 +257,9 @@ class Store:
                         f"ON CONFLICT ({', '.join(_quote(k) for k in info.key)}) {conflict}"
                     )
                 self.con.execute("DROP TABLE _changed")
-            finally:
-                self.con.unregister("_page")
+        except duckdb.Error as exc:
+            msg = f"{table}: the store refused the page ({str(exc).splitlines()[0]})"
+            raise StoreError(msg) from exc
         return UpsertStats(inserted=new, updated=changed, unchanged=page.num_rows - new - changed)
 
     def mark_deleted(self, table: str, source: str, ids: Iterable[str]) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from connectors.errors import RecordError
 from connectors.values import parse_amount, parse_bool, parse_date, parse_instant
 
 SOURCE = "csv"
+UNDATED = date(1, 1, 1)  # currency_rates.start_date of an undated rate
 PIPELINE = "default"
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -129,7 +131,8 @@ class CsvConnector:
 
     def _currency_rates(self) -> Page:
         rows = [
-            {"source": SOURCE, "currency": code, "per_currency": self.reporting_currency, "rate": rate}
+            {"source": SOURCE, "currency": code, "per_currency": self.reporting_currency,
+             "rate": rate, "start_date": UNDATED}
             for code, rate in self.settings.currency_rates.items()
         ]
         return Page({"currency_rates": rows})

@@ -910,15 +910,15 @@ def test_won_amount_c05_conversion_rate_and_amount_reporting(store):
     assert kpi(store, "quarter", "2024-04-01", "overall", "all", "won_amount") == (D(234000), 3)
 
 
-def test_won_amount_undated_rate_given_as_null_dates(store):
-    # The contract: "NULL dates = undated" -> a rate row with start_date/end_date None is valid.
+def test_won_amount_undated_rate_given_as_open_dates(store):
+    # The contract: an undated rate has start_date 0001-01-01 and end_date NULL.
     rates = [
         {
             "source": "csv",
             "currency": "EUR",
             "per_currency": "USD",
             "rate": D("0.8"),
-            "start_date": None,
+            "start_date": date(1, 1, 1),
             "end_date": None,
         }
     ]

@@ -2,7 +2,8 @@
 INSERT INTO kpi_rows
 SELECT c.period_start, c.dimension, c.member, 'sales_velocity',
        CASE WHEN y.value <> 0
-            THEN CAST(c.value * w.value * a.value / y.value AS DECIMAL(38, 10)) END,
+            THEN CAST(CAST(c.value AS DOUBLE) * CAST(w.value AS DOUBLE) * CAST(a.value AS DOUBLE)
+                      / CAST(y.value AS DOUBLE) AS DECIMAL(38, 10)) END,
        c.n
 FROM kpi_filled c
 JOIN kpi_filled w USING (period_start, dimension, member)

@@ -120,8 +120,9 @@ CREATE TABLE kpi_values (
     value        DECIMAL(38, 10),
     n            BIGINT NOT NULL,
     as_of        DATE NOT NULL,        -- the cut: period_end, or --as-of when earlier
-    computed_at  TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (grain, period_start, dimension, member, kpi)
+    computed_at  TIMESTAMPTZ NOT NULL
+    -- unique on (grain, period_start, dimension, member, kpi) by construction: a compute
+    -- replaces a grain's rows whole. No index: it would cost more than the compute itself.
 );
 
 CREATE TABLE kpi_runs (
