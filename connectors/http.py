@@ -1,0 +1,122 @@
+"""HTTP pieces both CRM connectors share: the retry policy and the requests session factory.
+
+Retries use tenacity: exponential backoff with jitter, bounded attempts, and a server's
+``Retry-After`` (or a rate-limit window the CRM names in its body) as the minimum wait. The
+sleep function is injectable so tests never wait for real.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import requests
+import tenacity
+
+from connectors.errors import RetriableAPIError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient failures are retried.
+
+    Attributes:
+        attempts: tries in all (first call included) before the error is raised.
+        initial: first backoff, seconds; doubles each try up to ``maximum``.
+        maximum: longest backoff, seconds (a longer ``Retry-After`` is still honoured).
+        jitter: up to this many random seconds added to each backoff.
+        sleep: the function that waits (``time.sleep``; tests pass a recorder).
+        rng: random source for the jitter.
+    """
+
+    attempts: int = 6
+    initial: float = 1.0
+    maximum: float = 60.0
+    jitter: float = 1.0
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+    def wait_for(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before try ``attempt + 1`` (``attempt`` counts from 1)."""
+        backoff = min(self.maximum, self.initial * 2 ** (attempt - 1))
+        backoff += self.rng.uniform(0, self.jitter) if self.jitter else 0.0
+        return max(backoff, retry_after or 0.0)
+
+
+def call_with_retries(
+    call: Callable[[], T],
+    policy: RetryPolicy,
+    *,
+    on_retry: Callable[[int, RetriableAPIError, float], None] | None = None,
+) -> T:
+    """Run ``call``; retry it on :class:`RetriableAPIError` as the policy says.
+
+    Args:
+        call: the request to make; raises ``RetriableAPIError`` (with ``retry_after`` seconds
+            when the server said) for 429, 5xx, timeouts and dropped connections.
+        policy: attempts and waits.
+        on_retry: told (attempt, error, wait seconds) before each wait, e.g. for logging.
+
+    Returns:
+        What ``call`` returned.
+
+    Raises:
+        RetriableAPIError: still failing after ``policy.attempts`` tries.
+        Exception: anything else ``call`` raised, at once.
+    """
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        retry_after = error.retry_after if isinstance(error, RetriableAPIError) else None
+        seconds = policy.wait_for(state.attempt_number, retry_after)
+        if on_retry and isinstance(error, RetriableAPIError):
+            on_retry(state.attempt_number, error, seconds)
+        return seconds
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.attempts),
+        wait=wait,
+        retry=tenacity.retry_if_exception_type(RetriableAPIError),
+        sleep=policy.sleep,
+        reraise=True,
+    )
+    return retrying(call)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def make_session(ca_bundle: str | None = None, *, user_agent: str = "partnerkpi") -> requests.Session:
+    """A ``requests.Session`` that verifies TLS against ``ca_bundle`` (or the default store).
+
+    The session ignores the environment (``trust_env = False``): otherwise ``REQUESTS_CA_BUNDLE``
+    silently overrides ``Session.verify`` and a configured CA bundle (such as the CRM sandbox's)
+    never reaches the request.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ca_bundle if ca_bundle else True
+    session.headers["User-Agent"] = user_agent
+    return session
