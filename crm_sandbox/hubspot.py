@@ -304,7 +304,7 @@ class HubSpotFacade(ObjectEndpoints, PortalEndpoints):
             now = self.clock.now()
             self._count_request(now)
             response = self._dispatch(request)
-            self._rate_limit_headers(response, request.path, now)
+            response.headers.update(self._rate_limit_values(request.path, now))
             return response
 
     def _dispatch(self, request: Request) -> Response:
@@ -368,9 +368,10 @@ class HubSpotFacade(ObjectEndpoints, PortalEndpoints):
         if handler == "property":
             return self._get_property(p["type"], p["name"])
         if handler == "pipelines":
-            return self._pipelines(p["ptype"].lower(), None, "")
+            return self._pipelines(OBJECT_TYPES.get(p["ptype"].lower(), p["ptype"]), None, "")
         if handler == "pipeline":
-            return self._pipelines(p["ptype"].lower(), p["pid"], p.get("rest") or "")
+            ptype = OBJECT_TYPES.get(p["ptype"].lower(), p["ptype"])
+            return self._pipelines(ptype, p["pid"], p.get("rest") or "")
         if handler == "owners":
             return self._list_owners(request)
         if handler == "owner":
@@ -395,18 +396,29 @@ class HubSpotFacade(ObjectEndpoints, PortalEndpoints):
         while self._recent and self._recent[0] <= horizon:
             self._recent.popleft()
 
-    def _rate_limit_headers(self, response: Response, path: str, now: datetime) -> None:
-        headers = response.headers
-        headers["X-HubSpot-RateLimit-Daily"] = str(DAILY_LIMIT)
-        headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(0, DAILY_LIMIT - self._daily_used))
+    def rate_limit_headers(self, path: str) -> dict[str, str]:
+        """The ``X-HubSpot-RateLimit-*`` headers a response to ``path`` carries right now.
+
+        Search paths get the daily pair only (as observed). For the server to add to responses
+        it makes itself (fault 429s on HubSpot paths carried the daily headers when recorded).
+        """
+        with self._lock:
+            return self._rate_limit_values(path, self.clock.now())
+
+    def _rate_limit_values(self, path: str, now: datetime) -> dict[str, str]:
+        headers = {
+            "X-HubSpot-RateLimit-Daily": str(DAILY_LIMIT),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, DAILY_LIMIT - self._daily_used)),
+        }
         if path.endswith("/search"):
-            return
+            return headers
         in_second = sum(1 for t in self._recent if t > now - timedelta(seconds=1))
         headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(INTERVAL_MS)
         headers["X-HubSpot-RateLimit-Max"] = str(INTERVAL_MAX)
         headers["X-HubSpot-RateLimit-Remaining"] = str(max(0, INTERVAL_MAX - len(self._recent)))
         headers["X-HubSpot-RateLimit-Secondly"] = str(SECONDLY_MAX)
         headers["X-HubSpot-RateLimit-Secondly-Remaining"] = str(max(0, SECONDLY_MAX - in_second))
+        return headers
 
     # -- helpers shared by the endpoint mixins ------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from crm_sandbox.world import Deal, Owner, Partner, Stage, World
+from crm_sandbox.world import Deal, Lead, Owner, Partner, Stage, World
 
 
 def ts(text: str) -> datetime:
@@ -19,7 +19,7 @@ def ts(text: str) -> datetime:
 
 
 def small_world() -> World:
-    """The test World (7 deals, 3 partners, 3 owners, 5 stages)."""
+    """The test World (7 deals, 3 partners, 3 owners, 5 stages, 2 leads)."""
     stages = [
         Stage("Prospecting", "Prospecting", Decimal("0.1"), False, False, 1),
         Stage("Engaging", "Engaging", Decimal("0.4"), False, False, 2),
@@ -89,6 +89,10 @@ def small_world() -> World:
         owners=owners,
         stages=stages,
         deals=deals,
+        leads=[
+            Lead("L1", "Ève Durand", "P01", "U1", ts("2024-03-03T09:15:00Z"), "Partner"),
+            Lead("L2", "Tom Lee", None, "U3", ts("2024-04-04T10:00:00Z"), "Web", is_deleted=True),
+        ],
         corporate_currency="USD",
         currency_rates={"USD": Decimal(1), "EUR": Decimal("0.8"), "CAD": Decimal("1.25")},
     )

@@ -157,6 +157,25 @@ def test_companies_partner_and_customer_types_non_ascii(sandbox: Sandbox) -> Non
     assert len(by_id) == 3 + 5  # partners + distinct account names
 
 
+def test_contacts_from_leads_with_partner_company(sandbox: Sandbox) -> None:
+    fac = sandbox.hubspot
+    body = raw(sandbox, "GET", "/crm/v3/objects/contacts?associations=companies").json()
+    (contact,) = body["results"]  # L2 is archived
+    assert contact["properties"] == {
+        "createdate": "2024-03-03T09:15:00.000Z",
+        "email": "eve.durand@example.org",
+        "firstname": "Ève",
+        "hs_object_id": contact["id"],
+        "lastmodifieddate": "2024-03-03T09:15:00.000Z",
+        "lastname": "Durand",
+    }
+    assert {a["id"] for a in contact["associations"]["companies"]["results"]} == {
+        fac.company_id("P01")
+    }
+    archived = raw(sandbox, "GET", "/crm/v3/objects/contacts?archived=true").json()
+    assert [c["properties"]["lastname"] for c in archived["results"]] == ["Lee"]
+
+
 # -- archive (C-06) ------------------------------------------------------------------------------
 
 
