@@ -210,6 +210,7 @@ SCHEMA: dict[str, SObjectDef] = {
                 *(_f(p, "double" if "itude" in p else "string", p) for p in _BILLING_PARTS),
                 _f("BillingAddress", "address", "Billing Address"),
                 *_STAMPS,
+                _f("LastActivityDate", "date", "Last Activity"),
                 _f(
                     "Partner_Win_Rate__c",
                     "percent",
@@ -324,6 +325,7 @@ SCHEMA: dict[str, SObjectDef] = {
                 _f("CloseDate", "date", "Close Date", updateable=True, nillable=False),
                 _f("LeadSource", "picklist", "Lead Source", updateable=True),
                 *_STAMPS,
+                _f("LastActivityDate", "date", "Last Activity"),
             ),
         ),
         SObjectDef(
