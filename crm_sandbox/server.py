@@ -186,7 +186,7 @@ class Sandbox:
             sleep(rule.seconds)
             rule = None
         if rule is not None and rule.kind == "status":
-            return rule.status_response()(environ, start_response)
+            return self._with_crm_headers(path, rule.status_response())(environ, start_response)
         if rule is not None and rule.kind == "short_pages":
             environ[PAGE_SIZE_ENVIRON_KEY] = rule.page_size
         resp = self._route(request)
@@ -200,6 +200,18 @@ class Sandbox:
             keep = rule.keep_bytes if rule.keep_bytes is not None else data_len // 2
             environ[DROP_AFTER_ENVIRON_KEY] = keep
         return resp(environ, start_response)
+
+    def _with_crm_headers(self, path: str, resp: Response) -> Response:
+        """Add the usage headers the CRM puts on every response (rule headers win)."""
+        if path.startswith(SalesforceFacade.prefixes):
+            resp.headers.setdefault("Sforce-Limit-Info", self.salesforce.usage.header)
+            return resp
+        hubspot = self.hubspot
+        if hubspot is not None and path.startswith(tuple(hubspot.prefixes)):
+            headers_for = getattr(hubspot, "rate_limit_headers", None)
+            for key, value in (headers_for(path) if headers_for else {}).items():
+                resp.headers.setdefault(key, value)
+        return resp
 
     def _route(self, request: Request) -> Response:
         path = request.path
