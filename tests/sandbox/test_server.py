@@ -121,6 +121,23 @@ def test_hubspot_shares_the_port(sb):
     assert s.post(f"{sb.url}/oauth/v1/token", data={"grant_type": "x"}).status_code != 404
 
 
+def test_hubspot_controls_over_http(sb):
+    hubspot = pytest.importorskip("crm_sandbox.hubspot")
+    s = http(sb)
+    created = s.post(
+        f"{sb.url}/_sandbox/hubspot/create",
+        json={"object_type": "deals", "values": {"dealname": "Control deal", "amount": "10"}},
+    ).json()
+    url = f"{sb.url}/crm/v3/objects/deals/{created['id']}"
+    token = auth(hubspot.DEFAULT_TOKEN)
+    assert s.get(url, headers=token).json()["properties"]["dealname"] == "Control deal"
+    archived = s.post(
+        f"{sb.url}/_sandbox/hubspot/archive", json={"object_type": "deals", "id": created["id"]}
+    )
+    assert archived.json() == {"ok": True}
+    assert s.get(url, headers=token).status_code == 404
+
+
 @pytest.mark.slow
 def test_serving_speed():
     """Pages per second through TLS + keep-alive (report in the test output with -s)."""
