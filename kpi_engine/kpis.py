@@ -24,41 +24,42 @@ DIMENSIONS = ("overall", "partner", "owner", "team", "unit", "channel")
 
 @dataclass(frozen=True)
 class Kpi:
-    """One KPI: its name, family (the ``sql/kpis`` file computing it), unit, and the value a member
-    with nothing to measure gets (``"0"`` for counts and money sums, ``None`` for averages/rates)."""
+    """One KPI: its name, family (the ``sql/kpis`` file whose header defines it) and unit.
+
+    The value a member with nothing to measure gets (0 for counts and money sums, NULL for
+    averages and rates) is set in ``sql/prepare/wide.sql``.
+    """
 
     name: str
     family: str
     unit: str
-    empty: str | None
-    for_overall: bool = True
 
 
 KPIS: tuple[Kpi, ...] = (
-    Kpi("deals_won", "deal_count", "deals", "0"),
-    Kpi("deals_lost", "deal_count", "deals", "0"),
-    Kpi("deals_closed", "deal_count", "deals", "0"),
-    Kpi("deals_created", "deal_count", "deals", "0"),
-    Kpi("won_amount", "deal_size", "reporting currency", "0"),
-    Kpi("average_deal_size", "deal_size", "reporting currency", None),
-    Kpi("median_deal_size", "deal_size", "reporting currency", None),
-    Kpi("pipeline_open_count", "pipeline", "deals", "0"),
-    Kpi("pipeline_open_amount", "pipeline", "reporting currency", "0"),
-    Kpi("pipeline_weighted_amount", "pipeline", "reporting currency", "0"),
-    Kpi("pipeline_created_amount", "pipeline", "reporting currency", "0"),
-    Kpi("pipeline_change", "pipeline_change", "reporting currency", None),
-    Kpi("won_amount_share", "channel_share", "ratio 0..1", None),
-    Kpi("win_rate", "close_rate", "ratio 0..1", None),
-    Kpi("lead_conversion_rate", "close_rate", "ratio 0..1", None),
-    Kpi("sales_cycle_days", "velocity", "days", None),
-    Kpi("sales_velocity", "sales_velocity", "reporting currency per day", None),
-    Kpi("quality_score", "quality_score", "score 0..100", None, for_overall=False),
-    Kpi("quality_score_change", "quality_score", "score points", None, for_overall=False),
-    Kpi("deal_success_rate", "deal_success", "ratio 0..1", None),
+    Kpi("deals_won", "deal_count", "deals"),
+    Kpi("deals_lost", "deal_count", "deals"),
+    Kpi("deals_closed", "deal_count", "deals"),
+    Kpi("deals_created", "deal_count", "deals"),
+    Kpi("won_amount", "deal_size", "reporting currency"),
+    Kpi("average_deal_size", "deal_size", "reporting currency"),
+    Kpi("median_deal_size", "deal_size", "reporting currency"),
+    Kpi("pipeline_open_count", "pipeline", "deals"),
+    Kpi("pipeline_open_amount", "pipeline", "reporting currency"),
+    Kpi("pipeline_weighted_amount", "pipeline", "reporting currency"),
+    Kpi("pipeline_created_amount", "pipeline", "reporting currency"),
+    Kpi("pipeline_change", "pipeline_change", "reporting currency"),
+    Kpi("won_amount_share", "channel_share", "ratio 0..1"),
+    Kpi("win_rate", "close_rate", "ratio 0..1"),
+    Kpi("lead_conversion_rate", "close_rate", "ratio 0..1"),
+    Kpi("sales_cycle_days", "velocity", "days"),
+    Kpi("sales_velocity", "sales_velocity", "reporting currency per day"),
+    Kpi("quality_score", "quality_score", "score 0..100"),
+    Kpi("quality_score_change", "quality_score", "score points"),
+    Kpi("deal_success_rate", "deal_success", "ratio 0..1"),
 )
 KPI_NAMES = tuple(k.name for k in KPIS)
 
-# Families in run order: the base families read facts; the derived ones read kpi_filled.
+# Families in run order: the base families read facts; the derived ones read kpi_wide.
 _BASE_FAMILIES = ("deal_count", "deal_size", "pipeline", "close_rate", "velocity", "deal_success")
 _DERIVED_FAMILIES = ("pipeline_change", "sales_velocity", "channel_share", "quality_score")
 
@@ -126,13 +127,6 @@ def _setup(store: Store, settings: KpiSettings, as_of: date | None, sources: Seq
         "INSERT INTO quality_weights VALUES (?, ?)",
         [[m, w] for m, w in settings.quality_score.weights.items()],
     )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE kpi_catalog "
-        "(kpi VARCHAR, empty_value DECIMAL(38, 10), for_overall BOOLEAN)"
-    )
-    con.executemany(
-        "INSERT INTO kpi_catalog VALUES (?, ?, ?)", [[k.name, k.empty, k.for_overall] for k in KPIS]
-    )
     con.execute(_sql("prepare", "dimensions.sql"))
     con.execute(_sql("prepare", "facts.sql"))
 
@@ -173,25 +167,20 @@ def _compute_grain(store: Store, grain: str, settings: KpiSettings, period_range
         con.execute(_sql("prepare", part))
     for family in _BASE_FAMILIES:
         con.execute(_sql("kpis", f"{family}.sql"))
-    con.execute(_sql("prepare", "fill.sql"))
+    con.execute(_sql("prepare", "wide.sql"))
     for family in _DERIVED_FAMILIES:
         con.execute(_sql("kpis", f"{family}.sql"))
-    con.execute(_sql("prepare", "fill.sql"))
+    con.execute(_sql("prepare", "result.sql"))
     date_from, date_to = period_range
     con.execute("DELETE FROM kpi_values WHERE grain = ?", [grain])
     con.execute(
         """
         INSERT INTO kpi_values
-        SELECT ?, f.period_start, p.period_end, f.dimension, f.member,
-               CASE WHEN f.dimension = 'overall' THEN 'All'
-                    WHEN f.member = 'none' THEN 'No ' || f.dimension
-                    ELSE coalesce(n.member_name, f.member) END,
-               f.kpi, f.value, f.n, CAST(p.t_end AS DATE), ?
-        FROM kpi_filled f
-        JOIN periods p USING (period_start)
-        LEFT JOIN member_names n ON n.dimension = f.dimension AND n.member = f.member
-        WHERE (?::DATE IS NULL OR f.period_start >= period_of(?::DATE))
-          AND (?::DATE IS NULL OR f.period_start <= ?::DATE)
+        SELECT ?, period_start, period_end, dimension, member, member_name, kpi, value, n,
+               as_of, ?
+        FROM kpi_result
+        WHERE (?::DATE IS NULL OR period_start >= period_of(?::DATE))
+          AND (?::DATE IS NULL OR period_start <= ?::DATE)
         """,
         [grain, computed_at, date_from, date_from, date_to, date_to],
     )

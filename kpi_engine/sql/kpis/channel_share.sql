@@ -2,12 +2,9 @@
 -- paid / earned / owned / partner / ... by kpis.channels; unmapped or empty -> unknown). Plus:
 --   won_amount_share = won_amount of the member / won_amount of `overall` in P (ratio 0..1);
 --                      NULL when the overall won_amount is 0; n = the member's won_amount n.
--- Reads kpi_filled.
-INSERT INTO kpi_rows
-SELECT m.period_start, m.dimension, m.member, 'won_amount_share',
-       CASE WHEN o.value <> 0 THEN CAST(m.value / o.value AS DECIMAL(38, 10)) END,
-       m.n
-FROM kpi_filled m
-JOIN kpi_filled o
-  ON o.period_start = m.period_start AND o.dimension = 'overall' AND o.kpi = 'won_amount'
-WHERE m.kpi = 'won_amount';
+CREATE OR REPLACE TEMP TABLE fam_channel_share AS
+SELECT w.period_start, w.dimension, w.member,
+       kv(CASE WHEN o.won_amount.value <> 0 THEN w.won_amount.value / o.won_amount.value END,
+          w.won_amount.n) AS won_amount_share
+FROM kpi_wide w
+JOIN kpi_wide o ON o.period_start = w.period_start AND o.dimension = 'overall';

@@ -3,23 +3,22 @@
 --                          NULL when nothing closed
 --   lead_conversion_rate = leads created in P that have converted (by now, or by --as-of)
 --                          / leads created in P; n = leads created in P
-INSERT INTO kpi_rows
+CREATE OR REPLACE TEMP TABLE fam_win_rate AS
 SELECT period_start,
-       dim_of(GROUPING(partner, owner, team, unit, channel)),
-       member_of(GROUPING(partner, owner, team, unit, channel), partner, owner, team, unit, channel),
-       'win_rate',
-       CAST(count(*) FILTER (WHERE is_won) / count(*) AS DECIMAL(38, 10)),
-       count(*)
+       dim_of(GROUPING(partner, owner, team, unit, channel)) AS dimension,
+       member_of(GROUPING(partner, owner, team, unit, channel),
+                 partner, owner, team, unit, channel) AS member,
+       kv(count(*) FILTER (WHERE is_won) / count(*), count(*)) AS win_rate
 FROM (SELECT *, period_of(close_date) AS period_start FROM f_deals WHERE closed_by_cut)
 GROUP BY GROUPING SETS ((period_start), (period_start, partner), (period_start, owner),
-                        (period_start, team), (period_start, unit), (period_start, channel))
-UNION ALL
+                        (period_start, team), (period_start, unit), (period_start, channel));
+
+CREATE OR REPLACE TEMP TABLE fam_leads AS
 SELECT period_start,
-       dim_of(GROUPING(partner, owner, team, unit, channel)),
-       member_of(GROUPING(partner, owner, team, unit, channel), partner, owner, team, unit, channel),
-       'lead_conversion_rate',
-       CAST(count(*) FILTER (WHERE converted_by_cut) / count(*) AS DECIMAL(38, 10)),
-       count(*)
+       dim_of(GROUPING(partner, owner, team, unit, channel)) AS dimension,
+       member_of(GROUPING(partner, owner, team, unit, channel),
+                 partner, owner, team, unit, channel) AS member,
+       kv(count(*) FILTER (WHERE converted_by_cut) / count(*), count(*)) AS lead_conversion_rate
 FROM (SELECT *, period_of(created_date) AS period_start FROM f_leads)
 GROUP BY GROUPING SETS ((period_start), (period_start, partner), (period_start, owner),
                         (period_start, team), (period_start, unit), (period_start, channel));

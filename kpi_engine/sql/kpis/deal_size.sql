@@ -4,22 +4,17 @@
 --                       0 over nothing
 --   average_deal_size = won_amount / n  (NULL when n = 0). Seed example: $200 and $400 -> 300
 --   median_deal_size  = median of the same amounts (mean of the middle two for an even n)
-INSERT INTO kpi_rows
-SELECT period_start, dimension, member, kpi, v.value, v.n
+CREATE OR REPLACE TEMP TABLE fam_won_amount AS
+SELECT period_start,
+       dim_of(GROUPING(partner, owner, team, unit, channel)) AS dimension,
+       member_of(GROUPING(partner, owner, team, unit, channel),
+                 partner, owner, team, unit, channel) AS member,
+       kv(sum(amount), count(amount)) AS won_amount,
+       kv(sum(amount) / count(amount), count(amount)) AS average_deal_size,
+       kv(median(amount), count(amount)) AS median_deal_size
 FROM (
-    UNPIVOT (
-        SELECT period_start,
-               dim_of(GROUPING(partner, owner, team, unit, channel)) AS dimension,
-               member_of(GROUPING(partner, owner, team, unit, channel),
-                         partner, owner, team, unit, channel) AS member,
-               kv(sum(amount), count(amount)) AS won_amount,
-               kv(sum(amount) / count(amount), count(amount)) AS average_deal_size,
-               kv(median(amount), count(amount)) AS median_deal_size
-        FROM (
-            SELECT *, period_of(close_date) AS period_start
-            FROM f_deals WHERE closed_by_cut AND is_won AND amount IS NOT NULL
-        )
-        GROUP BY GROUPING SETS ((period_start), (period_start, partner), (period_start, owner),
-                                (period_start, team), (period_start, unit), (period_start, channel))
-    ) ON won_amount, average_deal_size, median_deal_size INTO NAME kpi VALUE v
-);
+    SELECT *, period_of(close_date) AS period_start
+    FROM f_deals WHERE closed_by_cut AND is_won AND amount IS NOT NULL
+)
+GROUP BY GROUPING SETS ((period_start), (period_start, partner), (period_start, owner),
+                        (period_start, team), (period_start, unit), (period_start, channel));

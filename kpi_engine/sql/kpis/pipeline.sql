@@ -8,7 +8,7 @@
 --                              the current stage if the deal is still open, else the deal is left
 --                              out (and not counted in n)
 --   pipeline_created_amount  = amounts of deals created in P           (n = deals with an amount)
--- pipeline_change is derived (pipeline_change.sql).
+-- pipeline_change is derived (pipeline_change.sql) from pipe_at.
 CREATE OR REPLACE TEMP TABLE pipe_at AS
 WITH staged AS (
     SELECT o.*, h.stage AS history_stage
@@ -36,23 +36,20 @@ SELECT t,
 FROM weighted
 GROUP BY GROUPING SETS ((t), (t, partner), (t, owner), (t, team), (t, unit), (t, channel));
 
-INSERT INTO kpi_rows
-SELECT p.period_start, a.dimension, a.member, kpi, v.value, v.n
-FROM (
-    UNPIVOT (
-        SELECT t, dimension, member,
-               kv(open_count, open_count) AS pipeline_open_count,
-               kv(open_amount, open_amount_n) AS pipeline_open_amount,
-               kv(weighted_amount, weighted_n) AS pipeline_weighted_amount
-        FROM pipe_at
-    ) ON pipeline_open_count, pipeline_open_amount, pipeline_weighted_amount INTO NAME kpi VALUE v
-) a
-JOIN periods p ON p.t_end = a.t
-UNION ALL
+CREATE OR REPLACE TEMP TABLE fam_pipeline_end AS
+SELECT p.period_start, a.dimension, a.member,
+       kv(open_count, open_count) AS pipeline_open_count,
+       kv(open_amount, open_amount_n) AS pipeline_open_amount,
+       kv(weighted_amount, weighted_n) AS pipeline_weighted_amount
+FROM pipe_at a
+JOIN periods p ON p.t_end = a.t;
+
+CREATE OR REPLACE TEMP TABLE fam_pipeline_created AS
 SELECT period_start,
-       dim_of(GROUPING(partner, owner, team, unit, channel)),
-       member_of(GROUPING(partner, owner, team, unit, channel), partner, owner, team, unit, channel),
-       'pipeline_created_amount', coalesce(sum(amount), 0), count(amount)
+       dim_of(GROUPING(partner, owner, team, unit, channel)) AS dimension,
+       member_of(GROUPING(partner, owner, team, unit, channel),
+                 partner, owner, team, unit, channel) AS member,
+       kv(coalesce(sum(amount), 0), count(amount)) AS pipeline_created_amount
 FROM (SELECT *, period_of(created_date) AS period_start FROM f_deals WHERE created_date IS NOT NULL)
 GROUP BY GROUPING SETS ((period_start), (period_start, partner), (period_start, owner),
                         (period_start, team), (period_start, unit), (period_start, channel));

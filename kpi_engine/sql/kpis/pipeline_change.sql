@@ -3,12 +3,11 @@
 --                     of P (= the end of the previous period); a member with nothing open at a
 --                     boundary counts 0 there; NULL for the first period of the data.
 --                     n = n of pipeline_open_amount(P).
-INSERT INTO kpi_rows
-SELECT m.period_start, m.dimension, m.member, 'pipeline_change',
-       CASE WHEN NOT p.is_first
-            THEN coalesce(e.open_amount, 0) - coalesce(s.open_amount, 0) END,
-       coalesce(e.open_amount_n, 0)
-FROM members m
-JOIN periods p ON p.period_start = m.period_start
-LEFT JOIN pipe_at e ON e.t = p.t_end AND e.dimension = m.dimension AND e.member = m.member
-LEFT JOIN pipe_at s ON s.t = p.t_start AND s.dimension = m.dimension AND s.member = m.member;
+CREATE OR REPLACE TEMP TABLE fam_pipeline_change AS
+SELECT w.period_start, w.dimension, w.member,
+       kv(CASE WHEN NOT p.is_first
+               THEN w.pipeline_open_amount.value - coalesce(s.open_amount, 0) END,
+          w.pipeline_open_amount.n) AS pipeline_change
+FROM kpi_wide w
+JOIN periods p USING (period_start)
+LEFT JOIN pipe_at s ON s.t = p.t_start AND s.dimension = w.dimension AND s.member = w.member;

@@ -7,34 +7,46 @@
 --                   deals_won 0.5); NULL below the minimum; n = the member's deals_closed
 --   quality_score_change = quality_score(P) - quality_score(previous period); NULL when either
 --                   is NULL; n as quality_score.
--- Reads kpi_filled and quality_weights(metric, weight); kpi_params.min_closed_deals.
+-- Reads kpi_wide, quality_weights(metric, weight) and kpi_params.min_closed_deals.
 CREATE OR REPLACE TEMP TABLE quality AS
-WITH ranked AS (
-    SELECT c.period_start, c.dimension, c.member, c.n AS closed_n, q.weight,
-           cume_dist() OVER (PARTITION BY c.period_start, c.dimension, q.metric
-                             ORDER BY v.value ASC NULLS FIRST) AS cd
-    FROM kpi_filled c
-    JOIN kpi_filled v USING (period_start, dimension, member)
-    JOIN quality_weights q ON q.metric = v.kpi
-    CROSS JOIN kpi_params p
-    WHERE c.kpi = 'deals_closed' AND c.dimension <> 'overall'
-      AND c.member NOT IN ('none', 'unknown') AND c.n >= p.min_closed_deals
+WITH qualified AS (
+    SELECT w.*
+    FROM kpi_wide w, kpi_params p
+    WHERE w.dimension <> 'overall' AND w.member NOT IN ('none', 'unknown')
+      AND w.deals_closed.n >= p.min_closed_deals
+),
+metrics AS (
+    SELECT period_start, dimension, member, m.metric, m.value
+    FROM (
+        SELECT period_start, dimension, member, unnest([
+            {'metric': 'won_amount', 'value': won_amount.value},
+            {'metric': 'deals_won', 'value': deals_won.value},
+            {'metric': 'win_rate', 'value': win_rate.value},
+            {'metric': 'average_deal_size', 'value': average_deal_size.value},
+            {'metric': 'deal_success_rate', 'value': deal_success_rate.value},
+            {'metric': 'deals_created', 'value': deals_created.value},
+            {'metric': 'pipeline_open_amount', 'value': pipeline_open_amount.value}
+        ]) AS m
+        FROM qualified
+    )
+),
+ranked AS (
+    SELECT m.period_start, m.dimension, m.member, q.weight,
+           cume_dist() OVER (PARTITION BY m.period_start, m.dimension, m.metric
+                             ORDER BY m.value ASC NULLS FIRST) AS cd
+    FROM metrics m JOIN quality_weights q ON q.metric = m.metric
 )
-SELECT period_start, dimension, member,
-       round(100 * sum(weight * cd), 2) AS score
+SELECT period_start, dimension, member, round(100 * sum(weight * cd), 2) AS score
 FROM ranked
 GROUP BY period_start, dimension, member;
 
-INSERT INTO kpi_rows
-SELECT c.period_start, c.dimension, c.member, 'quality_score', q.score, c.n
-FROM kpi_filled c
-LEFT JOIN quality q USING (period_start, dimension, member)
-WHERE c.kpi = 'deals_closed' AND c.dimension <> 'overall'
-UNION ALL
-SELECT c.period_start, c.dimension, c.member, 'quality_score_change', q.score - prev.score, c.n
-FROM kpi_filled c
+CREATE OR REPLACE TEMP TABLE fam_quality AS
+SELECT w.period_start, w.dimension, w.member,
+       kv(q.score, w.deals_closed.n) AS quality_score,
+       kv(q.score - prev.score, w.deals_closed.n) AS quality_score_change
+FROM kpi_wide w
 LEFT JOIN quality q USING (period_start, dimension, member)
 LEFT JOIN quality prev
-  ON prev.dimension = c.dimension AND prev.member = c.member
- AND prev.period_start = period_of(CAST(c.period_start - INTERVAL 1 DAY AS DATE))
-WHERE c.kpi = 'deals_closed' AND c.dimension <> 'overall';
+  ON prev.dimension = w.dimension AND prev.member = w.member
+ AND prev.period_start = period_of(CAST(w.period_start - INTERVAL 1 DAY AS DATE))
+WHERE w.dimension <> 'overall';

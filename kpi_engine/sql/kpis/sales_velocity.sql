@@ -1,13 +1,13 @@
--- KPI 6 (cont.), see velocity.sql for the definition of sales_velocity. Reads kpi_filled.
-INSERT INTO kpi_rows
-SELECT c.period_start, c.dimension, c.member, 'sales_velocity',
-       CASE WHEN y.value <> 0
-            THEN CAST(CAST(c.value AS DOUBLE) * CAST(w.value AS DOUBLE) * CAST(a.value AS DOUBLE)
-                      / CAST(y.value AS DOUBLE) AS DECIMAL(38, 10)) END,
-       c.n
-FROM kpi_filled c
-JOIN kpi_filled w USING (period_start, dimension, member)
-JOIN kpi_filled a USING (period_start, dimension, member)
-JOIN kpi_filled y USING (period_start, dimension, member)
-WHERE c.kpi = 'deals_created' AND w.kpi = 'win_rate'
-  AND a.kpi = 'average_deal_size' AND y.kpi = 'sales_cycle_days';
+-- KPI 6 (cont.), deal velocity (see velocity.sql for sales_cycle_days):
+--   sales_velocity = deals_created x win_rate x average_deal_size / sales_cycle_days, in
+--                    reporting currency per day; NULL when a factor is NULL or the cycle is 0;
+--                    n = deals_created. (The sales velocity equation: opportunities x win rate
+--                    x deal size / sales cycle length.) Computed in DOUBLE, stored to 10 places.
+CREATE OR REPLACE TEMP TABLE fam_sales_velocity AS
+SELECT period_start, dimension, member,
+       kv(CASE WHEN sales_cycle_days.value <> 0
+               THEN CAST(deals_created.value AS DOUBLE) * CAST(win_rate.value AS DOUBLE)
+                    * CAST(average_deal_size.value AS DOUBLE)
+                    / CAST(sales_cycle_days.value AS DOUBLE) END,
+          deals_created.n) AS sales_velocity
+FROM kpi_wide;

@@ -21,8 +21,3 @@ FROM activity a
 WHERE a.period_start IN (SELECT period_start FROM periods)
 GROUP BY GROUPING SETS ((period_start), (period_start, partner), (period_start, owner),
                         (period_start, team), (period_start, unit), (period_start, channel));
-
-CREATE OR REPLACE TEMP TABLE kpi_rows (
-    period_start DATE, dimension VARCHAR, member VARCHAR, kpi VARCHAR,
-    value DECIMAL(38, 10), n BIGINT
-);
