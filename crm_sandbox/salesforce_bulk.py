@@ -68,14 +68,32 @@ def _csv_text(value: Any) -> str:
     return str(value)
 
 
-def _lookup(row: dict[str, Any], path: str) -> Any:
+def _lookup(row: dict[str, Any], keys: tuple[str, ...]) -> Any:
     node: Any = row
-    for part in path.split("."):
+    for key in keys:
         if not isinstance(node, dict):
             return None
-        low = part.lower()
-        node = next((v for k, v in node.items() if k.lower() == low), None)
+        node = node.get(key)
     return node
+
+
+def _canonical_keys(schema: Any, sobject: str, path: str) -> tuple[str, ...]:
+    """The row keys of a SELECT path as the SOQL engine writes them (canonical spelling).
+
+    Relationship keys derive from the lookup field (``PartnerAccountId`` -> ``PartnerAccount``,
+    ``Partner_Account__c`` -> ``Partner_Account__r``), leaves are canonical field names.
+    """
+    keys: list[str] = []
+    obj = sobject
+    *rels, leaf = path.split(".")
+    for rel in rels:
+        fk = schema.relationship_field(obj, rel)
+        if fk is None:
+            return (*keys, rel, *path.split(".")[len(keys) + 1 :])
+        keys.append(fk.name[:-3] + "__r" if fk.name.endswith("__c") else fk.name[:-2])
+        obj = fk.reference_to
+    keys.append(schema.field_name(obj, leaf) or leaf)
+    return tuple(keys)
 
 
 class BulkQueryJobs:
@@ -139,7 +157,8 @@ class BulkQueryJobs:
                     400, "API_ERROR", "Selecting compound data not supported in Bulk Query"
                 )
         rows, _ = self.facade.run_soql(payload["query"], operation == "queryAll", version)
-        lines = [[_csv_text(_lookup(r, p)) for p in query.fields] for r in rows]
+        paths = [_canonical_keys(schema, sobject, p) for p in query.fields]
+        lines = [[_csv_text(_lookup(r, keys)) for keys in paths] for r in rows]
         with self._lock:
             self._serial += 1
             job = _Job(

@@ -26,6 +26,7 @@ the earliest datetime in the World. Records deleted in the World are deleted at 
 
 from __future__ import annotations
 
+import gc
 import threading
 import zlib
 from datetime import UTC, datetime, time, timedelta
@@ -80,7 +81,13 @@ class SalesforceStore:
         self.deleted_at: dict[str, datetime] = {}
         self._ids: dict[tuple[str, str], str] = {}
         self._serial: dict[str, int] = dict.fromkeys(SCHEMA, 0)
-        self._load(world)
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # ~10^6 fresh dicts: cyclic GC passes would dominate the load time
+        try:
+            self._load(world)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
 
     # -- ids -------------------------------------------------------------------------------
 
@@ -152,7 +159,6 @@ class SalesforceStore:
     def _load(self, world: World) -> None:
         epoch = self._epoch(world)
         stamps = {"CreatedDate": epoch, "LastModifiedDate": epoch, "SystemModstamp": epoch}
-        stages = {s.key: s for s in world.stages}
         for p in world.partners:
             self._add(
                 "Account",
@@ -197,26 +203,47 @@ class SalesforceStore:
                 | {"IsCorporate": code == world.corporate_currency}
                 | stamps,
             )
-        partner_type = {p.key: p.partner_type for p in world.partners}
+        self._load_deals(world)
+        self._load_leads(world)
+
+    def _put(self, sobject: str, key: str | None, rec: dict[str, Any]) -> dict[str, Any]:
+        """Fast path of :meth:`_add` for complete records built in schema order (``Id`` first)."""
+        serial = self._serial[sobject] = self._serial[sobject] + 1
+        rid = rec["Id"] = make_id(KEY_PREFIXES[sobject], serial)
+        if key is not None:
+            self._ids[(sobject, key)] = rid
+        if rec["IsDeleted"]:
+            self.deleted_at[rid] = rec["SystemModstamp"]
+        self.records[sobject][rid] = rec
+        return rec
+
+    def _load_deals(self, world: World) -> None:
+        """Opportunities, their stage history and OpportunityPartner rows (the bulk of a World)."""
+        stages = {s.key: (s, _pct(s.probability)) for s in world.stages}
+        role = {p.key: _PARTNER_ROLES.get(p.partner_type, "Other") for p in world.partners}
+        ids = self._ids
+        put = self._put
         for d in world.deals:
-            stage = stages.get(d.stage_key)
+            stage, pct = stages.get(d.stage_key, (None, None))
             created = d.created_at or (d.stage_history[0][1] if d.stage_history else d.modified_at)
-            partner = self._ids.get(("Account", d.partner_key)) if d.partner_key else None
-            opp = self._add(
+            partner = ids.get(("Account", d.partner_key)) if d.partner_key else None
+            account = ids.get(("Account", "customer:" + d.account_name)) if d.account_name else None
+            deleted = d.is_deleted
+            opp = put(
                 "Opportunity",
                 d.key,
                 {
+                    "Id": None,
+                    "IsDeleted": deleted,
                     "Name": d.name,
-                    "AccountId": self._ids.get(("Account", "customer:" + d.account_name))
-                    if d.account_name
-                    else None,
+                    "AccountId": account,
                     "PartnerAccountId": partner,
                     "Partner_Account__c": partner,
-                    "OwnerId": self._ids.get(("User", d.owner_key)) if d.owner_key else None,
+                    "OwnerId": ids.get(("User", d.owner_key)) if d.owner_key else None,
                     "StageName": d.stage_key,
                     "Amount": d.amount,
                     "CurrencyIsoCode": d.currency,
-                    "Probability": _pct(stage.probability) if stage else None,
+                    "Probability": pct,
                     "IsClosed": stage.is_closed if stage else False,
                     "IsWon": stage.is_won if stage else False,
                     "CloseDate": d.close_date,
@@ -224,66 +251,70 @@ class SalesforceStore:
                     "CreatedDate": created,
                     "LastModifiedDate": d.modified_at,
                     "SystemModstamp": d.modified_at,
-                    "IsDeleted": d.is_deleted,
+                    "LastActivityDate": None,
                 },
             )
+            opp_id = opp["Id"]
             for n, (stage_key, at) in enumerate(d.stage_history):
-                hist_stage = stages.get(stage_key)
-                self._add(
+                put(
                     "OpportunityHistory",
                     f"{d.key}#{n}",
                     {
-                        "OpportunityId": opp["Id"],
+                        "Id": None,
+                        "IsDeleted": deleted,
+                        "OpportunityId": opp_id,
                         "StageName": stage_key,
                         "Amount": d.amount,
                         "CloseDate": d.close_date,
-                        "Probability": _pct(hist_stage.probability) if hist_stage else None,
+                        "Probability": stages.get(stage_key, (None, None))[1],
                         "CreatedDate": at,
                         "SystemModstamp": at,
-                        "IsDeleted": d.is_deleted,
                     },
                 )
             if partner:
-                self._add(
+                put(
                     "OpportunityPartner",
                     d.key,
                     {
-                        "OpportunityId": opp["Id"],
+                        "Id": None,
+                        "IsDeleted": deleted,
+                        "OpportunityId": opp_id,
                         "AccountToId": partner,
-                        "Role": _PARTNER_ROLES.get(partner_type.get(d.partner_key, ""), "Other"),
+                        "Role": role.get(d.partner_key or "", "Other"),
                         "IsPrimary": True,
                         "CreatedDate": created,
                         "LastModifiedDate": created,
-                        "SystemModstamp": d.modified_at if d.is_deleted else created,
-                        "IsDeleted": d.is_deleted,
+                        "SystemModstamp": d.modified_at if deleted else created,
                     },
                 )
+
+    def _load_leads(self, world: World) -> None:
+        ids = self._ids
         for lead in world.leads:
             touched = lead.converted_at or lead.created_at
-            self._add(
+            converted = lead.converted_at
+            self._put(
                 "Lead",
                 lead.key,
                 {
+                    "Id": None,
+                    "IsDeleted": lead.is_deleted,
                     "Name": lead.name,
-                    "Status": "Closed - Converted" if lead.converted_at else "Open - Not Contacted",
+                    "Status": "Closed - Converted" if converted else "Open - Not Contacted",
                     "LeadSource": lead.lead_source,
-                    "PartnerAccountId": self._ids.get(("Account", lead.partner_key))
+                    "PartnerAccountId": ids.get(("Account", lead.partner_key))
                     if lead.partner_key
                     else None,
-                    "OwnerId": self._ids.get(("User", lead.owner_key)) if lead.owner_key else None,
-                    "IsConverted": lead.converted_at is not None,
-                    "ConvertedDate": lead.converted_at.astimezone(UTC).date()
-                    if lead.converted_at
-                    else None,
-                    "ConvertedOpportunityId": self._ids.get(
-                        ("Opportunity", lead.converted_deal_key)
-                    )
+                    "OwnerId": ids.get(("User", lead.owner_key)) if lead.owner_key else None,
+                    "IsConverted": converted is not None,
+                    "ConvertedDate": converted.astimezone(UTC).date() if converted else None,
+                    "ConvertedOpportunityId": ids.get(("Opportunity", lead.converted_deal_key))
                     if lead.converted_deal_key
                     else None,
+                    "MasterRecordId": None,
                     "CreatedDate": lead.created_at,
                     "LastModifiedDate": touched,
                     "SystemModstamp": touched,
-                    "IsDeleted": lead.is_deleted,
                 },
             )
 
