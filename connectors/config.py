@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from connectors.csv_export.settings import CsvSettings
 from connectors.errors import ConfigError
+from connectors.hubspot.settings import HubSpotSettings
 from kpi_engine.settings import KpiSettings, QualityScoreSettings
 
 DEFAULT_CONFIG = "partnerkpi.yaml"
@@ -39,7 +40,7 @@ class SourcesSection(BaseModel):
 
     csv: CsvSettings | None = None
     salesforce: dict[str, Any] | None = None
-    hubspot: dict[str, Any] | None = None
+    hubspot: HubSpotSettings | None = None
 
 
 class AppConfig(BaseModel):

@@ -30,6 +30,10 @@ def make_connector(config: AppConfig, name: str) -> Connector:
         from connectors.csv_export import CsvConnector
 
         return CsvConnector(settings, config.reporting_currency)
+    if name == "hubspot":
+        from connectors.hubspot import HubSpotConnector
+
+        return HubSpotConnector(settings, config.reporting_currency)
     msg = f"the {name} connector is not available in this version yet"
     raise ConfigError(msg)
 

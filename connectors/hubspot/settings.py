@@ -1,0 +1,126 @@
+"""``sources.hubspot``: the HubSpot connector's settings (documented in ``config.example.yaml``).
+
+Every setting has a default that works for a standard portal; only ``token_env`` must name a set
+environment variable holding a private-app access token
+(https://developers.hubspot.com/docs/apps/legacy-apps/private-apps/overview).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+#: Deal properties always asked for (the issue's list); ``deal_properties`` adds to them.
+BASE_DEAL_PROPERTIES = (
+    "amount",
+    "deal_currency_code",
+    "amount_in_home_currency",
+    "dealstage",
+    "pipeline",
+    "closedate",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hs_analytics_source",
+    "hubspot_owner_id",
+    "dealname",
+)
+
+
+class PartnerRule(BaseModel):
+    """How partner companies are recognised (both ways may be on at once).
+
+    Attributes:
+        company_property: company property whose value marks a partner (``None``: off).
+        company_values: the values that mean "partner" (HubSpot company ``type`` options).
+        association_label: the deal -> company association label naming the deal's partner
+            (``None``: off); read with the v4 associations batch endpoint.
+        name_property: the company property holding the partner's name.
+        tier_property: a company property holding the partner tier, if any.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    company_property: str | None = "type"
+    company_values: list[str] = Field(default_factory=lambda: ["PARTNER", "RESELLER"])
+    association_label: str | None = "Partner"
+    name_property: str = "name"
+    tier_property: str | None = None
+
+
+class HubSpotSettings(BaseModel):
+    """``sources.hubspot``.
+
+    Attributes:
+        token_env: environment variable holding the private-app access token (Bearer).
+        secrets_file: optional ``KEY=value`` file supplying ``token_env`` when unset.
+        host: API base URL (``https://api.hubapi.com``; the CRM sandbox's URL in tests).
+        ca_bundle: PEM file of CAs to trust instead of the system store (a TLS proxy, the
+            sandbox); relative to the config file.
+        deal_properties: extra deal properties to ask for, on top of the required ones.
+        partner_property: deal property holding the partner company id (e.g.
+            ``partner_company_id``); when set, it wins over the association label.
+        partners: how partner companies are recognised.
+        lookback_minutes: minutes subtracted from the watermark before searching (the search
+            index lags writes by seconds to minutes).
+        page_size: deals per search page (HubSpot's maximum is 200).
+        search_requests_per_second: pace of search calls (HubSpot: 4 per second per token,
+            https://developers.hubspot.com/changelog/crm-search-api-rate-limit-increase).
+        retry_attempts: tries per request before a transient error (429, 5xx, dropped
+            connection) stops the sync.
+        timeout_seconds: per-request connect/read timeout.
+        team_units: team name -> unit name (HubSpot has teams, not units).
+        default_unit: unit of owners whose team is not in ``team_units``.
+        won_stages / lost_stages: stage ids (or ``pipeline:stage``) forced won / lost whatever
+            the pipeline metadata says (the metadata rule: closed with probability 1.0 = won,
+            0.0 = lost).
+        currency_rates: units of a currency per one unit of the reporting currency, for deals
+            whose ``amount_in_home_currency`` cannot be used (home currency is not the reporting
+            currency).
+        closedate_midnight_utc_is_date: read a close date at exactly 00:00 UTC as that calendar
+            date (a date-only value written by the API or an import) instead of converting it
+            to the portal's time zone.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    token_env: str = "HUBSPOT_ACCESS_TOKEN"
+    secrets_file: Path | None = None
+    host: str = "https://api.hubapi.com"
+    ca_bundle: Path | None = None
+    deal_properties: list[str] = Field(default_factory=list)
+    partner_property: str | None = None
+    partners: PartnerRule = Field(default_factory=PartnerRule)
+    lookback_minutes: float = Field(default=10, ge=0)
+    page_size: int = Field(default=200, ge=1, le=200)
+    search_requests_per_second: float = Field(default=4, gt=0)
+    retry_attempts: int = Field(default=6, ge=1)
+    timeout_seconds: float = Field(default=60, gt=0)
+    team_units: dict[str, str] = Field(default_factory=dict)
+    default_unit: str | None = None
+    won_stages: list[str] = Field(default_factory=list)
+    lost_stages: list[str] = Field(default_factory=list)
+    currency_rates: dict[str, Decimal] = Field(default_factory=dict)
+    closedate_midnight_utc_is_date: bool = True
+
+    @field_validator("ca_bundle", "secrets_file")
+    @classmethod
+    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        base = (info.context or {}).get("base_dir")
+        if value is None or value.is_absolute() or base is None:
+            return value
+        return Path(base) / value
+
+    @field_validator("host")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            msg = f"host {value!r} must start with https://"
+            raise ValueError(msg)
+        return value.rstrip("/")
+
+    def properties(self) -> list[str]:
+        """The deal properties a search asks for: the required ones, extras, the partner one."""
+        extra = [*self.deal_properties, *([self.partner_property] if self.partner_property else [])]
+        return list(dict.fromkeys([*BASE_DEAL_PROPERTIES, *extra]))
