@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from connectors.csv_export.settings import CsvSettings
 from connectors.errors import ConfigError
 from connectors.hubspot.settings import HubSpotSettings
+from connectors.salesforce.settings import SalesforceSettings
 from kpi_engine.settings import KpiSettings, QualityScoreSettings
 
 DEFAULT_CONFIG = "partnerkpi.yaml"
@@ -39,7 +40,7 @@ class SourcesSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     csv: CsvSettings | None = None
-    salesforce: dict[str, Any] | None = None
+    salesforce: SalesforceSettings | None = None
     hubspot: HubSpotSettings | None = None
 
 

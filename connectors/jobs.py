@@ -30,6 +30,10 @@ def make_connector(config: AppConfig, name: str) -> Connector:
         from connectors.csv_export import CsvConnector
 
         return CsvConnector(settings, config.reporting_currency)
+    if name == "salesforce":
+        from connectors.salesforce import SalesforceConnector
+
+        return SalesforceConnector(settings, config.reporting_currency)
     if name == "hubspot":
         from connectors.hubspot import HubSpotConnector
 

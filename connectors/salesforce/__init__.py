@@ -1,0 +1,296 @@
+"""The Salesforce source: incremental, crash-safe pull of deals, partners, owners, stages, stage
+history, leads and currency rates over the REST API (Bulk API 2.0 for large windows).
+
+How a stream is pulled (see ``README.md`` in this folder):
+
+1. Log in (:mod:`.auth`), then ``describe`` every sObject the streams read: a configured field
+   the org does not show stops the run with a one-line :class:`ConfigError` naming object and
+   field, before any query.
+2. ``queryAll`` ``WHERE key >= watermark - lookback ORDER BY key, Id`` (:mod:`.streams`); each API
+   page becomes one :class:`~connectors.base.Page` whose watermark is the highest replication-key
+   value read so far, capped at the moment the sync started. :func:`connectors.sync.run_sync`
+   commits each page with its watermark in one transaction.
+3. Deleted records (``IsDeleted = true``) are flagged deleted in the store.
+4. When the first page's ``totalSize`` exceeds ``bulk_threshold``, the same SOQL runs through
+   Bulk API 2.0 (``connectors.salesforce.bulk``) instead.
+5. An expired session (401 ``INVALID_SESSION_ID``) or a lost cursor: log in again once and
+   re-issue the query from the last committed watermark; the old ``nextRecordsUrl`` is never
+   reused (case C-08).
+
+REST query docs: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_queryall.htm
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.base import Page, Stream
+from connectors.errors import ConfigError
+from connectors.http import RetryPolicy
+from connectors.salesforce.client import ApiUsage, QueryLocatorLost, SalesforceClient, SessionExpired
+from connectors.salesforce.rows import (
+    RowContext,
+    deal_row,
+    flatten,
+    history_row,
+    is_deleted,
+    key,
+    lead_row,
+    owner_row,
+    partner_row,
+    rate_rows,
+    stage_row,
+)
+from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.streams import StreamSpec, build_soql, declare_streams
+from connectors.secrets import load_secrets_file
+from connectors.values import format_instant, parse_instant
+
+__all__ = ["SalesforceConnector", "SalesforceSettings"]
+
+log = logging.getLogger(__name__)
+
+_BUILDERS: dict[str, Callable[[Mapping[str, Any], RowContext], dict[str, Any] | None]] = {
+    "deals": deal_row,
+    "partners": partner_row,
+    "owners": owner_row,
+    "stages": stage_row,
+    "stage_history": history_row,
+    "leads": lead_row,
+}
+
+
+class SalesforceConnector:
+    """Pulls the configured streams from one Salesforce org.
+
+    Args:
+        settings: ``sources.salesforce``.
+        reporting_currency: the KPI currency (deals of a single-currency org default to it unless
+            ``settings.currency`` says otherwise; rates against it are stored too).
+        policy: retry policy (default: ``settings.retry_attempts`` tries, real sleeps).
+        now: the sync's start, UTC (default: now); no watermark is ever later.
+        session: the HTTP session (default: one verifying TLS against ``settings.ca_bundle``).
+
+    Attributes:
+        api_usage: calls made by this run and the org's allowance (:class:`ApiUsage`).
+        totals: stream -> ``totalSize`` of its last query.
+    """
+
+    source = "salesforce"
+    atomic = False
+
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        reporting_currency: str,
+        *,
+        policy: RetryPolicy | None = None,
+        now: datetime | None = None,
+        session: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.reporting_currency = reporting_currency
+        self.policy = policy or RetryPolicy(attempts=settings.retry_attempts)
+        secrets = load_secrets_file(settings.secrets_file)
+        self.client = SalesforceClient(settings, policy=self.policy, secrets=secrets,
+                                       session=session)
+        self.started_at = (now or datetime.now(UTC)).astimezone(UTC)
+        self._specs = {spec.name: spec for spec in declare_streams(settings)}
+        self._ready: dict[str, StreamSpec] | None = None
+        self.multi_currency = False
+        self.totals: dict[str, int] = {}
+
+    @property
+    def api_calls(self) -> int:
+        """Requests this run sent to the org's ``/services/data`` API (retries included)."""
+        return self.client.usage.calls
+
+    @property
+    def api_usage(self) -> ApiUsage:
+        """API calls of this run and the org's daily allowance (from ``Sforce-Limit-Info``)."""
+        return self.client.usage
+
+    def streams(self) -> Sequence[Stream]:
+        """The selected streams, in pull order (rates and stages first, deals before history)."""
+        return [spec.stream for spec in self._specs.values()]
+
+    # -- preparation: describe and check the configured fields ------------------------------------
+    def _prepare(self) -> dict[str, StreamSpec]:
+        if self._ready is not None:
+            return self._ready
+        describes: dict[str, dict[str, dict[str, Any]]] = {}
+
+        def fields_of(sobject: str) -> dict[str, dict[str, Any]]:
+            if sobject not in describes:
+                body = self.client.describe(sobject)
+                describes[sobject] = {f["name"].lower(): f for f in body.get("fields", [])}
+            return describes[sobject]
+
+        if {"deals", "currency_rates"} & set(self._specs):
+            self.multi_currency = "currencyisocode" in fields_of("Opportunity")
+        problems = []
+        ready = {}
+        for name, spec in self._specs.items():
+            if name == "currency_rates" and not self.multi_currency:
+                continue
+            settings_of = dict(spec.settings_of)
+            for path in spec.fields:
+                problem = self._check_path(spec.sobject, path, fields_of)
+                if problem:
+                    setting = next((s for s, v in settings_of.items() if v == path), None)
+                    where = f" (set by sources.salesforce.{setting})" if setting else ""
+                    problems.append(f"salesforce: {problem}{where}; check the API name in Setup")
+            ready[name] = spec.with_fields("CurrencyIsoCode") if (
+                name == "deals" and self.multi_currency) else spec
+        if problems:
+            raise ConfigError(problems)
+        self._ready = ready
+        return ready
+
+    @staticmethod
+    def _check_path(sobject: str, path: str,
+                    fields_of: Callable[[str], dict[str, dict[str, Any]]]) -> str | None:
+        """None when ``path`` (``Field`` or ``Rel.Rel.Field``) exists from ``sobject``."""
+        current = sobject
+        *relations, last = path.split(".")
+        for rel in relations:
+            fields = fields_of(current)
+            ref = next((f for f in fields.values()
+                        if (f.get("relationshipName") or "").lower() == rel.lower()), None)
+            if ref is None or not ref.get("referenceTo"):
+                return f"{current} has no relationship {rel} (in {path})"
+            current = ref["referenceTo"][0]
+        if last.lower() not in fields_of(current):
+            return f"{current} has no field {last}" + (f" (in {path})" if relations else "")
+        return None
+
+    # -- pulling ------------------------------------------------------------------------------------
+    def _context(self) -> RowContext:
+        s = self.settings
+        return RowContext(
+            partner_field=s.partner_field, lead_partner_field=s.lead_partner_field,
+            team_field=s.owner_team_field, unit_field=s.owner_unit_field,
+            tier_field=s.partner_tier_field,
+            default_currency=s.currency or self.reporting_currency,
+        )
+
+    def pull(self, stream: Stream, watermark: str | None, state: Mapping[str, str | None]) -> Iterator[Page]:
+        """Yield the pages of ``stream`` changed since ``watermark`` (None: everything).
+
+        Raises:
+            ConfigError: a configured field or object the org does not show.
+            AuthError: the login failed, or the session expired again right after a new login.
+            LimitReachedError: the daily API allowance (or its configured share) is used.
+            FatalAPIError: a malformed answer (e.g. ``done: false`` without ``nextRecordsUrl``).
+            RetriableAPIError: a request kept failing after its retries.
+        """
+        spec = self._prepare().get(stream.name)
+        if spec is None:
+            return
+        ctx = self._context()
+        if spec.replication_key is None:
+            yield from self._snapshot(spec, ctx)
+            return
+        lookback = timedelta(seconds=self.settings.lookback_seconds)
+        committed = parse_instant(watermark) if watermark else None
+        restarted = False
+        while True:
+            soql = build_soql(spec, committed - lookback if committed else None)
+            try:
+                for page in self._pages(spec, soql, ctx):
+                    if page.watermark is not None:
+                        top = min(parse_instant(page.watermark), self.started_at)
+                        committed = max(committed, top) if committed else top
+                        page.watermark = format_instant(committed)
+                    elif committed is not None:
+                        page.watermark = format_instant(committed)
+                    yield page
+                    restarted = False
+                return
+            except (SessionExpired, QueryLocatorLost) as exc:
+                if restarted:
+                    raise
+                restarted = True
+                log.warning("salesforce %s: %s; logging in again and re-reading from %s",
+                            spec.name, exc, committed)
+                if isinstance(exc, SessionExpired):
+                    self.client.connect()
+
+    def _snapshot(self, spec: StreamSpec, ctx: RowContext) -> Iterator[Page]:
+        """The whole of a small object (currency rates) as one page."""
+        records: list[Mapping[str, Any]] = []
+        for body in self.client.query_pages(build_soql(spec, None), f"query {spec.sobject}"):
+            records.extend(body.get("records") or [])
+        self.totals[spec.name] = len(records)
+        rows = rate_rows(records, self.reporting_currency, ctx)
+        yield Page({spec.name: rows}, warnings=list(ctx.warnings))
+
+    def _pages(self, spec: StreamSpec, soql: str, ctx: RowContext) -> Iterator[Page]:
+        """One Page per API page (watermark = the page's highest replication-key value)."""
+        what = f"query {spec.sobject}"
+        count = total = 0
+        for n, body in enumerate(self.client.query_pages(soql, what)):
+            if n == 0:
+                total = int(body.get("totalSize") or 0)
+                self.totals[spec.name] = total
+                if total > self.settings.bulk_threshold and self._bulk_available():
+                    log.info("salesforce %s: %d records: reading through Bulk API 2.0",
+                             spec.name, total)
+                    yield from self._bulk_pages(spec, soql, ctx)
+                    return
+            records = body.get("records") or []
+            count += len(records)
+            if records:
+                yield self._page(spec, records, ctx)
+        if count != total:
+            note = (f"salesforce {spec.name}: read {count} records but the query's totalSize "
+                    f"was {total}")
+            log.warning(note)
+            yield Page({}, warnings=[note])
+        else:
+            log.info("salesforce %s: read %d records (totalSize %d)", spec.name, count, total)
+
+    @staticmethod
+    def _bulk_available() -> bool:
+        try:
+            from connectors.salesforce import bulk  # noqa: F401
+        except ImportError:
+            log.warning("salesforce: Bulk API path not available; reading through REST pages")
+            return False
+        return True
+
+    def _bulk_pages(self, spec: StreamSpec, soql: str, ctx: RowContext) -> Iterator[Page]:
+        from connectors.salesforce.bulk import bulk_query
+
+        for records in bulk_query(self.client.session, self.client.instance_url,
+                                  self.settings.api_version, soql, policy=self.policy,
+                                  sleep=self.policy.sleep, timeout=self.settings.timeout_seconds):
+            if records:
+                yield self._page(spec, records, ctx)
+            self.client.check_allowance()
+
+    def _page(self, spec: StreamSpec, records: Sequence[Mapping[str, Any]], ctx: RowContext) -> Page:
+        assert spec.replication_key is not None
+        stamp_key = key(spec.replication_key)
+        build = _BUILDERS[spec.name]
+        rows, deleted = [], []
+        top: datetime | None = None
+        for record in records:
+            flat = flatten(record)
+            stamp = parse_instant(flat.get(stamp_key))
+            if stamp is not None and (top is None or stamp > top):
+                top = stamp
+            if spec.deletable and is_deleted(flat):
+                deleted.append(str(flat["id"]))
+                continue
+            row = build(flat, ctx)
+            if row is not None:
+                rows.append(row)
+        warnings = list(ctx.warnings)
+        ctx.warnings.clear()
+        gone = {spec.name: deleted} if deleted and spec.name != "stage_history" else {}
+        return Page({spec.name: rows}, watermark=format_instant(top) if top else None,
+                    deleted=gone, warnings=warnings)

@@ -1,0 +1,220 @@
+"""Salesforce records -> canonical rows.
+
+Records come from REST (JSON: typed values, numbers as ``Decimal``, parents as nested objects with
+an ``attributes`` key, a missing parent as ``null``) or from Bulk API 2.0 (CSV text: every value a
+string or None, parents as ``Parent.Field`` columns). :func:`flatten` makes both the same: keys are
+the full field path, lower case, dots as underscores (``Owner.Name`` -> ``owner_name``,
+``Partner_Account__r.Name`` -> ``partner_account__r_name``, ``Account.BillingAddress`` ->
+``account_billingaddress_city`` ...); ``attributes`` is dropped; a null parent gives no keys, so
+its fields read as None (case C-07).
+
+Values: amounts exact (``Decimal``, also exponent form); every ISO-8601 variant -> aware UTC
+datetime (case C-03); ``CloseDate`` a date; percents (0..100) -> probabilities 0..1. A value that
+does not parse becomes None with a warning naming the record and field, never 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from connectors.values import parse_amount, parse_bool, parse_date, parse_instant
+
+SOURCE = "salesforce"
+PIPELINE = "default"
+UNDATED = date(1, 1, 1)  # currency_rates.start_date of an undated rate
+_HUNDRED = Decimal(100)
+
+
+def key(path: str) -> str:
+    """The flattened key of a field path: ``Owner.Name`` -> ``owner_name``."""
+    return path.lower().replace(".", "_")
+
+
+def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A record as one level of ``{full path key: value}`` (see the module docstring)."""
+    out: dict[str, Any] = {}
+    for name, value in record.items():
+        if name == "attributes":
+            continue
+        k = prefix + key(name)
+        if isinstance(value, Mapping):
+            out.update(flatten(value, k + "_"))
+        else:
+            out[k] = value
+    return out
+
+
+@dataclass
+class RowContext:
+    """What the row builders need besides the record.
+
+    Attributes:
+        partner_field: Opportunity field holding the partner id.
+        lead_partner_field: Lead field holding the partner id.
+        team_field: User field path giving the team.
+        unit_field: User field path giving the unit.
+        tier_field: Account field giving the tier, or None.
+        default_currency: currency of deals without ``CurrencyIsoCode`` (single-currency orgs).
+        warnings: one-line notes collected while building (values read as NULL).
+    """
+
+    partner_field: str
+    lead_partner_field: str
+    team_field: str
+    unit_field: str
+    tier_field: str | None
+    default_currency: str
+    warnings: list[str] = field(default_factory=list)
+
+    def read(self, flat: Mapping[str, Any], path: str, parse: Callable[[Any], Any] | None,
+             what: str) -> Any:
+        """The value of ``path`` parsed, or None (with a warning) when it does not parse."""
+        value = flat.get(key(path))
+        if parse is None:
+            return None if value is None else str(value)
+        try:
+            return parse(value)
+        except ValueError as exc:
+            self.warnings.append(f"{what} {flat.get('id')}: field {path} value {value!r} is not "
+                                 f"readable ({exc}); stored as NULL")
+            return None
+
+
+def _percent(value: Any) -> Decimal | None:
+    number = parse_amount(value)
+    return None if number is None else number / _HUNDRED
+
+
+def is_deleted(flat: Mapping[str, Any]) -> bool:
+    """True for a record in the recycle bin (``IsDeleted``; absent means live)."""
+    return bool(parse_bool(flat.get("isdeleted")))
+
+
+def deal_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
+    """A ``deals`` row from an Opportunity (amount kept in its own currency)."""
+    r = ctx.read
+    return {
+        "source": SOURCE,
+        "deal_id": flat["id"],
+        "name": r(flat, "Name", None, "deal"),
+        "partner_id": r(flat, ctx.partner_field, None, "deal"),
+        "owner_id": r(flat, "OwnerId", None, "deal"),
+        "account_name": r(flat, "Account.Name", None, "deal"),
+        "pipeline": PIPELINE,
+        "stage": r(flat, "StageName", None, "deal"),
+        "is_closed": bool(r(flat, "IsClosed", parse_bool, "deal")),
+        "is_won": bool(r(flat, "IsWon", parse_bool, "deal")),
+        "amount": r(flat, "Amount", parse_amount, "deal"),
+        "currency": r(flat, "CurrencyIsoCode", None, "deal") or ctx.default_currency,
+        "created_at": r(flat, "CreatedDate", parse_instant, "deal"),
+        "close_date": r(flat, "CloseDate", parse_date, "deal"),
+        "lead_source": r(flat, "LeadSource", None, "deal"),
+        "updated_at": r(flat, "SystemModstamp", parse_instant, "deal"),
+        "is_deleted": False,
+    }
+
+
+def partner_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
+    """A ``partners`` row from a partner Account."""
+    r = ctx.read
+    return {
+        "source": SOURCE,
+        "partner_id": flat["id"],
+        "name": r(flat, "Name", None, "partner"),
+        "partner_type": r(flat, "Type", None, "partner"),
+        "tier": r(flat, ctx.tier_field, None, "partner") if ctx.tier_field else None,
+        "updated_at": r(flat, "SystemModstamp", parse_instant, "partner"),
+        "is_deleted": False,
+    }
+
+
+def owner_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
+    """An ``owners`` row from a User."""
+    r = ctx.read
+    return {
+        "source": SOURCE,
+        "owner_id": flat["id"],
+        "name": r(flat, "Name", None, "owner"),
+        "team": r(flat, ctx.team_field, None, "owner"),
+        "unit": r(flat, ctx.unit_field, None, "owner"),
+        "is_active": r(flat, "IsActive", parse_bool, "owner"),
+    }
+
+
+def stage_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
+    """A ``stages`` row from an OpportunityStage: won / closed from its flags, never its name."""
+    r = ctx.read
+    return {
+        "source": SOURCE,
+        "pipeline": PIPELINE,
+        "stage": r(flat, "ApiName", None, "stage"),
+        "label": r(flat, "MasterLabel", None, "stage"),
+        "probability": r(flat, "DefaultProbability", _percent, "stage"),
+        "is_closed": bool(r(flat, "IsClosed", parse_bool, "stage")),
+        "is_won": bool(r(flat, "IsWon", parse_bool, "stage")),
+        "display_order": r(flat, "SortOrder", lambda v: None if v in (None, "") else int(v),
+                           "stage"),
+    }
+
+
+def history_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any] | None:
+    """A ``stage_history`` row from an OpportunityHistory (None without stage or time)."""
+    r = ctx.read
+    stage = r(flat, "StageName", None, "stage history")
+    entered = r(flat, "CreatedDate", parse_instant, "stage history")
+    deal = r(flat, "OpportunityId", None, "stage history")
+    if not (stage and entered and deal):
+        return None
+    return {"source": SOURCE, "deal_id": deal, "stage": stage, "entered_at": entered}
+
+
+def lead_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
+    """A ``leads`` row from a Lead (ConvertedDate, a date, as midnight UTC)."""
+    r = ctx.read
+    return {
+        "source": SOURCE,
+        "lead_id": flat["id"],
+        "partner_id": r(flat, ctx.lead_partner_field, None, "lead"),
+        "owner_id": r(flat, "OwnerId", None, "lead"),
+        "created_at": r(flat, "CreatedDate", parse_instant, "lead"),
+        "converted_at": r(flat, "ConvertedDate", parse_instant, "lead"),
+        "converted_deal_id": r(flat, "ConvertedOpportunityId", None, "lead"),
+        "lead_source": r(flat, "LeadSource", None, "lead"),
+        "is_deleted": False,
+    }
+
+
+def rate_rows(records: list[Mapping[str, Any]], reporting_currency: str,
+              ctx: RowContext) -> list[dict[str, Any]]:
+    """``currency_rates`` rows from every CurrencyType record (undated rates).
+
+    A row says: 1 ``per_currency`` = ``rate`` ``currency``. Salesforce's ConversionRate is
+    against the corporate currency, so rows are ``per_currency`` = the corporate code. When the
+    reporting currency is another of the org's currencies, rows against it are added too
+    (``rate / rate of the reporting currency``, 12 decimals).
+    """
+    flats = [flatten(rec) for rec in records]
+    rates = {}
+    corporate = None
+    for flat in flats:
+        code = ctx.read(flat, "IsoCode", None, "currency")
+        rate = ctx.read(flat, "ConversionRate", parse_amount, "currency")
+        if code and rate:
+            rates[code] = rate
+        if parse_bool(flat.get("iscorporate")):
+            corporate = code
+    if corporate is None:
+        return []
+    rows = [{"source": SOURCE, "currency": code, "per_currency": corporate, "rate": rate,
+             "start_date": UNDATED}
+            for code, rate in rates.items()]
+    base = rates.get(reporting_currency)
+    if reporting_currency != corporate and base:
+        rows += [{"source": SOURCE, "currency": code, "per_currency": reporting_currency,
+                  "rate": (rate / base).quantize(Decimal("1e-12")), "start_date": UNDATED}
+                 for code, rate in rates.items()]
+    return rows

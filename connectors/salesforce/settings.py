@@ -1,0 +1,168 @@
+"""Settings of the Salesforce source (``sources.salesforce``): login, objects, fields, limits.
+
+Secrets never appear here: ``*_env`` settings name the environment variables (or keys of the
+secrets file) that hold them. Example (the CRM sandbox)::
+
+    sources:
+      salesforce:
+        auth: password
+        login_url: https://127.0.0.1:8443
+        ca_bundle: /tmp/crm-sandbox/sandbox-ca.pem
+        username: sandbox@partnerkpi.example
+        password_env: SF_PASSWORD
+        security_token_env: SF_SECURITY_TOKEN
+        client_id_env: SF_CLIENT_ID
+        client_secret_env: SF_CLIENT_SECRET
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+#: Every stream the connector can pull, in pull order.
+STREAM_NAMES = ("currency_rates", "stages", "owners", "partners", "deals", "stage_history", "leads")
+
+_FIELD_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _resolve(path: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    return path if path.is_absolute() or base is None else Path(base) / path
+
+
+class SalesforceSettings(BaseModel):
+    """``sources.salesforce``.
+
+    Attributes:
+        auth: how to log in: ``password`` (username + password + security token; with
+            ``client_id_env``/``client_secret_env`` through the OAuth 2.0 username-password flow,
+            else through the SOAP login), ``jwt`` (OAuth 2.0 JWT bearer: connected app's consumer
+            key + private key file + username), ``client_credentials`` (OAuth 2.0 client
+            credentials: consumer key + secret), ``access_token`` (an existing access token +
+            ``instance_url``).
+        login_url: the login host: ``https://login.salesforce.com``, ``https://test.salesforce.com``
+            for Salesforce sandboxes, a My Domain URL, or the CRM sandbox's URL.
+        instance_url: the org's URL, only for ``auth: access_token``.
+        ca_bundle: PEM file to verify TLS against (default: the system store). Relative to the
+            config file.
+        api_version: REST API version, e.g. ``"60.0"``.
+        username: the Salesforce username (``password`` and ``jwt``); not a secret.
+        password_env: env var holding the password (``password``).
+        security_token_env: env var holding the security token (``password``; may be unset when
+            the login IP is trusted).
+        client_id_env: env var holding the connected app's consumer key (``password`` via OAuth,
+            ``jwt``, ``client_credentials``).
+        client_secret_env: env var holding the consumer secret (``password`` via OAuth,
+            ``client_credentials``).
+        private_key_file: the connected app's private key, PEM (``jwt``). Relative to the config.
+        access_token_env: env var holding an access token (``access_token``).
+        secrets_file: a ``KEY=value`` file (outside the repo) supplying the variables above
+            when the environment lacks them. Relative to the config file.
+        streams: which streams to pull (default: all of ``STREAM_NAMES``).
+        partner_field: Opportunity field holding the partner Account id (``PartnerAccountId``,
+            or a custom lookup such as ``Partner_Account__c``).
+        lead_partner_field: Lead field holding the partner Account id.
+        partner_filter: SOQL condition selecting partner Accounts (``IsPartner = true``,
+            ``Type = 'Partner'``). It is the user's own SOQL, inserted as written.
+        partner_tier_field: Account field holding the partner tier (optional).
+        owner_team_field: User field (or relationship path) giving the owner's team.
+        owner_unit_field: User field (or relationship path) giving the owner's unit.
+        currency: currency of amounts when the org is single-currency (default: the reporting
+            currency).
+        lookback_seconds: each incremental query starts this many seconds before the watermark.
+        page_size: REST query batch size asked for (``Sforce-Query-Options: batchSize``,
+            200..2000); Salesforce may return fewer.
+        bulk_threshold: when a query's ``totalSize`` exceeds this many records, the stream is read
+            through Bulk API 2.0 instead of REST pages.
+        sweep_interval_days: days between two hard-delete id sweeps (0: never).
+        max_api_share: stop before this share (0..1) of the org's daily API allowance is used
+            (read from ``Sforce-Limit-Info`` on every response).
+        timeout_seconds: HTTP timeout of one request, seconds.
+        retry_attempts: tries per request on connection errors, timeouts and 5xx.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    auth: Literal["password", "jwt", "client_credentials", "access_token"] = "password"
+    login_url: str = Field(default="https://login.salesforce.com", pattern=r"^https://\S+$")
+    instance_url: str | None = Field(default=None, pattern=r"^https://\S+$")
+    ca_bundle: Path | None = None
+    api_version: str = Field(default="60.0", pattern=r"^\d{2}\.0$")
+    username: str | None = None
+    password_env: str | None = None
+    security_token_env: str | None = None
+    client_id_env: str | None = None
+    client_secret_env: str | None = None
+    private_key_file: Path | None = None
+    access_token_env: str | None = None
+    secrets_file: Path | None = None
+    streams: list[Literal[STREAM_NAMES]] = Field(default_factory=lambda: list(STREAM_NAMES))  # type: ignore[valid-type]
+    partner_field: str = "PartnerAccountId"
+    lead_partner_field: str = "PartnerAccountId"
+    partner_filter: str = "IsPartner = true"
+    partner_tier_field: str | None = None
+    owner_team_field: str = "UserRole.Name"
+    owner_unit_field: str = "Division"
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    lookback_seconds: int = Field(default=600, ge=0)
+    page_size: int = Field(default=2000, ge=200, le=2000)
+    bulk_threshold: int = Field(default=50000, ge=1)
+    sweep_interval_days: int = Field(default=7, ge=0)
+    max_api_share: float = Field(default=0.8, gt=0, le=1)
+    timeout_seconds: float = Field(default=120.0, gt=0)
+    retry_attempts: int = Field(default=6, ge=1)
+
+    @field_validator("ca_bundle", "private_key_file", "secrets_file")
+    @classmethod
+    def _paths(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        full = _resolve(value, info)
+        if not full.is_file():
+            msg = f"file {full} does not exist or is not a file"
+            raise ValueError(msg)
+        return full
+
+    @field_validator(
+        "partner_field", "lead_partner_field", "partner_tier_field", "owner_team_field",
+        "owner_unit_field",
+    )
+    @classmethod
+    def _field_path(cls, value: str | None) -> str | None:
+        if value is not None and not _FIELD_PATH.match(value):
+            msg = f"{value!r} is not a Salesforce field API name or relationship path"
+            raise ValueError(msg)
+        return value
+
+    @field_validator(
+        "password_env", "security_token_env", "client_id_env", "client_secret_env",
+        "access_token_env",
+    )
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            msg = f"{value!r} is not an environment variable name (the secret itself goes there)"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _auth_needs(self) -> SalesforceSettings:
+        needs = {
+            "password": ("username", "password_env"),
+            "jwt": ("username", "client_id_env", "private_key_file"),
+            "client_credentials": ("client_id_env", "client_secret_env"),
+            "access_token": ("access_token_env", "instance_url"),
+        }[self.auth]
+        missing = [name for name in needs if getattr(self, name) is None]
+        if missing:
+            msg = f"auth {self.auth} needs {', '.join(missing)}"
+            raise ValueError(msg)
+        if self.auth == "password" and (self.client_id_env is None) != (self.client_secret_env is None):
+            msg = "auth password through OAuth needs both client_id_env and client_secret_env"
+            raise ValueError(msg)
+        return self

@@ -1,0 +1,129 @@
+"""The Salesforce streams, declared as data, and the SOQL that reads them.
+
+============== ==================== ================= ======================================
+stream         sObject              replication key   notes
+============== ==================== ================= ======================================
+currency_rates CurrencyType         (none: re-read)   multi-currency orgs only
+stages         OpportunityStage     SystemModstamp    won / closed from IsWon / IsClosed
+owners         User                 SystemModstamp    team / unit from configured fields
+partners       Account              SystemModstamp    filtered by ``partner_filter``
+deals          Opportunity          SystemModstamp    + CurrencyIsoCode when multi-currency
+stage_history  OpportunityHistory   CreatedDate       rows never change once written
+leads          Lead                 SystemModstamp
+============== ==================== ================= ======================================
+
+Queries go to ``queryAll`` (deleted records included, ``IsDeleted = true``) as
+``SELECT ... FROM X WHERE <filter> AND <key> >= <watermark - lookback> ORDER BY <key>, Id``.
+Values enter SOQL only through simple-salesforce's ``format_soql``; field names come from the
+settings (checked against a pattern) and are checked against ``describe`` before any query.
+SOQL reference: https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from simple_salesforce import format_soql
+
+from connectors.base import Stream
+from connectors.salesforce.settings import SalesforceSettings
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One stream: what to read and how.
+
+    Attributes:
+        name: our stream (and canonical table) name.
+        sobject: the sObject queried.
+        primary_key: the id field (``Id``).
+        replication_key: the field the watermark follows; None: re-read whole each run.
+        fields: the fields (or relationship paths) selected.
+        settings_of: field -> the setting naming it (for configuration errors).
+        deletable: the sObject has ``IsDeleted`` (deleted rows come through ``queryAll``).
+        where: a SOQL condition from the settings, or None.
+    """
+
+    name: str
+    sobject: str
+    primary_key: str
+    replication_key: str | None
+    fields: tuple[str, ...]
+    settings_of: tuple[tuple[str, str], ...] = ()
+    deletable: bool = True
+    where: str | None = None
+
+    @property
+    def stream(self) -> Stream:
+        """The connector-neutral declaration."""
+        return Stream(self.name, self.sobject, self.primary_key, self.replication_key, self.fields)
+
+    def with_fields(self, *extra: str) -> StreamSpec:
+        """A copy selecting ``extra`` fields too."""
+        fields = tuple(dict.fromkeys((*self.fields, *extra)))
+        return StreamSpec(self.name, self.sobject, self.primary_key, self.replication_key, fields,
+                          self.settings_of, self.deletable, self.where)
+
+
+def _fields(*names: str | None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def declare_streams(settings: SalesforceSettings) -> list[StreamSpec]:
+    """The streams ``settings.streams`` selects, in pull order.
+
+    Returns:
+        One :class:`StreamSpec` per selected stream (rates, stages, owners, partners, deals,
+        history, leads).
+    """
+    s = settings
+    stamps = ("SystemModstamp",)
+    all_specs = [
+        StreamSpec("currency_rates", "CurrencyType", "Id", None,
+                   ("Id", "IsoCode", "ConversionRate", "IsCorporate", "IsActive"),
+                   deletable=False),
+        StreamSpec("stages", "OpportunityStage", "Id", "SystemModstamp",
+                   ("Id", "ApiName", "MasterLabel", "IsActive", "IsClosed", "IsWon",
+                    "DefaultProbability", "SortOrder", *stamps), deletable=False),
+        StreamSpec("owners", "User", "Id", "SystemModstamp",
+                   _fields("Id", "Name", "IsActive", s.owner_team_field, s.owner_unit_field,
+                           *stamps),
+                   (("owner_team_field", s.owner_team_field),
+                    ("owner_unit_field", s.owner_unit_field)), deletable=False),
+        StreamSpec("partners", "Account", "Id", "SystemModstamp",
+                   _fields("Id", "Name", "Type", s.partner_tier_field, "IsDeleted", *stamps),
+                   (("partner_tier_field", s.partner_tier_field or ""),), where=s.partner_filter),
+        StreamSpec("deals", "Opportunity", "Id", "SystemModstamp",
+                   _fields("Id", "Name", "AccountId", "Account.Name", "OwnerId", "StageName",
+                           "Amount", "Probability", "IsClosed", "IsWon", "CloseDate",
+                           "CreatedDate", "LeadSource", s.partner_field, "IsDeleted", *stamps),
+                   (("partner_field", s.partner_field),)),
+        StreamSpec("stage_history", "OpportunityHistory", "Id", "CreatedDate",
+                   ("Id", "OpportunityId", "StageName", "CreatedDate", "IsDeleted")),
+        StreamSpec("leads", "Lead", "Id", "SystemModstamp",
+                   _fields("Id", "CreatedDate", "LeadSource", s.lead_partner_field, "OwnerId",
+                           "IsConverted", "ConvertedDate", "ConvertedOpportunityId", "IsDeleted",
+                           *stamps),
+                   (("lead_partner_field", s.lead_partner_field),)),
+    ]
+    return [spec for spec in all_specs if spec.name in s.streams]
+
+
+def build_soql(spec: StreamSpec, since: datetime | None) -> str:
+    """The SOQL reading ``spec`` from ``since`` (None: everything).
+
+    ``since`` is an aware datetime; ``format_soql`` writes it as a UTC datetime literal
+    (seconds precision, rounded down: the query can only start earlier, never later).
+    """
+    conditions = []
+    if spec.where:
+        conditions.append(f"({spec.where})")
+    if since is not None and spec.replication_key:
+        conditions.append(format_soql(spec.replication_key + " >= {}", since))
+    soql = f"SELECT {', '.join(spec.fields)} FROM {spec.sobject}"
+    if conditions:
+        soql += " WHERE " + " AND ".join(conditions)
+    if spec.replication_key:
+        soql += f" ORDER BY {spec.replication_key}, Id"
+    return soql
