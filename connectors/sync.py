@@ -18,7 +18,8 @@ from kpi_engine.store import Store, UpsertStats, mark_missing_deleted
 
 @dataclass
 class StreamResult:
-    """Counts for one stream of one run."""
+    """Counts for one stream of one run (``tables``: the same upsert counts per table, for
+    streams whose pages carry several tables, e.g. HubSpot deals with their stage history)."""
 
     pages: int = 0
     inserted: int = 0
@@ -26,6 +27,7 @@ class StreamResult:
     unchanged: int = 0
     deleted: int = 0
     warnings: list[str] = field(default_factory=list)
+    tables: dict[str, UpsertStats] = field(default_factory=dict)
 
 
 @dataclass
@@ -37,6 +39,7 @@ class SyncResult:
     status: str = "running"  # ok | failed | stopped
     streams: dict[str, StreamResult] = field(default_factory=dict)
     error: str | None = None
+    api_calls: int | None = None  # HTTP requests the connector made (None: not an API source)
 
 
 ProgressCallback = Callable[[str, StreamResult], None]
@@ -49,6 +52,7 @@ def _commit(store: Store, source: str, stream: str, page: Page, result: StreamRe
             result.inserted += stats.inserted
             result.updated += stats.updated
             result.unchanged += stats.unchanged
+            result.tables.setdefault(table, UpsertStats()).add(stats)
             if page.snapshot.get(table):
                 key = store.table_info(table).key[1]
                 result.deleted += mark_missing_deleted(store, table, source, [r[key] for r in rows])
@@ -97,13 +101,16 @@ def run_sync(
                     if progress:
                         progress(stream.name, counts)
     except LimitReachedError as exc:
+        result.api_calls = getattr(connector, "api_calls", None)
         result.status, result.error = "stopped", str(exc)
         store.finish_run(result.run_id, result.status, _counts(result), result.error)
         raise
     except Exception as exc:
+        result.api_calls = getattr(connector, "api_calls", None)
         result.status, result.error = "failed", str(exc).splitlines()[0] if str(exc) else repr(exc)
         store.finish_run(result.run_id, result.status, _counts(result), result.error)
         raise
+    result.api_calls = getattr(connector, "api_calls", None)
     result.status = "ok"
     store.finish_run(result.run_id, result.status, _counts(result))
     return result
@@ -111,6 +118,6 @@ def run_sync(
 
 def _counts(result: SyncResult) -> dict[str, dict[str, int]]:
     return {
-        name: {k: v for k, v in asdict(counts).items() if k != "warnings"}
+        name: {k: v for k, v in asdict(counts).items() if k not in ("warnings", "tables")}
         for name, counts in result.streams.items()
     }
