@@ -6,11 +6,14 @@ Commands: sync, compute, export, status, demo. Errors are one line with a non-ze
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from connectors.config import AppConfig, load_config
@@ -67,9 +70,35 @@ def _print_sync(results: list) -> None:
             table.add_row(name, str(c.pages), str(c.inserted), str(c.updated), str(c.unchanged),
                           str(c.deleted))
         out.print(table)
+        if result.api_calls is not None:
+            left = result.api_allowance_left
+            out.print(f"API calls: {result.api_calls} used by this run"
+                      + (f"; {left} left in the daily allowance" if left is not None else ""),
+                      markup=False)
         for counts in result.streams.values():
             for warning in counts.warnings:
                 out.print(f"warning: {warning}", markup=False)
+
+
+def _progress_bar() -> tuple[Progress, Callable[[str, StreamResult], None]]:
+    """A progress bar per stream (records, pages, records/s) on standard error."""
+    bar = Progress(TextColumn("{task.description:<15}"), BarColumn(),
+                   TextColumn("{task.completed:>9,.0f} records"),
+                   TextColumn("{task.fields[pages]:>5} pages"), TextColumn("{task.fields[rate]}"),
+                   TimeElapsedColumn(), console=err)
+    tasks: dict[str, tuple[object, float]] = {}
+    last = [time.monotonic()]
+
+    def update(stream: str, counts: StreamResult) -> None:
+        if stream not in tasks:
+            tasks[stream] = (bar.add_task(stream, total=None, pages=0, rate=""), last[0])
+        task, started = tasks[stream]
+        now = last[0] = time.monotonic()
+        records = counts.inserted + counts.updated + counts.unchanged + counts.deleted
+        rate = f"{records / (now - started):>9,.0f} records/s" if now > started else ""
+        bar.update(task, completed=records, pages=counts.pages, rate=rate)
+
+    return bar, update
 
 
 @cli.command()
@@ -81,12 +110,9 @@ def sync(ctx: click.Context, source: str | None, full_refresh: bool) -> None:
     """Pull the configured sources into the DuckDB store (incremental)."""
     config = _config(ctx)
 
-    def progress(stream: str, counts: StreamResult) -> None:
-        err.print(f"  {stream}: {counts.pages} page(s), "
-                  f"{counts.inserted + counts.updated + counts.unchanged} record(s)", markup=False)
-
+    bar, progress = _progress_bar()
     try:
-        with open_store(config) as store:
+        with bar, open_store(config) as store:
             results = sync_sources(config, store, source=source, full_refresh=full_refresh,
                                    progress=progress)
     except (ConnectorError, EngineError) as exc:
@@ -204,6 +230,36 @@ def _print_leaderboard(store, grain: str, dimension: str) -> None:
             "" if v["sales_cycle_days"] is None else f"{v['sales_cycle_days']:.1f}",
         )
     out.print(table)
+
+
+@cli.command()
+@click.option("--port", type=int, default=8443, show_default=True, help="Port (0: any free port).")
+@click.option("--data", type=click.Choice(["maven", "synthetic"]), default="maven", show_default=True,
+              help="The real Maven data set, or generated data.")
+@click.option("--synthetic", "n_deals", type=int, default=10_000, show_default=True,
+              help="Deals to generate with --data synthetic.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generator.")
+def sandbox(port: int, data: str, n_deals: int, seed: int) -> None:
+    """Serve the local CRM sandbox (Salesforce and HubSpot APIs over HTTPS) until Ctrl-C."""
+    import threading
+
+    from crm_sandbox.datasets import load_maven, synthetic
+    from crm_sandbox.server import Sandbox
+
+    world = load_maven() if data == "maven" else synthetic(n_deals, seed)
+    with Sandbox(world).warm().start(port=port) as sb:
+        token = sb.salesforce.issue_token()
+        out.print(f"CRM sandbox at {sb.url} ({data}: {len(world.deals)} deals)", markup=False)
+        out.print(f"CA bundle: {sb.ca_bundle}", markup=False)
+        out.print(f"Salesforce: {sb.url}/services/data/v60.0/ (bearer token {token}; or OAuth at "
+                  f"{sb.url}/services/oauth2/token)", markup=False)
+        out.print(f"HubSpot: {sb.url}/crm/v3/ (bearer token: any of "
+                  f"{', '.join(sorted(sb.hubspot.accepted_tokens))})", markup=False)
+        out.print("Ctrl-C stops it.", markup=False)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            out.print("stopped", markup=False)
 
 
 @cli.command()

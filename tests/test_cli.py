@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from cli import cli
 from tests.conftest import ROOT, maven_config, write_config
 
-COMMANDS = ("sync", "compute", "export", "status", "demo")
+COMMANDS = ("sync", "compute", "export", "status", "demo", "sandbox")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
