@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from connectors.config import AppConfig, load_config
-from connectors.errors import ConfigError, ConnectorError
+from connectors.errors import ConfigError, ConnectorError, LimitReachedError
 from connectors.jobs import open_store, sync_sources
 from connectors.sync import StreamResult
 from kpi_engine.errors import EngineError
@@ -25,6 +25,9 @@ from kpi_engine.export import FORMATS, export, plain_number
 from kpi_engine.kpis import DIMENSIONS, GRAINS, KPI_NAMES, ComputeSummary, compute
 from kpi_engine.leaderboard import leaderboard, latest_period
 from kpi_engine.status import store_status
+
+#: Exit code of a sync stopped by the CRM's API allowance (state kept; run again later).
+LIMIT_EXIT_CODE = 3
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -40,7 +43,10 @@ def _fail(exc: Exception) -> _Failed:
         for line in exc.problems[:-1]:
             err.print(f"error: {line}", markup=False)
         return _Failed(exc.problems[-1])
-    return _Failed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    failed = _Failed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if isinstance(exc, LimitReachedError):
+        failed.exit_code = LIMIT_EXIT_CODE
+    return failed
 
 
 def _config(ctx: click.Context) -> AppConfig:

@@ -40,6 +40,7 @@ class SyncResult:
     streams: dict[str, StreamResult] = field(default_factory=dict)
     error: str | None = None
     api_calls: int | None = None  # HTTP requests the connector made (None: not an API source)
+    api_allowance_left: int | None = None  # calls left in the CRM's daily allowance, if it says
 
 
 ProgressCallback = Callable[[str, StreamResult], None]
@@ -101,19 +102,24 @@ def run_sync(
                     if progress:
                         progress(stream.name, counts)
     except LimitReachedError as exc:
-        result.api_calls = getattr(connector, "api_calls", None)
+        _api(result, connector)
         result.status, result.error = "stopped", str(exc)
         store.finish_run(result.run_id, result.status, _counts(result), result.error)
         raise
     except Exception as exc:
-        result.api_calls = getattr(connector, "api_calls", None)
+        _api(result, connector)
         result.status, result.error = "failed", str(exc).splitlines()[0] if str(exc) else repr(exc)
         store.finish_run(result.run_id, result.status, _counts(result), result.error)
         raise
-    result.api_calls = getattr(connector, "api_calls", None)
+    _api(result, connector)
     result.status = "ok"
     store.finish_run(result.run_id, result.status, _counts(result))
     return result
+
+
+def _api(result: SyncResult, connector: Connector) -> None:
+    result.api_calls = getattr(connector, "api_calls", None)
+    result.api_allowance_left = getattr(connector, "api_allowance_left", None)
 
 
 def _counts(result: SyncResult) -> dict[str, dict[str, int]]:

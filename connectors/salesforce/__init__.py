@@ -109,6 +109,11 @@ class SalesforceConnector:
         return self.client.usage.calls
 
     @property
+    def api_allowance_left(self) -> int | None:
+        """Calls left in the org's daily allowance (last ``Sforce-Limit-Info``), or None."""
+        return self.client.usage.left
+
+    @property
     def api_usage(self) -> ApiUsage:
         """API calls of this run and the org's daily allowance (from ``Sforce-Limit-Info``)."""
         return self.client.usage

@@ -282,3 +282,15 @@ def test_sync_relationship_fields_and_null_parents_c07(shared: Sandbox, sleeps: 
     assert rows == [("Orphan", True, None), ("USD deal", False, "Acme Corp")]
     compute(store, KpiSettings(reporting_currency="USD"), ["quarter"])
     assert kpi(store, "partner", "none", "deals_created", "2024-01-01") == Decimal(1)
+
+
+# -- large windows: Bulk API 2.0 ---------------------------------------------------------------
+def test_sync_over_bulk_threshold_reads_through_bulk_with_the_same_rows(own: Sandbox, sleeps: Sleeps) -> None:
+    rest = Store(":memory:")
+    sync(rest, sandbox_settings(own), sleeps)
+    own.calls.clear()
+    bulk = Store(":memory:")
+    result, _ = sync(bulk, sandbox_settings(own, bulk_threshold=100), sleeps)
+    assert any(p.endswith("/jobs/query") for _, p in own.calls)
+    assert result.streams["deals"].inserted == 3 + N_FILLER
+    assert snapshot(bulk) == snapshot(rest)  # UTF-8 names (case C-11), amounts, instants equal

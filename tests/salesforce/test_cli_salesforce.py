@@ -1,0 +1,53 @@
+"""``partnerkpi sync --source salesforce`` against the sandbox: progress, summary, exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import LIMIT_EXIT_CODE, cli
+from crm_sandbox.server import Sandbox
+from tests.conftest import write_config
+from tests.salesforce.test_sandbox_sync import start
+
+pytestmark = pytest.mark.usefixtures("sandbox_env")
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    with start() as sandbox:
+        yield sandbox
+
+
+def config(sb: Sandbox, tmp_path: Path) -> Path:
+    return write_config(tmp_path / "partnerkpi.yaml", {
+        "database": str(tmp_path / "s.duckdb"),
+        "reporting_currency": "USD",
+        "sources": {"salesforce": {
+            "auth": "password", "login_url": sb.url, "ca_bundle": sb.ca_bundle,
+            "username": "sandbox@partnerkpi.example", "password_env": "SF_PASSWORD",
+            "security_token_env": "SF_TOKEN", "client_id_env": "SF_CLIENT_ID",
+            "client_secret_env": "SF_CLIENT_SECRET", "page_size": 200,
+        }},
+    })
+
+
+def test_cli_sync_salesforce_prints_progress_and_summary(sb: Sandbox, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config", str(config(sb, tmp_path)), "sync",
+                                      "--source", "salesforce"])
+    assert result.exit_code == 0, result.stderr
+    assert "sync salesforce: ok" in result.stdout
+    assert "│ deals          │     3 │      453 │       0 │         0 │       0 │" in result.stdout
+    usage = sb.salesforce.usage
+    assert f"API calls: {usage.used} used by this run; {usage.max - usage.used} left" in result.stdout
+    assert "deals" in result.stderr and "records" in result.stderr and "pages" in result.stderr
+
+
+def test_cli_sync_salesforce_limit_exits_with_its_own_code(sb: Sandbox, tmp_path: Path) -> None:
+    sb.salesforce.exhaust_api_limit()
+    result = CliRunner().invoke(cli, ["--config", str(config(sb, tmp_path)), "sync"])
+    assert result.exit_code == LIMIT_EXIT_CODE
+    assert result.stderr.splitlines()[-1].startswith("error: salesforce: API limit reached")
