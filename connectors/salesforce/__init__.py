@@ -30,7 +30,12 @@ from typing import Any
 from connectors.base import Page, Stream
 from connectors.errors import ConfigError
 from connectors.http import RetryPolicy
-from connectors.salesforce.client import ApiUsage, QueryLocatorLost, SalesforceClient, SessionExpired
+from connectors.salesforce.client import (
+    ApiUsage,
+    QueryLocatorLost,
+    SalesforceClient,
+    SessionExpired,
+)
 from connectors.salesforce.rows import (
     RowContext,
     deal_row,
@@ -95,8 +100,9 @@ class SalesforceConnector:
         self.reporting_currency = reporting_currency
         self.policy = policy or RetryPolicy(attempts=settings.retry_attempts)
         secrets = load_secrets_file(settings.secrets_file)
-        self.client = SalesforceClient(settings, policy=self.policy, secrets=secrets,
-                                       session=session)
+        self.client = SalesforceClient(
+            settings, policy=self.policy, secrets=secrets, session=session
+        )
         self.started_at = (now or datetime.now(UTC)).astimezone(UTC)
         self._specs = {spec.name: spec for spec in declare_streams(settings)}
         self._ready: dict[str, StreamSpec] | None = None
@@ -148,23 +154,33 @@ class SalesforceConnector:
                     setting = next((s for s, v in settings_of.items() if v == path), None)
                     where = f" (set by sources.salesforce.{setting})" if setting else ""
                     problems.append(f"salesforce: {problem}{where}; check the API name in Setup")
-            ready[name] = spec.with_fields("CurrencyIsoCode") if (
-                name == "deals" and self.multi_currency) else spec
+            ready[name] = (
+                spec.with_fields("CurrencyIsoCode")
+                if (name == "deals" and self.multi_currency)
+                else spec
+            )
         if problems:
             raise ConfigError(problems)
         self._ready = ready
         return ready
 
     @staticmethod
-    def _check_path(sobject: str, path: str,
-                    fields_of: Callable[[str], dict[str, dict[str, Any]]]) -> str | None:
+    def _check_path(
+        sobject: str, path: str, fields_of: Callable[[str], dict[str, dict[str, Any]]]
+    ) -> str | None:
         """None when ``path`` (``Field`` or ``Rel.Rel.Field``) exists from ``sobject``."""
         current = sobject
         *relations, last = path.split(".")
         for rel in relations:
             fields = fields_of(current)
-            ref = next((f for f in fields.values()
-                        if (f.get("relationshipName") or "").lower() == rel.lower()), None)
+            ref = next(
+                (
+                    f
+                    for f in fields.values()
+                    if (f.get("relationshipName") or "").lower() == rel.lower()
+                ),
+                None,
+            )
             if ref is None or not ref.get("referenceTo"):
                 return f"{current} has no relationship {rel} (in {path})"
             current = ref["referenceTo"][0]
@@ -172,17 +188,21 @@ class SalesforceConnector:
             return f"{current} has no field {last}" + (f" (in {path})" if relations else "")
         return None
 
-    # -- pulling ------------------------------------------------------------------------------------
+    # -- pulling ---------------------------------------------------------------------------------
     def _context(self) -> RowContext:
         s = self.settings
         return RowContext(
-            partner_field=s.partner_field, lead_partner_field=s.lead_partner_field,
-            team_field=s.owner_team_field, unit_field=s.owner_unit_field,
+            partner_field=s.partner_field,
+            lead_partner_field=s.lead_partner_field,
+            team_field=s.owner_team_field,
+            unit_field=s.owner_unit_field,
             tier_field=s.partner_tier_field,
             default_currency=s.currency or self.reporting_currency,
         )
 
-    def pull(self, stream: Stream, watermark: str | None, state: Mapping[str, str | None]) -> Iterator[Page]:
+    def pull(
+        self, stream: Stream, watermark: str | None, state: Mapping[str, str | None]
+    ) -> Iterator[Page]:
         """Yield the pages of ``stream`` changed since ``watermark`` (None: everything).
 
         Raises:
@@ -219,8 +239,12 @@ class SalesforceConnector:
                 if restarted:
                     raise
                 restarted = True
-                log.warning("salesforce %s: %s; logging in again and re-reading from %s",
-                            spec.name, exc, committed)
+                log.warning(
+                    "salesforce %s: %s; logging in again and re-reading from %s",
+                    spec.name,
+                    exc,
+                    committed,
+                )
                 if isinstance(exc, SessionExpired):
                     self.client.connect()
 
@@ -242,8 +266,9 @@ class SalesforceConnector:
                 total = int(body.get("totalSize") or 0)
                 self.totals[spec.name] = total
                 if total > self.settings.bulk_threshold and self._bulk_available():
-                    log.info("salesforce %s: %d records: reading through Bulk API 2.0",
-                             spec.name, total)
+                    log.info(
+                        "salesforce %s: %d records: reading through Bulk API 2.0", spec.name, total
+                    )
                     yield from self._bulk_pages(spec, soql, ctx)
                     return
             records = body.get("records") or []
@@ -251,8 +276,10 @@ class SalesforceConnector:
             if records:
                 yield self._page(spec, records, ctx)
         if count != total:
-            note = (f"salesforce {spec.name}: read {count} records but the query's totalSize "
-                    f"was {total}")
+            note = (
+                f"salesforce {spec.name}: read {count} records but the query's totalSize "
+                f"was {total}"
+            )
             log.warning(note)
             yield Page({}, warnings=[note])
         else:
@@ -270,14 +297,22 @@ class SalesforceConnector:
     def _bulk_pages(self, spec: StreamSpec, soql: str, ctx: RowContext) -> Iterator[Page]:
         from connectors.salesforce.bulk import bulk_query
 
-        for records in bulk_query(self.client.session, self.client.instance_url,
-                                  self.settings.api_version, soql, policy=self.policy,
-                                  sleep=self.policy.sleep, timeout=self.settings.timeout_seconds):
+        for records in bulk_query(
+            self.client.session,
+            self.client.instance_url,
+            self.settings.api_version,
+            soql,
+            policy=self.policy,
+            sleep=self.policy.sleep,
+            timeout=self.settings.timeout_seconds,
+        ):
             if records:
                 yield self._page(spec, records, ctx)
             self.client.check_allowance()
 
-    def _page(self, spec: StreamSpec, records: Sequence[Mapping[str, Any]], ctx: RowContext) -> Page:
+    def _page(
+        self, spec: StreamSpec, records: Sequence[Mapping[str, Any]], ctx: RowContext
+    ) -> Page:
         assert spec.replication_key is not None
         stamp_key = key(spec.replication_key)
         build = _BUILDERS[spec.name]
@@ -297,5 +332,9 @@ class SalesforceConnector:
         warnings = list(ctx.warnings)
         ctx.warnings.clear()
         gone = {spec.name: deleted} if deleted and spec.name != "stage_history" else {}
-        return Page({spec.name: rows}, watermark=format_instant(top) if top else None,
-                    deleted=gone, warnings=warnings)
+        return Page(
+            {spec.name: rows},
+            watermark=format_instant(top) if top else None,
+            deleted=gone,
+            warnings=warnings,
+        )

@@ -51,7 +51,9 @@ def _secret(settings: SalesforceSettings, name: str, secrets: Mapping[str, str] 
     return resolve_secret(env, f"{_SETTING}.{name}", secrets)
 
 
-def _token_request(session: requests.Session, url: str, form: dict[str, str], timeout: float) -> Login:
+def _token_request(
+    session: requests.Session, url: str, form: dict[str, str], timeout: float
+) -> Login:
     """POST an OAuth grant; one try (retries wrap it).
 
     Raises:
@@ -71,7 +73,11 @@ def _token_request(session: requests.Session, url: str, form: dict[str, str], ti
     except ValueError:
         body = {}
     if resp.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
-        error = body.get("error", f"HTTP {resp.status_code}") if isinstance(body, dict) else resp.status_code
+        error = (
+            body.get("error", f"HTTP {resp.status_code}")
+            if isinstance(body, dict)
+            else resp.status_code
+        )
         detail = body.get("error_description", "") if isinstance(body, dict) else ""
         msg = f"salesforce login failed at {url}: {error}" + (f" ({detail})" if detail else "")
         raise AuthError(msg)
@@ -96,20 +102,26 @@ def _jwt_assertion(settings: SalesforceSettings, client_id: str) -> str:
     return jwt.encode(claims, key, algorithm="RS256")
 
 
-def _soap_login(settings: SalesforceSettings, session: requests.Session, password: str,
-                token: str) -> Login:
+def _soap_login(
+    settings: SalesforceSettings, session: requests.Session, password: str, token: str
+) -> Login:
     from simple_salesforce import SalesforceLogin
     from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
     host = urlparse(settings.login_url).hostname or ""
     if not host.endswith(".salesforce.com"):
-        msg = (f"{_SETTING}.login_url {settings.login_url}: the SOAP login needs a *.salesforce.com "
-               "host; set client_id_env and client_secret_env to log in through OAuth")
+        msg = (
+            f"{_SETTING}.login_url {settings.login_url}: the SOAP login needs a *.salesforce.com "
+            "host; set client_id_env and client_secret_env to log in through OAuth"
+        )
         raise ConfigError(msg)
     try:
         session_id, instance = SalesforceLogin(
-            username=settings.username, password=password, security_token=token,
-            session=session, domain=host.removesuffix(".salesforce.com"),
+            username=settings.username,
+            password=password,
+            security_token=token,
+            session=session,
+            domain=host.removesuffix(".salesforce.com"),
             sf_version=settings.api_version,
         )
     except SalesforceAuthenticationFailed as exc:
@@ -145,10 +157,14 @@ def login(
     timeout = settings.timeout_seconds
     if settings.auth == "access_token":
         assert settings.instance_url is not None
-        return Login(settings.instance_url.rstrip("/"), _secret(settings, "access_token_env", secrets))
+        return Login(
+            settings.instance_url.rstrip("/"), _secret(settings, "access_token_env", secrets)
+        )
     if settings.auth == "password":
         password = _secret(settings, "password_env", secrets)
-        token = _secret(settings, "security_token_env", secrets) if settings.security_token_env else ""
+        token = (
+            _secret(settings, "security_token_env", secrets) if settings.security_token_env else ""
+        )
         if settings.client_id_env is None:
             return _soap_login(settings, session, password, token)
         form = {

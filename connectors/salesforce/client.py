@@ -138,8 +138,10 @@ class SalesforceClient:
             ConfigError: a secret's environment variable is missing.
         """
         if self._login is not None and self.settings.auth == "access_token":
-            msg = ("salesforce: the access token expired; set a new one in "
-                   f"{self.settings.access_token_env} or use another auth")
+            msg = (
+                "salesforce: the access token expired; set a new one in "
+                f"{self.settings.access_token_env} or use another auth"
+            )
             raise AuthError(msg)
         self._login = login(self.settings, self.session, policy=self.policy, secrets=self.secrets)
         self.logins += 1
@@ -176,9 +178,11 @@ class SalesforceClient:
         """
         u, share = self.usage, self.settings.max_api_share
         if u.used is not None and u.max and u.used >= int(share * u.max):
-            msg = (f"salesforce: API limit reached: {u.used} of the org's {u.max} daily API calls "
-                   f"are used and max_api_share is {share:g}; stopped with the committed data "
-                   "kept; run sync again after the allowance recovers (24-hour rolling)")
+            msg = (
+                f"salesforce: API limit reached: {u.used} of the org's {u.max} daily API calls "
+                f"are used and max_api_share is {share:g}; stopped with the committed data "
+                "kept; run sync again after the allowance recovers (24-hour rolling)"
+            )
             raise LimitReachedError(msg)
 
     def call(self, what: str, fn: Callable[[Salesforce], T]) -> T:
@@ -208,8 +212,11 @@ class SalesforceClient:
     def _once(self, what: str, fn: Callable[[Salesforce], T]) -> T:
         try:
             return fn(self.sf)
-        except (requests.ConnectionError, requests.Timeout,
-                requests.exceptions.ChunkedEncodingError) as exc:
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
             msg = f"salesforce {what}: {type(exc).__name__}"
             raise RetriableAPIError(msg) from exc
         except SalesforceExpiredSession as exc:
@@ -218,9 +225,11 @@ class SalesforceClient:
         except SalesforceRefusedRequest as exc:
             code, text = _first_error(exc)
             if code == "REQUEST_LIMIT_EXCEEDED":
-                msg = (f"salesforce: API limit reached: {what} refused with {code} ({text}); "
-                       "stopped with the committed data kept; run sync again after the org's "
-                       "24-hour allowance recovers")
+                msg = (
+                    f"salesforce: API limit reached: {what} refused with {code} ({text}); "
+                    "stopped with the committed data kept; run sync again after the org's "
+                    "24-hour allowance recovers"
+                )
                 raise LimitReachedError(msg) from exc
             msg = f"salesforce {what}: 403 {code}: {text}"
             raise FatalAPIError(msg) from exc
@@ -258,8 +267,9 @@ class SalesforceClient:
             ConfigError: the org has no such sObject (or the user cannot see it).
         """
         try:
-            body = self.call(f"describe {sobject}",
-                             lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
+            body = self.call(
+                f"describe {sobject}", lambda sf: sf.restful(f"sobjects/{sobject}/describe")
+            )
         except FatalAPIError as exc:
             if " 404 " in f" {exc} ":
                 msg = f"salesforce: the org shows no sObject {sobject} (describe answered 404)"
@@ -285,8 +295,9 @@ class SalesforceClient:
         """
         options = {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
         timeout = self.settings.timeout_seconds
-        body = self.call(what, lambda sf: sf.query(soql, include_deleted=True, headers=options,
-                                                   timeout=timeout))
+        body = self.call(
+            what, lambda sf: sf.query(soql, include_deleted=True, headers=options, timeout=timeout)
+        )
         seen: set[str] = set()
         while True:
             if not isinstance(body, dict) or not isinstance(body.get("done"), bool):
@@ -297,12 +308,18 @@ class SalesforceClient:
                 return
             next_url = body.get("nextRecordsUrl")
             if not next_url:
-                msg = (f"salesforce {what}: a page says done=false but has no nextRecordsUrl; "
-                       "the result would be incomplete")
+                msg = (
+                    f"salesforce {what}: a page says done=false but has no nextRecordsUrl; "
+                    "the result would be incomplete"
+                )
                 raise FatalAPIError(msg)
             if next_url in seen:
                 msg = f"salesforce {what}: nextRecordsUrl {next_url} came twice"
                 raise FatalAPIError(msg)
             seen.add(next_url)
-            body = self.call(what, lambda sf, url=next_url: sf.query_more(
-                url, identifier_is_url=True, headers=options, timeout=timeout))
+            body = self.call(
+                what,
+                lambda sf, url=next_url: sf.query_more(
+                    url, identifier_is_url=True, headers=options, timeout=timeout
+                ),
+            )

@@ -70,8 +70,9 @@ class RowContext:
     default_currency: str
     warnings: list[str] = field(default_factory=list)
 
-    def read(self, flat: Mapping[str, Any], path: str, parse: Callable[[Any], Any] | None,
-             what: str) -> Any:
+    def read(
+        self, flat: Mapping[str, Any], path: str, parse: Callable[[Any], Any] | None, what: str
+    ) -> Any:
         """The value of ``path`` parsed, or None (with a warning) when it does not parse."""
         value = flat.get(key(path))
         if parse is None:
@@ -79,8 +80,10 @@ class RowContext:
         try:
             return parse(value)
         except ValueError as exc:
-            self.warnings.append(f"{what} {flat.get('id')}: field {path} value {value!r} is not "
-                                 f"readable ({exc}); stored as NULL")
+            self.warnings.append(
+                f"{what} {flat.get('id')}: field {path} value {value!r} is not "
+                f"readable ({exc}); stored as NULL"
+            )
             return None
 
 
@@ -156,8 +159,9 @@ def stage_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
         "probability": r(flat, "DefaultProbability", _percent, "stage"),
         "is_closed": bool(r(flat, "IsClosed", parse_bool, "stage")),
         "is_won": bool(r(flat, "IsWon", parse_bool, "stage")),
-        "display_order": r(flat, "SortOrder", lambda v: None if v in (None, "") else int(v),
-                           "stage"),
+        "display_order": r(
+            flat, "SortOrder", lambda v: None if v in (None, "") else int(v), "stage"
+        ),
     }
 
 
@@ -188,8 +192,9 @@ def lead_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
     }
 
 
-def rate_rows(records: list[Mapping[str, Any]], reporting_currency: str,
-              ctx: RowContext) -> list[dict[str, Any]]:
+def rate_rows(
+    records: list[Mapping[str, Any]], reporting_currency: str, ctx: RowContext
+) -> list[dict[str, Any]]:
     """``currency_rates`` rows from every CurrencyType record (undated rates).
 
     A row says: 1 ``per_currency`` = ``rate`` ``currency``. Salesforce's ConversionRate is
@@ -209,12 +214,26 @@ def rate_rows(records: list[Mapping[str, Any]], reporting_currency: str,
             corporate = code
     if corporate is None:
         return []
-    rows = [{"source": SOURCE, "currency": code, "per_currency": corporate, "rate": rate,
-             "start_date": UNDATED}
-            for code, rate in rates.items()]
+    rows = [
+        {
+            "source": SOURCE,
+            "currency": code,
+            "per_currency": corporate,
+            "rate": rate,
+            "start_date": UNDATED,
+        }
+        for code, rate in rates.items()
+    ]
     base = rates.get(reporting_currency)
     if reporting_currency != corporate and base:
-        rows += [{"source": SOURCE, "currency": code, "per_currency": reporting_currency,
-                  "rate": (rate / base).quantize(Decimal("1e-12")), "start_date": UNDATED}
-                 for code, rate in rates.items()]
+        rows += [
+            {
+                "source": SOURCE,
+                "currency": code,
+                "per_currency": reporting_currency,
+                "rate": (rate / base).quantize(Decimal("1e-12")),
+                "start_date": UNDATED,
+            }
+            for code, rate in rates.items()
+        ]
     return rows

@@ -129,7 +129,10 @@ class SalesforceSettings(BaseModel):
         return full
 
     @field_validator(
-        "partner_field", "lead_partner_field", "partner_tier_field", "owner_team_field",
+        "partner_field",
+        "lead_partner_field",
+        "partner_tier_field",
+        "owner_team_field",
         "owner_unit_field",
     )
     @classmethod
@@ -140,7 +143,10 @@ class SalesforceSettings(BaseModel):
         return value
 
     @field_validator(
-        "password_env", "security_token_env", "client_id_env", "client_secret_env",
+        "password_env",
+        "security_token_env",
+        "client_id_env",
+        "client_secret_env",
         "access_token_env",
     )
     @classmethod
@@ -162,7 +168,9 @@ class SalesforceSettings(BaseModel):
         if missing:
             msg = f"auth {self.auth} needs {', '.join(missing)}"
             raise ValueError(msg)
-        if self.auth == "password" and (self.client_id_env is None) != (self.client_secret_env is None):
+        if self.auth == "password" and (self.client_id_env is None) != (
+            self.client_secret_env is None
+        ):
             msg = "auth password through OAuth needs both client_id_env and client_secret_env"
             raise ValueError(msg)
         return self

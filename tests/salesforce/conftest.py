@@ -75,7 +75,9 @@ def sandbox_settings(sb: Any, **overrides: Any) -> SalesforceSettings:
     return SalesforceSettings.model_validate(data)
 
 
-def sync(store: Store, settings: SalesforceSettings, sleeps: Sleeps, **kwargs: Any) -> tuple[SyncResult, SalesforceConnector]:
+def sync(
+    store: Store, settings: SalesforceSettings, sleeps: Sleeps, **kwargs: Any
+) -> tuple[SyncResult, SalesforceConnector]:
     """One sync run of a new connector (as the CLI does); returns the result and connector."""
     full_refresh = kwargs.pop("full_refresh", False)
     progress = kwargs.pop("progress", None)

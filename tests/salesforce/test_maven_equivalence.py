@@ -61,8 +61,9 @@ def test_maven_salesforce_sync_then_compute_equals_csv_import(
         writer = csv.DictWriter(out, header)
         writer.writeheader()
         writer.writerows(rows)
-    config = load_config(write_config(tmp_path / "partnerkpi.yaml",
-                                      maven_config(tmp_path / "csv.duckdb", deals)))
+    config = load_config(
+        write_config(tmp_path / "partnerkpi.yaml", maven_config(tmp_path / "csv.duckdb", deals))
+    )
     with open_store(config) as csv_store:
         sync_sources(config, csv_store)
         compute(csv_store, config.kpi_settings())
@@ -82,6 +83,10 @@ def test_maven_salesforce_sync_then_compute_equals_csv_import(
     assert len(expected) > 10000
     missing = sorted(set(expected) - set(got))[:5]
     extra = sorted(set(got) - set(expected))[:5]
-    differ = [(k, expected[k], got[k]) for k in sorted(expected) if k in got and got[k] != expected[k]]
+    differ = [
+        (k, expected[k], got[k]) for k in sorted(expected) if k in got and got[k] != expected[k]
+    ]
     assert (missing, extra, differ[:5]) == ([], [], [])
-    assert connector.api_usage.calls == 7 + 6 + 4  # describes, one query per stream, 4 more deal pages
+    assert (
+        connector.api_usage.calls == 7 + 6 + 4
+    )  # describes, one query per stream, 4 more deal pages

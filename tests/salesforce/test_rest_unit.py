@@ -44,10 +44,15 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def settings(**overrides: Any) -> SalesforceSettings:
     data = {
-        "auth": "password", "login_url": LOGIN, "username": "rep@example.com",
-        "password_env": "SF_PASSWORD", "security_token_env": "SF_TOKEN",
-        "client_id_env": "SF_CLIENT_ID", "client_secret_env": "SF_CLIENT_SECRET",
-        "streams": ["deals"], **overrides,
+        "auth": "password",
+        "login_url": LOGIN,
+        "username": "rep@example.com",
+        "password_env": "SF_PASSWORD",
+        "security_token_env": "SF_TOKEN",
+        "client_id_env": "SF_CLIENT_ID",
+        "client_secret_env": "SF_CLIENT_SECRET",
+        "streams": ["deals"],
+        **overrides,
     }
     return SalesforceSettings.model_validate(data)
 
@@ -59,10 +64,14 @@ def add_login(rsps: responses.RequestsMock, times: int = 1) -> None:
 
 def add_describes(rsps: responses.RequestsMock, usage: str = "api-usage=10/15000") -> None:
     headers = {"Sforce-Limit-Info": usage}
-    rsps.get(f"{DATA}/sobjects/Opportunity/describe", json=body("describe-opportunity.json"),
-             headers=headers)
-    rsps.get(f"{DATA}/sobjects/Account/describe", json=body("describe-account.json"),
-             headers=headers)
+    rsps.get(
+        f"{DATA}/sobjects/Opportunity/describe",
+        json=body("describe-opportunity.json"),
+        headers=headers,
+    )
+    rsps.get(
+        f"{DATA}/sobjects/Account/describe", json=body("describe-account.json"), headers=headers
+    )
 
 
 def c01_pages(base_url: str = "") -> list[dict[str, Any]]:
@@ -96,9 +105,15 @@ def test_flatten_relationship_paths_and_null_parents_c07() -> None:
     assert first["owner_name"] == "Rep One"
     assert first["account_billingcountry"] == "France"
     assert first["account_billingaddress_city"] == "Lyon"
-    assert [second.get(k) for k in ("partner_account__r_name", "owner_name",
-                                    "account_billingcountry", "account_billingaddress_city")] \
-        == [None, "Rep Two", None, None]
+    assert [
+        second.get(k)
+        for k in (
+            "partner_account__r_name",
+            "owner_name",
+            "account_billingcountry",
+            "account_billingaddress_city",
+        )
+    ] == [None, "Rep Two", None, None]
     assert not any("attributes" in k or "url" in k or "type" in k for k in first)
 
 
@@ -146,20 +161,27 @@ def test_pull_values_datetime_variants_and_exact_amounts_c03(env: None, sleeps: 
     sync(store, settings(), sleeps)
     rows = deal_rows(store)
     t = datetime(2024, 3, 31, 23, 30, tzinfo=UTC)
-    assert [r[0] for r in rows] == ["006XX0000000031AAA", "006XX0000000032AAA",
-                                    "006XX0000000033AAA"]  # 034 is deleted and was never stored
+    assert [r[0] for r in rows] == [
+        "006XX0000000031AAA",
+        "006XX0000000032AAA",
+        "006XX0000000033AAA",
+    ]  # 034 is deleted and was never stored
     assert [r[1] for r in rows] == [Decimal("15000"), Decimal("20000.50"), Decimal("0.1")]
-    assert rows[0][2] == t and rows[1][2] == t
+    assert rows[0][2] == t
+    assert rows[1][2] == t
     assert rows[2][2] == datetime(2024, 4, 1, 4, 30, tzinfo=UTC)  # -05:00 -> April in UTC
     assert rows[1][3] == datetime(2024, 3, 31, 23, 30, 0, 123000, tzinfo=UTC)
-    assert store.con.execute("SELECT typeof(created_at), typeof(close_date) FROM deals LIMIT 1"
-                             ).fetchall() == [("TIMESTAMP WITH TIME ZONE", "DATE")]
+    assert store.con.execute(
+        "SELECT typeof(created_at), typeof(close_date) FROM deals LIMIT 1"
+    ).fetchall() == [("TIMESTAMP WITH TIME ZONE", "DATE")]
     assert store.get_watermark("salesforce", "deals") == "2024-04-01T04:30:00.000000+00:00"
 
 
 # -- C-08: session expiry mid-pagination --------------------------------------------------------
 @responses.activate
-def test_pull_session_expired_mid_pages_logs_in_again_and_requeries_c08(env: None, sleeps: list) -> None:
+def test_pull_session_expired_mid_pages_logs_in_again_and_requeries_c08(
+    env: None, sleeps: list
+) -> None:
     add_login(responses, times=2)
     add_describes(responses)
     first, _, third = c01_pages()
@@ -178,19 +200,26 @@ def test_pull_session_expired_mid_pages_logs_in_again_and_requeries_c08(env: Non
     assert calls.count(locator) == 1  # the dead locator is never asked again
     assert calls.count(TOKEN_URL) == 2
     assert connector.client.logins == 2
-    requery = [c.request for c in responses.calls if c.request.url.startswith(f"{DATA}/queryAll/?")][1]
+    requery = [
+        c.request for c in responses.calls if c.request.url.startswith(f"{DATA}/queryAll/?")
+    ][1]
     assert "SystemModstamp+%3E%3D+2024-02-16T09%3A50%3A00%2B00%3A00" in requery.url
     assert result.status == "ok"
 
 
 @responses.activate
-def test_pull_session_expired_again_after_new_login_fails_with_watermark_kept(env: None, sleeps: list) -> None:
+def test_pull_session_expired_again_after_new_login_fails_with_watermark_kept(
+    env: None, sleeps: list
+) -> None:
     add_login(responses, times=2)
     add_describes(responses)
     first = c01_pages()[0]
     responses.get(QUERY, json=first)
-    responses.get(f"{INSTANCE}/services/data/v60.0/queryAll/0r8XX0000000001-1000",
-                  json=body("error-invalid-session.json"), status=401)
+    responses.get(
+        f"{INSTANCE}/services/data/v60.0/queryAll/0r8XX0000000001-1000",
+        json=body("error-invalid-session.json"),
+        status=401,
+    )
     responses.get(QUERY, json=body("error-invalid-session.json"), status=401)
     store = Store(":memory:")
     with pytest.raises(AuthError, match="INVALID_SESSION_ID"):
@@ -233,9 +262,12 @@ def test_pull_stops_before_configured_share_of_allowance(env: None, sleeps: list
 def test_pull_retries_5xx_with_backoff(env: None, sleeps: list) -> None:
     add_login(responses)
     add_describes(responses)
-    responses.get(QUERY, json=[{"message": "Service Unavailable", "errorCode": "SERVER_UNAVAILABLE"}],
-                  status=503)
-    responses.get(QUERY, body="{\"totalSize\": 3, \"done\": tr")  # cut short: not JSON
+    responses.get(
+        QUERY,
+        json=[{"message": "Service Unavailable", "errorCode": "SERVER_UNAVAILABLE"}],
+        status=503,
+    )
+    responses.get(QUERY, body='{"totalSize": 3, "done": tr')  # cut short: not JSON
     responses.get(QUERY, body=raw_body("c03-values-page.json"))
     store = Store(":memory:")
     result, _ = sync(store, settings(), sleeps)
@@ -244,14 +276,18 @@ def test_pull_retries_5xx_with_backoff(env: None, sleeps: list) -> None:
 
 
 @responses.activate
-def test_describe_missing_configured_field_is_one_line_config_error(env: None, sleeps: list) -> None:
+def test_describe_missing_configured_field_is_one_line_config_error(
+    env: None, sleeps: list
+) -> None:
     add_login(responses)
     add_describes(responses)
     store = Store(":memory:")
     with pytest.raises(ConfigError) as caught:
         sync(store, settings(partner_field="Partner__c"), sleeps)
-    assert str(caught.value) == ("salesforce: Opportunity has no field Partner__c (set by "
-                                 "sources.salesforce.partner_field); check the API name in Setup")
+    assert str(caught.value) == (
+        "salesforce: Opportunity has no field Partner__c (set by "
+        "sources.salesforce.partner_field); check the API name in Setup"
+    )
     assert not [c for c in responses.calls if "query" in c.request.url]
 
 
@@ -261,18 +297,27 @@ def test_login_client_credentials_posts_the_grant(env: None, sleeps: list) -> No
     got = login(settings(auth="client_credentials"), make_session(), policy=policy(sleeps))
     assert got.instance_url == INSTANCE
     sent = responses.calls[0].request.body
-    assert "grant_type=client_credentials" in sent and "client_id=value-of-SF_CLIENT_ID" in sent
+    assert "grant_type=client_credentials" in sent
+    assert "client_id=value-of-SF_CLIENT_ID" in sent
 
 
 @responses.activate
 def test_login_jwt_bearer_signs_an_assertion(env: None, sleeps: list, tmp_path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = tmp_path / "server.key"
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     add_login(responses)
-    login(settings(auth="jwt", private_key_file=str(pem), client_secret_env=None),
-          make_session(), policy=policy(sleeps))
+    login(
+        settings(auth="jwt", private_key_file=str(pem), client_secret_env=None),
+        make_session(),
+        policy=policy(sleeps),
+    )
     form = dict(p.split("=", 1) for p in responses.calls[0].request.body.split("&"))
     assert form["grant_type"] == "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
     claims = jwt.decode(form["assertion"], key.public_key(), algorithms=["RS256"], audience=LOGIN)
@@ -280,8 +325,11 @@ def test_login_jwt_bearer_signs_an_assertion(env: None, sleeps: list, tmp_path) 
 
 
 def test_login_access_token_needs_no_request(env: None, sleeps: list) -> None:
-    got = login(settings(auth="access_token", access_token_env="SF_ACCESS", instance_url=INSTANCE),
-                requests.Session(), policy=policy(sleeps))
+    got = login(
+        settings(auth="access_token", access_token_env="SF_ACCESS", instance_url=INSTANCE),
+        requests.Session(),
+        policy=policy(sleeps),
+    )
     assert got == type(got)(INSTANCE, "value-of-SF_ACCESS")
 
 
@@ -292,7 +340,9 @@ def test_login_refused_names_the_oauth_error(env: None, sleeps: list) -> None:
         login(settings(), make_session(), policy=policy(sleeps))
 
 
-def test_login_missing_secret_names_the_variable(monkeypatch: pytest.MonkeyPatch, sleeps: list) -> None:
+def test_login_missing_secret_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list
+) -> None:
     monkeypatch.delenv("SF_PASSWORD", raising=False)
     with pytest.raises(ConfigError, match="SF_PASSWORD is not set"):
         login(settings(), make_session(), policy=policy(sleeps))
@@ -317,6 +367,32 @@ def test_settings_reject_bad_values(overrides: dict, message: str) -> None:
 def test_settings_defaults() -> None:
     s = settings()
     assert (s.partner_field, s.partner_filter, s.owner_team_field, s.owner_unit_field) == (
-        "PartnerAccountId", "IsPartner = true", "UserRole.Name", "Division")
+        "PartnerAccountId",
+        "IsPartner = true",
+        "UserRole.Name",
+        "Division",
+    )
     assert (s.lookback_seconds, s.bulk_threshold, s.max_api_share, s.sweep_interval_days) == (
-        600, 50000, 0.8, 7)
+        600,
+        50000,
+        0.8,
+        7,
+    )
+
+
+def test_config_example_section_documents_every_setting() -> None:
+    import yaml
+
+    from tests.salesforce.conftest import ROOT
+
+    text = (ROOT / "config.example.yaml").read_text(encoding="utf-8")
+    section = text[text.index("# >>> salesforce") : text.index("# <<< salesforce")]
+    lines = [
+        line.strip()[2:] if line.strip().startswith("# ") else ""
+        for line in section.splitlines()[2:]
+    ]
+    block = "\n".join(line for line in lines if line.startswith(("salesforce:", "  ")))
+    parsed = yaml.safe_load(block)["salesforce"]
+    SalesforceSettings.model_validate({**parsed, "login_url": LOGIN})
+    documented = {w.split(":")[0].strip("# ") for w in section.splitlines() if ":" in w}
+    assert set(SalesforceSettings.model_fields) <= documented
