@@ -168,14 +168,56 @@ class HubSpotConnector:
         stored = parse_instant(watermark) if watermark else None
         lower = stored - timedelta(minutes=self.settings.lookback_minutes) if stored else None
         properties = self.settings.properties()
-        for results, stamp in search_deal_pages(self.client.search_deals, properties, lower,
-                                                self.settings.page_size):
-            page = self._deal_page(results, ctx)
-            mark = min(stamp, self.started)
-            if stored is not None:
-                mark = max(mark, stored)
-            page.watermark = format_instant(mark)
-            yield page
+        if lower is None and self.settings.first_sync == "list":
+            yield from self._list_all_deals(ctx, properties)
+            return
+        buffer: list[dict[str, Any]] = []
+        pages = search_deal_pages(self.client.search_deals, properties, lower,
+                                  self.settings.page_size)
+        for results, stamp in pages:
+            buffer += results
+            if len(buffer) < self.settings.deals_per_commit:
+                continue
+            yield self._committed(buffer, ctx, stamp, stored)
+            buffer = []
+        if buffer:
+            yield self._committed(buffer, ctx, stamp, stored)
+
+    def _list_all_deals(self, ctx: R.Context, properties: list[str]) -> Iterator[Page]:
+        """First sync / full refresh through ``GET /crm/v3/objects/deals`` (id order, no
+        10,000 cap, no search pacing). Pages commit without a watermark; the last one sets it
+        to min(latest modified time seen, the sync's start): a crash before the end leaves no
+        watermark, so the next run is a clean first sync again (unchanged rows cost nothing)."""
+        def fetch(after: str | None) -> dict[str, Any]:
+            return self.client.list_deals(archived=False, after=after, properties=properties,
+                                          limit=min(self.settings.page_size, 100))
+
+        latest: datetime | None = None
+        buffer: list[dict[str, Any]] = []
+        for results in cursor_pages(fetch, "deals"):
+            for deal in results:
+                stamp = parse_instant((deal.get("properties") or {}).get("hs_lastmodifieddate"))
+                if stamp is not None and (latest is None or stamp > latest):
+                    latest = stamp
+            buffer += results
+            if len(buffer) >= self.settings.deals_per_commit:
+                yield self._deal_page(buffer, ctx)
+                buffer = []
+        page = self._deal_page(buffer, ctx)
+        if latest is not None:
+            page.watermark = format_instant(min(latest, self.started))
+        yield page
+
+    def _committed(self, results: list[dict[str, Any]], ctx: R.Context, stamp: datetime,
+                   stored: datetime | None) -> Page:
+        """The page for ``results`` with its watermark: the last deal's modified time, never
+        later than the sync's start (C-02), never earlier than the stored watermark."""
+        page = self._deal_page(results, ctx)
+        mark = min(stamp, self.started)
+        if stored is not None:
+            mark = max(mark, stored)
+        page.watermark = format_instant(mark)
+        return page
 
     def _pull_archived_deals(self, watermark: str | None) -> Iterator[Page]:
         fetch = lambda after: self.client.list_deals(  # noqa: E731

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -65,6 +66,13 @@ class HubSpotSettings(BaseModel):
         lookback_minutes: minutes subtracted from the watermark before searching (the search
             index lags writes by seconds to minutes).
         page_size: deals per search page (HubSpot's maximum is 200).
+        first_sync: how a sync without a watermark (first sync, ``--full-refresh``) reads
+            deals: ``list`` (``GET /crm/v3/objects/deals``, 100 per page, id order, paced only
+            by the general limit) or ``search`` (keyset search, 200 per page, 4 calls per
+            second). ``bench/hubspot_pull.py`` measures both; ``list`` is the default.
+        deals_per_commit: deals committed (with their watermark) per store transaction; a
+            crash loses at most this many. Search pages are gathered up to it (a DuckDB
+            commit costs about as much for 200 rows as for 1,000).
         search_requests_per_second: pace of search calls (HubSpot: 4 per second per token,
             https://developers.hubspot.com/changelog/crm-search-api-rate-limit-increase).
         retry_attempts: tries per request before a transient error (429, 5xx, dropped
@@ -94,6 +102,8 @@ class HubSpotSettings(BaseModel):
     partners: PartnerRule = Field(default_factory=PartnerRule)
     lookback_minutes: float = Field(default=10, ge=0)
     page_size: int = Field(default=200, ge=1, le=200)
+    deals_per_commit: int = Field(default=1000, ge=1)
+    first_sync: Literal["list", "search"] = "list"
     search_requests_per_second: float = Field(default=4, gt=0)
     retry_attempts: int = Field(default=6, ge=1)
     timeout_seconds: float = Field(default=60, gt=0)

@@ -55,7 +55,7 @@ def live_deals(store: Store) -> int:
 def test_429_on_search_post_with_retry_after_waits_at_least_that(sb, store) -> None:
     sleeps = Sleeps()
     sb.faults.add("status", "POST", SEARCH, status=429, retry_after=2, times=1, after=1)
-    result = sync(store, sb, sleeps, page_size=2)
+    result = sync(store, sb, sleeps, page_size=2, first_sync="search")
     assert result.status == "ok"
     assert sleeps == [2.0]
     assert live_deals(store) == LIVE
@@ -66,7 +66,7 @@ def test_429_on_search_post_without_retry_after_waits_out_ten_seconds(sb, store)
     sleeps = Sleeps()
     sb.faults.add("status", "POST", SEARCH, status=429, times=1,
                   body=sample("hubspot-429-ten-secondly.json"))
-    sync(store, sb, sleeps)
+    sync(store, sb, sleeps, first_sync="search")
     assert sleeps == [10.0]
     assert live_deals(store) == LIVE
 
@@ -86,6 +86,14 @@ def test_429_on_get_is_retried(sb, store, retry_after, body, wait) -> None:
     assert rows(store, "SELECT count(*) FROM owners") == [(3,)]
 
 
+def test_dropped_list_page_is_retried(sb, store) -> None:
+    sleeps = Sleeps()
+    sb.faults.add("drop", "GET", "/crm/v3/objects/deals", times=1)
+    sync(store, sb, sleeps)
+    assert sleeps == [1.0]
+    assert live_deals(store) == LIVE
+
+
 def test_503_is_retried_with_backoff(sb, store) -> None:
     sleeps = Sleeps()
     sb.faults.add("status", "POST", "/crm/v3/objects/deals/batch/read", status=503, times=2)
@@ -97,7 +105,7 @@ def test_503_is_retried_with_backoff(sb, store) -> None:
 def test_dropped_connection_is_retried(sb, store) -> None:
     sleeps = Sleeps()
     sb.faults.add("drop", "POST", SEARCH, times=1)
-    sync(store, sb, sleeps)
+    sync(store, sb, sleeps, first_sync="search")
     assert sleeps == [1.0]
     assert live_deals(store) == LIVE
 
@@ -107,7 +115,7 @@ def test_daily_limit_stops_cleanly_and_keeps_state(sb, store) -> None:
     sb.faults.add("status", "POST", SEARCH, status=429, after=1, times=None,
                   body=sample("hubspot-429-daily-docs.json"))
     with pytest.raises(LimitReachedError, match="daily allowance"):
-        sync(store, sb, sleeps, page_size=2)
+        sync(store, sb, sleeps, page_size=2, deals_per_commit=2, first_sync="search")
     assert sleeps == []  # never waited: sleeping does not bring the allowance back
     assert rows(store, "SELECT status FROM sync_runs") == [("stopped",)]
     assert live_deals(store) == 2

@@ -1,0 +1,204 @@
+"""Write partner KPIs onto HubSpot companies: read the property definitions, create missing ones
+(``push --create-properties``), send batch updates, read every record's result.
+
+- Properties: ``GET /crm/v3/properties/companies`` gives each property's ``type`` (``number``),
+  ``modificationMetadata.readOnlyValue`` and ``hubspotDefined`` (absent on custom properties).
+  Number properties keep the KPI's own scale (a win rate is written 0..1).
+  https://developers.hubspot.com/docs/api-reference/crm-properties-v3/guide
+- Missing properties are created with ``POST /crm/v3/properties/companies`` (``type: number``,
+  ``fieldType: number``) in the ``partnerkpi`` group; when HubSpot answers that the group does not
+  exist, the group is created (``POST /crm/v3/properties/companies/groups``) and the property again.
+- Updates: ``POST /crm/v3/objects/companies/batch/update`` with
+  ``{"inputs": [{"id": ..., "properties": {name: "value"}}]}``, at most 100 inputs per call;
+  values are strings and ``""`` clears a property. The answer is 200 when every input was
+  written, 207 Multi-Status when some were not: ``results`` hold the written records (by ``id``),
+  ``errors`` the failures (``category``, ``message``, ``context.ids``).
+  https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/companies/batch/update-companies
+  https://developers.hubspot.com/changelog/simplifying-batch-update-response-codes-for-crm-v3-apis
+- Retries, 429 (POST included) and pacing come from the connector's
+  :class:`~connectors.hubspot.client.HubSpotClient`; re-sending an update is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from hubspot import HubSpot
+
+from connectors.errors import FatalAPIError
+from connectors.http import RetryPolicy
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.secrets import load_secrets_file, resolve_secret
+from connectors.writeback import FieldInfo, RecordResult, RecordUpdate
+from connectors.writeback_settings import HubSpotWriteback
+
+
+def property_value(value: Decimal | None) -> str:
+    """A number as HubSpot's property value string (``""`` clears the property)."""
+    if value is None:
+        return ""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def update_body(batch: Sequence[RecordUpdate]) -> dict[str, Any]:
+    """The ``batch/update`` body for one batch."""
+    return {"inputs": [
+        {"id": u.record_id, "properties": {k: property_value(v) for k, v in u.values.items()}}
+        for u in batch
+    ]}
+
+
+def read_results(batch: Sequence[RecordUpdate], answer: Mapping[str, Any]) -> list[RecordResult]:
+    """One :class:`RecordResult` per input record: written when its id is in ``results``,
+    failed with the error naming it in ``context.ids``, else failed ``NO_RESULT``."""
+    written = {str(r.get("id")) for r in answer.get("results") or [] if isinstance(r, Mapping)}
+    failed: dict[str, tuple[str, str]] = {}
+    for error in answer.get("errors") or []:
+        if not isinstance(error, Mapping):
+            continue
+        ids = (error.get("context") or {}).get("ids") or []
+        code = str(error.get("category") or "UNKNOWN")
+        details = [d for d in error.get("errors") or [] if isinstance(d, Mapping)]
+        if details and details[0].get("code"):
+            code += f"/{details[0]['code']}"
+        for rid in ids:
+            failed.setdefault(str(rid), (code, str(error.get("message") or "")))
+    results = []
+    for u in batch:
+        if u.record_id in failed:
+            code, message = failed[u.record_id]
+            results.append(RecordResult(u.record_id, False, code, message))
+        elif u.record_id in written:
+            results.append(RecordResult(u.record_id, True))
+        else:
+            results.append(RecordResult(u.record_id, False, "NO_RESULT",
+                                        "HubSpot sent no result for this record"))
+    return results
+
+
+class HubSpotPushClient(HubSpotClient):
+    """The connector's client plus the write and property-definition endpoints."""
+
+    def __init__(self, token: str, host: str, ca_bundle: str | None, policy: RetryPolicy, *,
+                 timeout: float = 60.0) -> None:
+        super().__init__(token, host, ca_bundle, policy, timeout=timeout)
+        config: dict[str, Any] = {"access_token": token, "host": host, "retry": False}
+        if ca_bundle:
+            config["ssl_ca_cert"] = ca_bundle
+        hs = HubSpot(**config)
+        self._update = hs.crm.companies.batch_api.update
+        self._properties = hs.crm.properties.core_api
+        self._groups = hs.crm.properties.groups_api
+        self.write_calls = 0
+
+    def _counted(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.write_calls += 1
+            return method(*args, **kwargs)
+        return call
+
+    def company_properties(self) -> dict[str, Any]:
+        """``GET /crm/v3/properties/companies``."""
+        return self._call("GET /crm/v3/properties/companies", self._properties.get_all,
+                          "companies")
+
+    def create_company_property(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /crm/v3/properties/companies``."""
+        return self._call("POST /crm/v3/properties/companies", self._properties.create,
+                          "companies", body)
+
+    def create_company_group(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /crm/v3/properties/companies/groups``."""
+        return self._call("POST /crm/v3/properties/companies/groups", self._groups.create,
+                          "companies", body)
+
+    def update_companies(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /crm/v3/objects/companies/batch/update`` (counted in ``write_calls``)."""
+        return self._call("POST /crm/v3/objects/companies/batch/update",
+                          self._counted(self._update), body)
+
+
+def _field_info(prop: Mapping[str, Any]) -> FieldInfo:
+    meta = prop.get("modificationMetadata") or {}
+    ptype = str(prop.get("type") or "")
+    return FieldInfo(
+        name=str(prop["name"]), type=ptype,
+        updateable=not meta.get("readOnlyValue") and not prop.get("calculated"),
+        custom=not prop.get("hubspotDefined"), numeric=ptype == "number",
+    )
+
+
+class HubSpotPusher:
+    """The push side of the HubSpot connector.
+
+    Args:
+        settings: ``sources.hubspot`` (token, host, CA bundle, retries, timeout).
+        writeback: ``writeback.hubspot``.
+        policy: retries (default: ``settings.retry_attempts`` tries, real sleeps).
+
+    Raises:
+        ConfigError: the token's environment variable is not set.
+    """
+
+    source = "hubspot"
+
+    def __init__(self, settings: HubSpotSettings, writeback: HubSpotWriteback, *,
+                 policy: RetryPolicy | None = None) -> None:
+        self.crm_object = writeback.object
+        token = resolve_secret(settings.token_env, "sources.hubspot.token_env",
+                               load_secrets_file(settings.secrets_file))
+        self.client = HubSpotPushClient(
+            token, settings.host, str(settings.ca_bundle) if settings.ca_bundle else None,
+            policy or RetryPolicy(attempts=settings.retry_attempts),
+            timeout=settings.timeout_seconds,
+        )
+
+    @property
+    def write_calls(self) -> int:
+        """``batch/update`` requests sent (retries included)."""
+        return self.client.write_calls
+
+    def describe_fields(self) -> dict[str, FieldInfo]:
+        """The company property definitions, keyed by (lower-case) internal name."""
+        body = self.client.company_properties()
+        return {str(p["name"]).lower(): _field_info(p)
+                for p in body.get("results") or [] if isinstance(p, Mapping) and p.get("name")}
+
+    def missing_field_hint(self, kpi: str, name: str) -> str:
+        """How to create the missing property."""
+        return "run partnerkpi push --create-properties to create it (type number)"
+
+    def create_field(self, kpi: str, name: str, group: str) -> FieldInfo:
+        """Create a number property for ``kpi`` in ``group`` (the group too, when missing).
+
+        Raises:
+            FatalAPIError: HubSpot refused the definition.
+        """
+        body = {"name": name, "label": "Partner " + kpi.replace("_", " "), "type": "number",
+                "fieldType": "number", "groupName": group,
+                "description": f"partnerkpi: the partner's {kpi} (written by partnerkpi push)"}
+        try:
+            created = self.client.create_company_property(body)
+        except FatalAPIError as exc:
+            if "group" not in str(exc).lower():
+                raise
+            self.client.create_company_group({"name": group, "label": "partnerkpi",
+                                              "displayOrder": -1})
+            created = self.client.create_company_property(body)
+        return _field_info(created)
+
+    def push(self, batch: Sequence[RecordUpdate]) -> list[RecordResult]:
+        """One ``batch/update`` call for up to 100 companies.
+
+        Raises:
+            LimitReachedError, AuthError, FatalAPIError, RetriableAPIError: see
+                :mod:`connectors.hubspot.client`.
+        """
+        if len(batch) > 100:
+            msg = f"hubspot: {len(batch)} inputs in one batch update (at most 100)"
+            raise ValueError(msg)
+        return read_results(batch, self.client.update_companies(update_body(batch)))
