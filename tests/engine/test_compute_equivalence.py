@@ -157,24 +157,28 @@ INSERT INTO stage_history
 SELECT DISTINCT source, deal_id,
        CASE WHEN pipeline = 'enterprise'
             THEN ['Prospecting', 'Proposal', 'Proposal', 'Ghost'][k + 1]
-            ELSE ['Prospecting', 'Qualification', 'Proposal', 'Limbo'][k + 1] END,
+            ELSE ['Prospecting', 'Qualification', 'Proposal', 'Limbo'][k + 1] END AS stage,
        CASE
            WHEN h(i, 30 + k) % 6 = 0 THEN CAST(CAST(base + to_days(CAST(k * 20 + h(i, 40 + k) % 40 AS INTEGER))
                                                     AS DATE) AS TIMESTAMPTZ)
            ELSE base + to_seconds(CAST((k * 15 - 3) * 86400 + h(i, 40 + k) % 3000000 AS BIGINT))
-       END
+       END AS entered_at
 FROM (
     SELECT source, deal_id, pipeline, CAST(substr(deal_id, 2) AS BIGINT) AS i,
            coalesce(created_at, TIMESTAMPTZ '2022-05-01 00:00:00+00') AS base
     FROM deals
 ) d, range(4) r(k)
-WHERE k < h(i, 29) % 5;
+WHERE k < h(i, 29) % 5
+-- two stages entered at the same instant have no "latest": keep one
+QUALIFY row_number() OVER (PARTITION BY source, deal_id, entered_at ORDER BY stage) = 1;
 
 -- won / lost rows on the close date's midnight for some closed deals
 INSERT INTO stage_history
 SELECT source, deal_id, stage, CAST(close_date AS TIMESTAMPTZ)
 FROM deals
-WHERE is_closed AND close_date IS NOT NULL AND CAST(substr(deal_id, 2) AS BIGINT) % 3 <> 0;
+WHERE is_closed AND close_date IS NOT NULL AND CAST(substr(deal_id, 2) AS BIGINT) % 3 <> 0
+  AND NOT EXISTS (SELECT 1 FROM stage_history h WHERE h.source = deals.source
+                  AND h.deal_id = deals.deal_id AND h.entered_at = CAST(deals.close_date AS TIMESTAMPTZ));
 
 INSERT INTO leads
 SELECT CASE WHEN h(i, 50) % 5 = 0 THEN 'b' ELSE 'a' END, 'L' || i,
