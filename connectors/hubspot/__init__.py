@@ -90,6 +90,11 @@ class HubSpotConnector:
         """HTTP requests sent to HubSpot by this connector (retries included)."""
         return self.client.usage.calls
 
+    @property
+    def api_allowance_left(self) -> int | None:
+        """Calls left in the portal's daily allowance (``X-HubSpot-RateLimit-Daily-Remaining``)."""
+        return self.client.usage.daily_remaining
+
     def streams(self) -> Sequence[Stream]:
         """stages, owners, partners, currency_rates, deals, archived_deals."""
         return STREAMS
