@@ -289,5 +289,113 @@ def demo(workdir: str) -> None:
               "--dimension team", markup=False)
 
 
+def _print_plan(result) -> None:
+    """One push's plan (dry run) as a table: partner, field, old -> new, action."""
+    period = result.period_start.isoformat() if result.period_start else "none computed"
+    table = Table(title=f"push {result.source} {result.crm_object}: {result.grain} starting "
+                  f"{period}", title_justify="left")
+    for col in ("partner", "record", "field", "kpi", "old", "new", "action"):
+        table.add_column(col, justify="right" if col in ("old", "new") else "left")
+    for c in result.cells:
+        old = "" if c.old is None else format(c.old.normalize(), "f")
+        table.add_row(c.name or "", c.record_id, c.field, c.kpi,
+                      old if c.was_pushed else "?", "" if c.new is None else
+                      format(c.new.normalize(), "f"), c.action)
+    out.print(table)
+
+
+def _print_push(result) -> None:
+    if result.dry_run:
+        _print_plan(result)
+        for name in result.created_fields:
+            out.print(f"would create property {name}", markup=False)
+        out.print(f"dry run: {result.count('write')} fields to write, "
+                  f"{result.count('unchanged')} unchanged, {result.count('keep')} kept; "
+                  "nothing written", markup=False)
+        return
+    for name in result.created_fields:
+        out.print(f"created property {name}", markup=False)
+    out.print(f"push {result.source}: {result.records_written} written, {result.records_failed} "
+              f"failed, {result.count('unchanged')} fields unchanged, {result.write_calls} "
+              "write calls", markup=False)
+    for f in result.failures:
+        err.print(f"failed: {result.source} {f.record_id} ({f.name}): {f.error_code}: "
+                  f"{f.message} (fields {', '.join(f.fields)})", markup=False)
+
+
+@cli.command()
+@click.option("--source", "target", type=click.Choice(["salesforce", "hubspot"]), default=None,
+              help="Push to this CRM only (default: every CRM under writeback).")
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan / result as JSON.")
+@click.option("--create-properties", is_flag=True,
+              help="HubSpot: create missing target properties (group partnerkpi) first.")
+@click.pass_context
+def push(ctx: click.Context, target: str | None, dry_run: bool, as_json: bool,
+         create_properties: bool) -> None:
+    """Write partner KPIs into the CRM (only changed values). Exit 2: some records failed."""
+    import json as _json
+
+    from connectors.lock import LockedError, StoreLock
+    from connectors.run import EXIT_LOCKED, EXIT_PARTIAL, push_json, push_targets
+
+    config = _config(ctx)
+    lock = None if dry_run else StoreLock(config.database, command="partnerkpi push")
+    try:
+        if lock is not None:
+            lock.acquire()
+        with open_store(config) as store:
+            results = push_targets(config, store, target=target, dry_run=dry_run,
+                                   create_fields=create_properties)
+    except LockedError as exc:
+        failed = _fail(exc)
+        failed.exit_code = EXIT_LOCKED
+        raise failed from None
+    except (ConnectorError, EngineError) as exc:
+        failed = _fail(exc)
+        if "lock" in str(exc).lower() and isinstance(exc, EngineError):
+            failed.exit_code = EXIT_LOCKED
+        raise failed from None
+    finally:
+        if lock is not None:
+            lock.release()
+    if as_json:
+        out.print(_json.dumps([push_json(r, plan=dry_run) for r in results], indent=2),
+                  markup=False)
+    else:
+        for result in results:
+            _print_push(result)
+    if any(r.status == "partial" for r in results):
+        ctx.exit(EXIT_PARTIAL)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.pass_context
+def run(ctx: click.Context, as_json: bool) -> None:
+    """The scheduled job: sync, compute, push. Exit 0 ok, 1 failed, 2 partial, 3 locked."""
+    import json as _json
+
+    from connectors.run import run_job
+
+    config = _config(ctx)
+    summary = run_job(config, on_step=None if as_json else
+                      (lambda step: err.print(f"{step} ...", markup=False)))
+    if as_json:
+        out.print(_json.dumps(summary.to_json(), indent=2, default=str), markup=False)
+    else:
+        _print_sync(summary.syncs)
+        if summary.compute is not None:
+            _print_compute(summary.compute)
+        for result in summary.pushes:
+            _print_push(result)
+        if summary.stale_lock:
+            err.print(f"warning: took over a stale lock of pid {summary.stale_lock.get('pid')}",
+                      markup=False)
+    if summary.error:
+        err.print(f"error: {summary.step}: {summary.error}", markup=False)
+    ctx.exit(summary.exit_code)
+
+
 if __name__ == "__main__":
     cli()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -18,6 +17,7 @@ from connectors.csv_export.settings import CsvSettings
 from connectors.errors import ConfigError
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
+from connectors.writeback_settings import WritebackSection
 from kpi_engine.settings import KpiSettings, QualityScoreSettings
 
 DEFAULT_CONFIG = "partnerkpi.yaml"
@@ -58,7 +58,7 @@ class AppConfig(BaseModel):
     reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     sources: SourcesSection = Field(default_factory=SourcesSection)
     kpis: KpisSection = Field(default_factory=KpisSection)
-    writeback: dict[str, Any] | None = None
+    writeback: WritebackSection = Field(default_factory=WritebackSection)
     path: Path | None = Field(default=None, exclude=True)
 
     @field_validator("database")

@@ -1,0 +1,288 @@
+"""The one push loop, mirror of :mod:`connectors.sync`: check the target fields -> take the plan
+(``kpi_engine.writeback``, SQL in ``kpi_engine/sql/writeback/``) -> send the changed values in
+batches through a CRM's :class:`Pusher` -> record each record's result in ``push_log``.
+
+- Only cells whose value differs from the value last written (``push_state``) are sent, and
+  only a record's changed fields: a push with nothing changed makes no write call.
+- Both CRMs report failures per record inside a success status (Salesforce sObject Collections:
+  HTTP 200 with ``success: false`` and no id; HubSpot batch update: HTTP 207 with ``errors``).
+  The pushers return one :class:`RecordResult` per input record, attributed by input position
+  (case C-10); a failed record keeps its old ``push_state`` and is sent again next push.
+- Each batch's results commit in one transaction right after its call: a crash loses at most the
+  bookkeeping of the batch in flight (re-sending it is harmless: updates are idempotent).
+- Before anything is planned, every target field must exist, be updateable and numeric, and be a
+  custom field unless ``allow_standard_fields`` lists it (:func:`check_targets`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Protocol
+
+from connectors.errors import ConfigError, ConnectorError
+from connectors.writeback_settings import HubSpotWriteback, SalesforceWriteback
+from kpi_engine.store import Store
+from kpi_engine.writeback import (
+    CellResult,
+    PlanCell,
+    Target,
+    finish_push_run,
+    plan,
+    record_results,
+    select_period,
+    start_push_run,
+)
+
+WritebackSettings = SalesforceWriteback | HubSpotWriteback
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """A target field as the CRM describes it.
+
+    Attributes:
+        name: the field's exact API / internal name.
+        type: the CRM's type (``percent``, ``currency``, ``double``, ``int``; ``number``).
+        updateable: the integration user may write it.
+        custom: a custom field (Salesforce ``__c``; HubSpot not ``hubspotDefined``).
+        numeric: it holds numbers.
+        percent: it holds percentages 0..100 (Salesforce ``percent``).
+        scale: decimal places kept (None: any).
+    """
+
+    name: str
+    type: str
+    updateable: bool
+    custom: bool
+    numeric: bool
+    percent: bool = False
+    scale: int | None = None
+
+
+@dataclass
+class RecordUpdate:
+    """The changed fields of one record: field -> value as the field holds it (None: clear)."""
+
+    record_id: str
+    values: dict[str, Decimal | None]
+
+
+@dataclass
+class RecordResult:
+    """The CRM's answer for one record of a batch."""
+
+    record_id: str
+    ok: bool
+    error_code: str | None = None
+    message: str | None = None
+
+
+class Pusher(Protocol):
+    """The push side of a CRM (``connectors/<crm>/push.py``)."""
+
+    source: str
+    crm_object: str
+    #: write requests sent so far (retries included)
+    write_calls: int
+
+    def describe_fields(self) -> dict[str, FieldInfo]:
+        """Every field of the target object, keyed by lower-cased name."""
+        ...
+
+    def missing_field_hint(self, kpi: str, name: str) -> str:
+        """How to create a missing field (appended to the error)."""
+        ...
+
+    def create_field(self, kpi: str, name: str, group: str) -> FieldInfo:
+        """Create a missing numeric field (HubSpot); raise ConfigError where not possible."""
+        ...
+
+    def push(self, batch: Sequence[RecordUpdate]) -> list[RecordResult]:
+        """Send one batch in one write call (retried as the pulls are); one result per input
+        record, in input order."""
+        ...
+
+
+@dataclass
+class PushFailure:
+    """One record the CRM refused."""
+
+    record_id: str
+    name: str | None
+    fields: list[str]
+    error_code: str | None
+    message: str | None
+
+
+@dataclass
+class PushResult:
+    """The outcome of one push (or dry run) to one CRM.
+
+    Attributes:
+        status: ``dry-run``, ``ok``, ``partial`` (some records refused) or ``failed``.
+        cells: the plan.
+        records_written / records_failed: records sent and accepted / refused.
+        fields_written: cells written.
+        write_calls: write requests sent (0 when nothing changed).
+    """
+
+    source: str
+    crm_object: str
+    grain: str
+    period_start: date | None
+    dry_run: bool
+    run_id: int | None = None
+    status: str = "running"
+    cells: list[PlanCell] = field(default_factory=list)
+    records_written: int = 0
+    records_failed: int = 0
+    fields_written: int = 0
+    write_calls: int = 0
+    failures: list[PushFailure] = field(default_factory=list)
+    created_fields: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def count(self, action: str) -> int:
+        """Cells of the plan with this action (``write``, ``unchanged``, ``keep``)."""
+        return sum(1 for c in self.cells if c.action == action)
+
+
+def check_targets(
+    pusher: Pusher, settings: WritebackSettings, *, create: bool = False, dry_run: bool = False
+) -> tuple[list[Target], list[str]]:
+    """Check every configured field against the CRM's describe and build the plan's targets.
+
+    Args:
+        pusher: the CRM's push side.
+        settings: ``writeback.<crm>``.
+        create: create missing fields (HubSpot ``--create-properties``).
+        dry_run: with ``create``, plan missing fields as they would be created, create nothing.
+
+    Returns:
+        The targets in configured order, and the names of fields created (or to be created).
+
+    Raises:
+        ConfigError: one line per field that is missing, read-only, not numeric, or standard
+            without ``allow_standard_fields``.
+    """
+    fields = pusher.describe_fields()
+    allowed = {f.lower() for f in settings.allow_standard_fields}
+    where = f"writeback.{pusher.source}.fields"
+    problems, targets, created = [], [], []
+    for kpi, name in settings.fields.items():
+        info = fields.get(name.lower())
+        if info is None and create:
+            created.append(name)
+            if dry_run:
+                targets.append(Target(kpi, name))
+                continue
+            group = getattr(settings, "property_group", "partnerkpi")
+            info = pusher.create_field(kpi, name, group)
+        if info is None:
+            problems.append(f"{pusher.source}: {pusher.crm_object} has no field {name} "
+                            f"({where}.{kpi}); {pusher.missing_field_hint(kpi, name)}")
+            continue
+        if not info.updateable:
+            problems.append(f"{pusher.source}: {pusher.crm_object}.{info.name} is not updateable "
+                            f"({where}.{kpi}); give the integration user edit access to it")
+        elif not info.numeric:
+            problems.append(f"{pusher.source}: {pusher.crm_object}.{info.name} is of type "
+                            f"{info.type}; {kpi} needs a number field ({where}.{kpi})")
+        elif not info.custom and info.name.lower() not in allowed:
+            problems.append(f"{pusher.source}: {pusher.crm_object}.{info.name} is a standard "
+                            f"field; list it in writeback.{pusher.source}.allow_standard_fields "
+                            "to write it")
+        else:
+            targets.append(Target(kpi, info.name, percent=info.percent, scale=info.scale))
+    if problems:
+        raise ConfigError(problems)
+    return targets, created
+
+
+def _records(cells: Sequence[PlanCell]) -> list[list[PlanCell]]:
+    """The ``write`` cells grouped by record, in plan order."""
+    grouped: dict[str, list[PlanCell]] = {}
+    for cell in cells:
+        if cell.action == "write":
+            grouped.setdefault(cell.record_id, []).append(cell)
+    return list(grouped.values())
+
+
+def run_push(
+    store: Store,
+    pusher: Pusher,
+    settings: WritebackSettings,
+    *,
+    dry_run: bool = False,
+    create_fields: bool = False,
+    today: date | None = None,
+) -> PushResult:
+    """Plan and (unless ``dry_run``) push the KPIs of one CRM's partners.
+
+    Args:
+        store: the open store (writable unless ``dry_run``).
+        pusher: the CRM's push side.
+        settings: ``writeback.<crm>``.
+        dry_run: only plan: no write call, no ``push_log`` row.
+        create_fields: create missing fields first (HubSpot).
+        today: the UTC date that decides the period (default: today).
+
+    Returns:
+        The :class:`PushResult`; ``status`` ``partial`` when the CRM refused some records.
+
+    Raises:
+        ConfigError: a target field problem (see :func:`check_targets`).
+        ConnectorError: a batch call failed after its retries; batches before it stay recorded
+            and the ``push_runs`` row says ``failed``.
+    """
+    targets, created = check_targets(pusher, settings, create=create_fields, dry_run=dry_run)
+    day = today or datetime.now(UTC).date()
+    period = select_period(store, settings.grain, settings.period, day)
+    result = PushResult(pusher.source, pusher.crm_object, settings.grain, period, dry_run,
+                        created_fields=created)
+    result.cells = plan(store, pusher.source, pusher.crm_object, targets, settings.grain, period,
+                        clear_on_null=settings.clear_on_null)
+    if dry_run:
+        result.status = "dry-run"
+        return result
+    result.run_id = start_push_run(store, pusher.source, pusher.crm_object, settings.grain, period)
+    records = _records(result.cells)
+    calls_before = pusher.write_calls
+    try:
+        for start in range(0, len(records), settings.batch_size):
+            batch = records[start:start + settings.batch_size]
+            updates = [RecordUpdate(cells[0].record_id, {c.field: c.new for c in cells})
+                       for cells in batch]
+            answers = pusher.push(updates)
+            logged = []
+            for cells, answer in zip(batch, answers, strict=True):
+                outcome = CellResult(answer.ok, answer.error_code, answer.message)
+                logged.extend((c, outcome) for c in cells)
+                if answer.ok:
+                    result.records_written += 1
+                    result.fields_written += len(cells)
+                else:
+                    result.records_failed += 1
+                    result.failures.append(PushFailure(
+                        cells[0].record_id, cells[0].name, [c.field for c in cells],
+                        answer.error_code, answer.message))
+            record_results(store, result.run_id, pusher.source, pusher.crm_object, logged)
+    except ConnectorError as exc:
+        result.write_calls = pusher.write_calls - calls_before
+        result.status, result.error = "failed", str(exc).splitlines()[0] if str(exc) else repr(exc)
+        _finish(store, result)
+        raise
+    result.write_calls = pusher.write_calls - calls_before
+    result.status = "partial" if result.records_failed else "ok"
+    _finish(store, result)
+    return result
+
+
+def _finish(store: Store, result: PushResult) -> None:
+    assert result.run_id is not None
+    finish_push_run(store, result.run_id, result.status, written=result.records_written,
+                    failed=result.records_failed, write_calls=result.write_calls,
+                    error=result.error)
