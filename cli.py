@@ -239,6 +239,34 @@ def _print_leaderboard(store, grain: str, dimension: str) -> None:
 
 
 @cli.command()
+@click.option("--grain", type=click.Choice(list(GRAINS)), default="quarter", show_default=True)
+@click.option("--period", default="latest", show_default=True,
+              help="latest (the latest complete period), or YYYY-MM-DD: the period holding it.")
+@click.option("--dimension", type=click.Choice([d for d in DIMENSIONS if d != "overall"]),
+              default="partner", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False), default="report.html",
+              show_default=True, help="The HTML file to write.")
+@click.pass_context
+def report(ctx: click.Context, grain: str, period: str, dimension: str, output: str) -> None:
+    """Write the HTML report: leaderboard and charts for one period (one file, works offline)."""
+    from kpi_engine.report import write_report
+
+    config = _config(ctx)
+    if period != "latest":
+        try:
+            period = date.fromisoformat(period)
+        except ValueError:
+            msg = f"--period {period!r} is not latest or a date YYYY-MM-DD"
+            raise _Failed(msg) from None
+    try:
+        with open_store(config, read_only=True) as store:
+            size = write_report(store, config.kpi_settings(), Path(output), grain=grain,
+                                period=period, dimension=dimension)
+    except (ConnectorError, EngineError) as exc:
+        raise _fail(exc) from None
+    out.print(f"wrote {output} ({size / 1e6:.1f} MB)", markup=False)
+
+@cli.command()
 @click.option("--port", type=int, default=8443, show_default=True, help="Port (0: any free port).")
 @click.option("--data", type=click.Choice(["maven", "synthetic"]), default="maven", show_default=True,
               help="The real Maven data set, or generated data.")
@@ -272,7 +300,7 @@ def sandbox(port: int, data: str, n_deals: int, seed: int) -> None:
 @click.option("--workdir", type=click.Path(file_okay=False), default="partnerkpi-demo",
               show_default=True, help="Folder for the demo's DuckDB file.")
 def demo(workdir: str) -> None:
-    """Run the main job on the built-in real data set and show the leaderboard."""
+    """Run the main job on the built-in real data set, show the leaderboard, write the report."""
     from connectors.demo import run_demo
     from kpi_engine.store import Store
 
@@ -287,6 +315,8 @@ def demo(workdir: str) -> None:
     out.print(f"DuckDB file: {result.database.resolve()}", markup=False)
     out.print(f"try: partnerkpi --config {Path(workdir) / 'partnerkpi.yaml'} export --grain quarter "
               "--dimension team", markup=False)
+    if result.report:
+        out.print(f"report: {result.report.resolve()}", markup=False)
 
 
 def _print_plan(result) -> None:

@@ -1,7 +1,8 @@
 """``partnerkpi demo``: the whole product on the real data set shipped in ``fixtures/maven``.
 
 Until the CRM sandbox lands, the demo imports the data set through the CSV source (the
-``config.example.yaml`` settings), computes every KPI and returns the store for the leaderboard.
+``config.example.yaml`` settings), computes every KPI, writes the HTML report (by team: the CSV
+export has no partner column) and returns the store for the leaderboard.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from connectors.config import AppConfig, load_config
 from connectors.jobs import open_store, sync_sources
 from connectors.sync import SyncResult
 from kpi_engine.kpis import ComputeSummary, compute
+from kpi_engine.report import write_report
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -54,18 +56,21 @@ def demo_config(workdir: Path) -> AppConfig:
 
 @dataclass
 class DemoResult:
-    """What the demo did: the store path, the sync results and the compute summary."""
+    """What the demo did: the store path, the sync results, the compute summary, the report."""
 
     database: Path
     syncs: list[SyncResult]
     summary: ComputeSummary
+    report: Path | None = None
 
 
 def run_demo(workdir: Path) -> DemoResult:
-    """Import the real data set, compute all KPIs; the store is left in ``workdir``."""
+    """Import the real data set, compute all KPIs, write the report; all left in ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = demo_config(workdir)
     with open_store(config) as store:
         syncs = sync_sources(config, store)
         summary = compute(store, config.kpi_settings())
-    return DemoResult(database=config.database, syncs=syncs, summary=summary)
+        report = workdir / "partnerkpi-report.html"
+        write_report(store, config.kpi_settings(), report, dimension="team")
+    return DemoResult(database=config.database, syncs=syncs, summary=summary, report=report)
