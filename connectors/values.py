@@ -11,12 +11,11 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
-_OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
-_EPOCH_MS = re.compile(r"^-?\d{11,14}$")
+_ZERO = timedelta(0)
 
 
 def parse_amount(value: object) -> Decimal | None:
@@ -86,14 +85,14 @@ def parse_instant(value: object) -> datetime | None:
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, int) and not isinstance(value, bool):
         return datetime.fromtimestamp(value / 1000, tz=UTC)
-    text = str(value).strip()
+    text = value.strip() if isinstance(value, str) else str(value).strip()
     if not text:
         return None
-    if _EPOCH_MS.match(text):
+    if text[0] != "-" and text.isdigit() and 11 <= len(text) <= 14:  # epoch milliseconds
         return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
-    iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else _OFFSET_NO_COLON.sub(r"\1:\2", text)
     try:
-        parsed = datetime.fromisoformat(iso)
+        # Python 3.11 reads every variant the CRMs send: Z, +0000, +00:00, fractions
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         msg = f"{value!r} is not an ISO-8601 date-time"
         raise ValueError(msg) from None
@@ -102,7 +101,7 @@ def parse_instant(value: object) -> datetime | None:
             return parsed.replace(tzinfo=UTC)
         msg = f"{value!r} has no time zone offset"
         raise ValueError(msg)
-    return parsed.astimezone(UTC)
+    return parsed if parsed.utcoffset() == _ZERO and parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
 def parse_date(value: object) -> date | None:

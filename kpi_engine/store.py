@@ -194,11 +194,8 @@ class Store:
         unique: dict[tuple[Any, ...], Mapping[str, Any]] = {}
         for row in rows:
             unique[tuple(row.get(k) for k in info.key)] = row
-        columns = {
-            name: pa.array([row.get(name) for row in unique.values()], type=info.arrow[name])
-            for name in names
-        }
-        return pa.table(columns), names
+        schema = pa.schema([(name, info.arrow[name]) for name in names])
+        return pa.Table.from_pylist(list(unique.values()), schema=schema), names
 
     def upsert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> UpsertStats:
         """Insert new rows and update changed ones, keyed on the table's primary key.
