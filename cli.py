@@ -266,6 +266,7 @@ def report(ctx: click.Context, grain: str, period: str, dimension: str, output: 
         raise _fail(exc) from None
     out.print(f"wrote {output} ({size / 1e6:.1f} MB)", markup=False)
 
+
 @cli.command()
 @click.option("--port", type=int, default=8443, show_default=True, help="Port (0: any free port).")
 @click.option("--data", type=click.Choice(["maven", "synthetic"]), default="maven", show_default=True,
@@ -401,18 +402,33 @@ def push(ctx: click.Context, target: str | None, dry_run: bool, as_json: bool,
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
+              help="Then write the HTML report here (as partnerkpi report with its defaults).")
 @click.pass_context
-def run(ctx: click.Context, as_json: bool) -> None:
+def run(ctx: click.Context, as_json: bool, report_path: str | None) -> None:
     """The scheduled job: sync, compute, push. Exit 0 ok, 1 failed, 2 partial, 3 locked."""
     import json as _json
 
     from connectors.run import run_job
+    from kpi_engine.report import write_report
 
     config = _config(ctx)
     summary = run_job(config, on_step=None if as_json else
                       (lambda step: err.print(f"{step} ...", markup=False)))
+    report_note = None
+    if report_path and summary.compute is not None and not summary.error:
+        try:
+            with open_store(config, read_only=True) as store:
+                size = write_report(store, config.kpi_settings(), Path(report_path))
+            report_note = f"wrote {report_path} ({size / 1e6:.1f} MB)"
+        except (ConnectorError, EngineError) as exc:
+            summary.step, summary.error = "report", str(exc).splitlines()[0]
+            summary.status = "failed"
     if as_json:
-        out.print(_json.dumps(summary.to_json(), indent=2, default=str), markup=False)
+        body = summary.to_json()
+        if report_path:
+            body["report"] = report_path if report_note else None
+        out.print(_json.dumps(body, indent=2, default=str), markup=False)
     else:
         _print_sync(summary.syncs)
         if summary.compute is not None:
@@ -422,6 +438,8 @@ def run(ctx: click.Context, as_json: bool) -> None:
         if summary.stale_lock:
             err.print(f"warning: took over a stale lock of pid {summary.stale_lock.get('pid')}",
                       markup=False)
+        if report_note:
+            out.print(report_note, markup=False)
     if summary.error:
         err.print(f"error: {summary.step}: {summary.error}", markup=False)
     ctx.exit(summary.exit_code)
