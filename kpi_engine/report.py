@@ -446,6 +446,13 @@ def _figure_html(fig: Any, div_id: str) -> str:
                        config=_PLOTLY_CONFIG, default_width="100%")
 
 
+def _say_empty(fig: Any, text: str) -> None:
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.add_annotation(text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
+                       font={"size": 14, "color": "#59636e"})
+
+
 def _bar_height(n: int) -> int:
     return max(260, 26 * n + 110)
 
@@ -468,6 +475,8 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
     fig.update_xaxes(title_text="quality score (0..100)", range=[0, 100])
     fig.update_yaxes(autorange="reversed")
     unranked = len(data.leaderboard) - len(ranked)
+    if not shown:
+        _say_empty(fig, f"no {dim} member with {data.min_closed_deals} or more closed deals")
     charts.append({
         "id": "chart-quality-score", "title": f"Quality score by {dim}",
         "kpis": ["quality_score"],
@@ -493,6 +502,8 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
                 line={"color": colour, "dash": "dot" if name == _OTHERS else "solid"},
                 connectgaps=False, hovertemplate=hover))
         fig.update_layout(height=340)
+        if not data.trends[kpi]:
+            _say_empty(fig, f"no ranked {dim} member")
         fig.update_xaxes(title_text=f"{data.grain} starting", type="category")
         fig.update_yaxes(title_text=axis, tickformat=".0%" if kpi == "win_rate" else ",.0f",
                          rangemode="tozero")
@@ -516,9 +527,7 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
     fig.update_xaxes(title_text=f"amount ({cur})", tickformat=",.0f", rangemode="tozero")
     fig.update_yaxes(autorange="reversed")
     if not any(p[1] or p[2] for p in shown_p):
-        fig.update_xaxes(range=[0, 1], tickvals=[0])
-        fig.add_annotation(text=f"no open deal with an amount at {data.as_of}", showarrow=False,
-                           xref="paper", yref="paper", x=0.5, y=0.5)
+        _say_empty(fig, f"no open deal with an amount at {data.as_of}")
     open_count = int(data.overall.get("pipeline_open_count") or 0)
     charts.append({
         "id": "chart-pipeline", "title": f"Open and weighted pipeline by {dim} at "
