@@ -29,7 +29,8 @@ from kpi_engine.status import store_status
 #: Exit code of a sync stopped by the CRM's API allowance (state kept; run again later).
 LIMIT_EXIT_CODE = 3
 
-out = Console(highlight=False, soft_wrap=True)
+# a pipe or a file gets 140 columns (rich's default of 80 wraps the partner tables)
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -301,7 +302,8 @@ def sandbox(port: int, data: str, n_deals: int, seed: int) -> None:
 @click.option("--workdir", type=click.Path(file_okay=False), default="partnerkpi-demo",
               show_default=True, help="Folder for the demo's DuckDB file.")
 def demo(workdir: str) -> None:
-    """Run the main job on the built-in real data set, show the leaderboard, write the report."""
+    """Serve the real data set as a Salesforce org and a HubSpot portal (the local CRM sandbox)
+    and run the main job against each: sync, compute, leaderboard, push plan, report."""
     from connectors.demo import run_demo
     from kpi_engine.store import Store
 
@@ -309,15 +311,19 @@ def demo(workdir: str) -> None:
         result = run_demo(Path(workdir))
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
-    _print_sync(result.syncs)
-    _print_compute(result.summary)
-    with Store(result.database, read_only=True) as store:
-        _print_leaderboard(store, "quarter", "team")
-    out.print(f"DuckDB file: {result.database.resolve()}", markup=False)
-    out.print(f"try: partnerkpi --config {Path(workdir) / 'partnerkpi.yaml'} export --grain quarter "
-              "--dimension team", markup=False)
-    if result.report:
-        out.print(f"report: {result.report.resolve()}", markup=False)
+    for run in result.runs:
+        out.rule(f"{run.crm} (CRM sandbox)")
+        _print_sync(run.syncs)
+        _print_compute(run.summary)
+        with Store(run.config.database, read_only=True) as store:
+            _print_leaderboard(store, "quarter", "partner")
+        for push in run.pushes:
+            _print_push(push)
+        out.print(f"DuckDB file: {run.config.database}", markup=False)
+        out.print(f"report: {run.report.resolve()}", markup=False)
+    first = result.runs[0]
+    out.print(f"try: partnerkpi --config {first.config.path} export --grain quarter "
+              "--dimension partner", markup=False)
 
 
 def _print_plan(result) -> None:

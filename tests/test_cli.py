@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from cli import cli
@@ -84,12 +83,3 @@ def test_cli_compute_rejects_reversed_dates(tmp_path: Path) -> None:
                                       "--to", "2017-01-01"])
     assert result.exit_code == 1
     assert result.stderr == "error: --from 2017-06-01 is after --to 2017-01-01\n"
-
-
-def test_cli_demo_prints_leaderboard_and_store(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["demo", "--workdir", str(tmp_path / "demo")])
-    assert result.exit_code == 0
-    assert "team leaderboard, quarter starting 2017-10-01" in result.stdout
-    assert f"DuckDB file: {tmp_path / 'demo' / 'partnerkpi-demo.duckdb'}" in result.stdout
-    written = yaml.safe_load((tmp_path / "demo" / "partnerkpi.yaml").read_text())
-    assert written["database"] == str(tmp_path / "demo" / "partnerkpi-demo.duckdb")

@@ -1,4 +1,4 @@
-"""``partnerkpi report``, ``run --report`` and the demo's report, through click's CliRunner."""
+"""``partnerkpi report`` and ``run --report``, through click's CliRunner (the demo's report: tests/test_demo.py)."""
 
 from __future__ import annotations
 
@@ -45,13 +45,4 @@ def test_report_cli_run_writes_the_report_at_the_end(maven_config_file: Path,
     assert result.exit_code == 0, result.output
     assert result.stdout.rstrip().endswith(f"wrote {output} (4.9 MB)")
     assert "<title>Partner report, quarter 2017-10-01 to 2017-12-31</title>" in output.read_text(
-        encoding="utf-8")
-
-
-def test_report_cli_demo_ends_with_the_report_path(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["demo", "--workdir", str(tmp_path / "demo")])
-    assert result.exit_code == 0, result.output
-    report = tmp_path / "demo" / "partnerkpi-report.html"
-    assert result.stdout.rstrip().splitlines()[-1] == f"report: {report}"
-    assert "<title>Team report, quarter 2017-10-01 to 2017-12-31</title>" in report.read_text(
         encoding="utf-8")
