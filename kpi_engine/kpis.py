@@ -59,8 +59,9 @@ KPIS: tuple[Kpi, ...] = (
 )
 KPI_NAMES = tuple(k.name for k in KPIS)
 
-# Families in run order: the base families read facts; the derived ones read kpi_wide.
-_BASE_FAMILIES = ("deal_count", "deal_size", "pipeline", "close_rate", "velocity", "deal_success")
+# Families in run order: the base families read facts (pipeline first: members.sql reads its
+# pipe_at); the derived ones read kpi_wide.
+_BASE_FAMILIES = ("pipeline", "deal_count", "deal_size", "close_rate", "velocity", "deal_success")
 _DERIVED_FAMILIES = ("pipeline_change", "sales_velocity", "channel_share", "quality_score")
 
 
@@ -160,12 +161,31 @@ def _warnings(store: Store) -> tuple[int, dict[str, int], list[str]]:
     return deals, {k: v for k, v in warnings.items() if v}, currencies
 
 
+def _prepare_pipeline(store: Store, grains: Sequence[str], settings: KpiSettings) -> None:
+    # The periods of every grain (kept as periods_<grain>; grain names are validated), then the
+    # open pipeline at all their boundaries at once (pipe_all).
+    con = store.con
+    for grain in grains:
+        con.execute(_period_macros(GRAINS[grain], settings.fiscal_year_start_month))
+        con.execute(_sql("prepare", "periods.sql"))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE periods_{grain} AS SELECT * FROM periods")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE kpi_boundaries AS "
+        + " UNION ALL ".join(
+            f"SELECT t_end AS t FROM periods_{g} UNION ALL SELECT t_start FROM periods_{g}"
+            for g in grains
+        )
+    )
+    con.execute(_sql("prepare", "open_pipeline.sql"))
+
+
 def _compute_grain(store: Store, grain: str, settings: KpiSettings, period_range: tuple[date | None, date | None], computed_at: datetime) -> int:
     con = store.con
     con.execute(_period_macros(GRAINS[grain], settings.fiscal_year_start_month))
-    for part in ("periods.sql", "open_at.sql", "members.sql"):
-        con.execute(_sql("prepare", part))
-    for family in _BASE_FAMILIES:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE periods AS SELECT * FROM periods_{grain}")
+    con.execute(_sql("kpis", "pipeline.sql"))
+    con.execute(_sql("prepare", "members.sql"))
+    for family in _BASE_FAMILIES[1:]:
         con.execute(_sql("kpis", f"{family}.sql"))
     con.execute(_sql("prepare", "wide.sql"))
     for family in _DERIVED_FAMILIES:
@@ -229,6 +249,7 @@ def compute(
     with store.transaction():
         _setup(store, settings, as_of, sources)
         summary.deals, summary.warnings, summary.currencies_without_rate = _warnings(store)
+        _prepare_pipeline(store, grains, settings)
         for grain in grains:
             summary.rows[grain] = _compute_grain(
                 store, grain, settings, (date_from, date_to), computed_at

@@ -8,33 +8,15 @@
 --                              the current stage if the deal is still open, else the deal is left
 --                              out (and not counted in n)
 --   pipeline_created_amount  = amounts of deals created in P           (n = deals with an amount)
--- pipeline_change is derived (pipeline_change.sql) from pipe_at.
+-- The open pipeline at every period boundary is computed once for all grains, by events and
+-- running sums over the boundaries, in prepare/open_pipeline.sql (pipe_all); pipe_at keeps this
+-- grain's boundaries: (t, dimension, member, open_count, open_amount, open_amount_n,
+-- weighted_amount, weighted_n) for every member with a deal open at t.
+-- pipeline_change is derived (pipeline_change.sql) from pipe_at; members.sql reads it too.
 CREATE OR REPLACE TEMP TABLE pipe_at AS
-WITH staged AS (
-    SELECT o.*, h.stage AS history_stage
-    FROM open_at o
-    ASOF LEFT JOIN stage_history h
-      ON h.source = o.source AND h.deal_id = o.deal_id AND o.t > h.entered_at
-),
-weighted AS (
-    SELECT s.*, st.probability
-    FROM staged s
-    LEFT JOIN stages st
-      ON st.source = s.source AND st.pipeline = s.pipeline
-     AND st.stage = CASE WHEN s.history_stage IS NOT NULL THEN s.history_stage
-                         WHEN NOT s.is_closed THEN s.stage END
-)
-SELECT t,
-       dim_of(GROUPING(partner, owner, team, unit, channel)) AS dimension,
-       member_of(GROUPING(partner, owner, team, unit, channel),
-                 partner, owner, team, unit, channel) AS member,
-       count(*) AS open_count,
-       coalesce(sum(amount), 0) AS open_amount,
-       count(amount) AS open_amount_n,
-       coalesce(sum(amount * probability), 0) AS weighted_amount,
-       count(amount * probability) AS weighted_n
-FROM weighted
-GROUP BY GROUPING SETS ((t), (t, partner), (t, owner), (t, team), (t, unit), (t, channel));
+SELECT a.*
+FROM pipe_all a
+WHERE a.t IN (SELECT t_end FROM periods UNION SELECT t_start FROM periods);
 
 CREATE OR REPLACE TEMP TABLE fam_pipeline_end AS
 SELECT p.period_start, a.dimension, a.member,

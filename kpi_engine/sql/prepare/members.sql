@@ -1,5 +1,5 @@
 -- Which (period, dimension, member) get KPI rows: members with a deal created in the period,
--- closed in it, open at its end, or a lead created in it.
+-- closed in it, open at its end (pipe_at, kpis/pipeline.sql), or a lead created in it.
 CREATE OR REPLACE TEMP TABLE members AS
 WITH activity AS (
     SELECT period_of(created_date) AS period_start, partner, owner, team, unit, channel
@@ -7,9 +7,6 @@ WITH activity AS (
     UNION ALL
     SELECT period_of(close_date), partner, owner, team, unit, channel
     FROM f_deals WHERE closed_by_cut
-    UNION ALL
-    SELECT p.period_start, o.partner, o.owner, o.team, o.unit, o.channel
-    FROM open_at o JOIN periods p ON o.t = p.t_end
     UNION ALL
     SELECT period_of(created_date), partner, owner, team, unit, channel FROM f_leads
 )
@@ -20,4 +17,7 @@ SELECT DISTINCT
 FROM activity a
 WHERE a.period_start IN (SELECT period_start FROM periods)
 GROUP BY GROUPING SETS ((period_start), (period_start, partner), (period_start, owner),
-                        (period_start, team), (period_start, unit), (period_start, channel));
+                        (period_start, team), (period_start, unit), (period_start, channel))
+UNION
+SELECT p.period_start, a.dimension, a.member
+FROM pipe_at a JOIN periods p ON a.t = p.t_end;
