@@ -57,7 +57,21 @@ def _config(ctx: click.Context) -> AppConfig:
         raise _fail(exc) from None
 
 
-@click.group()
+class _Group(click.Group):
+    """Ctrl-C (or a SIGINT from a scheduler) ends with one line and exit code 130."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        import duckdb
+
+        try:
+            return super().invoke(ctx)
+        except (KeyboardInterrupt, duckdb.InterruptException):
+            err.print("error: interrupted; every committed page is kept, nothing half-written",
+                      markup=False)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Config file (default: $PARTNERKPI_CONFIG, else ./partnerkpi.yaml).")
 @click.version_option(package_name="partnerkpi")
@@ -155,7 +169,7 @@ def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, d
         return value.date() if value else None
 
     try:
-        with open_store(config) as store:
+        with open_store(config, must_exist=True) as store:
             summary = compute(store, config.kpi_settings(), grains or tuple(GRAINS),
                               as_of=day(as_of), date_from=day(date_from), date_to=day(date_to))
     except (ConnectorError, EngineError) as exc:
@@ -272,7 +286,7 @@ def report(ctx: click.Context, grain: str, period: str, dimension: str, output: 
 @click.option("--port", type=int, default=8443, show_default=True, help="Port (0: any free port).")
 @click.option("--data", type=click.Choice(["maven", "synthetic"]), default="maven", show_default=True,
               help="The real Maven data set, or generated data.")
-@click.option("--synthetic", "n_deals", type=int, default=10_000, show_default=True,
+@click.option("--synthetic", "n_deals", type=click.IntRange(min=0), default=10_000, show_default=True,
               help="Deals to generate with --data synthetic.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generator.")
 def sandbox(port: int, data: str, n_deals: int, seed: int) -> None:

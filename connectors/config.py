@@ -18,7 +18,7 @@ from connectors.errors import ConfigError
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.writeback_settings import WritebackSection
-from kpi_engine.settings import KpiSettings, QualityScoreSettings
+from kpi_engine.settings import KpiSettings, QualityScoreSettings, check_channels
 
 DEFAULT_CONFIG = "partnerkpi.yaml"
 CONFIG_ENV = "PARTNERKPI_CONFIG"
@@ -32,6 +32,9 @@ class KpisSection(BaseModel):
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
     channels: dict[str, list[str]] = Field(default_factory=dict)
     quality_score: QualityScoreSettings = Field(default_factory=QualityScoreSettings)
+
+    # the engine's own check of the channel map, run when the config is read
+    _check_channels = field_validator("channels")(check_channels)
 
 
 class SourcesSection(BaseModel):
@@ -121,6 +124,9 @@ def load_config(path: str | Path | None = None) -> AppConfig:
     file = find_config(path)
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        msg = f"{file}: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not UTF-8; save the config as UTF-8"
+        raise ConfigError(msg) from None
     except (OSError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0]
         msg = f"{file}: cannot read the config ({first})"

@@ -42,13 +42,14 @@ def make_connector(config: AppConfig, name: str) -> Connector:
     raise ConfigError(msg)
 
 
-def open_store(config: AppConfig, *, read_only: bool = False) -> Store:
+def open_store(config: AppConfig, *, read_only: bool = False, must_exist: bool = False) -> Store:
     """Open the config's DuckDB file (created and migrated when missing, unless read-only).
 
     Raises:
-        StoreError: read-only and the file does not exist yet, or the file is locked.
+        StoreError: read-only (or ``must_exist``) and the file does not exist yet, or the file
+            is locked.
     """
-    if read_only and not config.database.exists():
+    if (read_only or must_exist) and not config.database.exists():
         msg = f"no store at {config.database} yet: run partnerkpi sync first"
         raise StoreError(msg)
     return Store(config.database, read_only=read_only)

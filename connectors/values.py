@@ -16,6 +16,8 @@ from decimal import Decimal, InvalidOperation
 
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _ZERO = timedelta(0)
+# amounts are stored as DECIMAL(38, 6)
+AMOUNT_DIGITS, AMOUNT_SCALE = 38, 6
 
 
 def parse_amount(value: object) -> Decimal | None:
@@ -29,7 +31,8 @@ def parse_amount(value: object) -> Decimal | None:
         The amount as ``Decimal`` (in whatever currency it was given), or ``None`` when empty.
 
     Raises:
-        ValueError: the value is not a number (e.g. ``"n/a"``), or not finite.
+        ValueError: the value is not a number (e.g. ``"n/a"``), not finite, or does not fit the
+            store's DECIMAL(38, 6) (more than 6 decimal places, more than 32 integer digits).
     """
     if value is None:
         return None
@@ -55,6 +58,13 @@ def parse_amount(value: object) -> Decimal | None:
             raise ValueError(msg) from None
     if not number.is_finite():
         msg = f"{value!r} is not a finite number"
+        raise ValueError(msg)
+    sign, digits, exponent = number.normalize().as_tuple()
+    if isinstance(exponent, int) and exponent < -AMOUNT_SCALE:
+        msg = f"{value!r} has more than {AMOUNT_SCALE} decimal places"
+        raise ValueError(msg)
+    if isinstance(exponent, int) and len(digits) + exponent > AMOUNT_DIGITS - AMOUNT_SCALE:
+        msg = f"{value!r} has more than {AMOUNT_DIGITS - AMOUNT_SCALE} digits before the point"
         raise ValueError(msg)
     return number
 

@@ -16,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+import duckdb
+
 from kpi_engine.errors import EngineError
 from kpi_engine.store import Store
 
@@ -112,7 +114,8 @@ def export(store: Store, fmt: str, output: str | Path | IO[str], *, grain: str |
         The number of rows written.
 
     Raises:
-        EngineError: an unknown format, or parquet asked for a stream.
+        EngineError: an unknown format, parquet asked for a stream, or the file cannot be
+            written (missing folder, a directory, no permission).
     """
     if fmt not in FORMATS:
         msg = f"unknown format {fmt!r}: use {', '.join(FORMATS)}"
@@ -123,13 +126,23 @@ def export(store: Store, fmt: str, output: str | Path | IO[str], *, grain: str |
             raise EngineError(msg)
         sql, params = _query(grain, dimension, kpi)
         (count,) = store.con.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()[0]
-        store.con.execute(
-            f"COPY ({sql}) TO '{str(output).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)", params
-        )
+        try:
+            store.con.execute(
+                f"COPY ({sql}) TO '{str(output).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)",
+                params,
+            )
+        except duckdb.IOException as exc:
+            msg = f"cannot write {output}: {str(exc).splitlines()[0]}"
+            raise EngineError(msg) from None
         return int(count)
     rows = fetch(store, grain=grain, dimension=dimension, kpi=kpi)
     writer = write_csv if fmt == "csv" else write_json
     if isinstance(output, str | Path):
-        with Path(output).open("w", encoding="utf-8", newline="") as handle:
+        try:
+            handle = Path(output).open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            msg = f"cannot write {output}: {exc.strerror}"
+            raise EngineError(msg) from None
+        with handle:
             return writer(rows, handle)
     return writer(rows, output)

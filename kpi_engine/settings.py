@@ -21,6 +21,25 @@ QUALITY_METRICS = (
 )
 
 
+def check_channels(channels: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Validate a channel map: no channel named ``unknown``, no lead source in two channels.
+
+    Raises:
+        ValueError: the first problem found, in one line.
+    """
+    seen: dict[str, str] = {}
+    for channel, sources in channels.items():
+        if channel == "unknown":
+            msg = "'unknown' is the channel of unmapped lead sources; do not map to it"
+            raise ValueError(msg)
+        for source in sources:
+            other = seen.setdefault(source.lower(), channel)
+            if other != channel:
+                msg = f"lead source {source!r} is mapped to both {other!r} and {channel!r}"
+                raise ValueError(msg)
+    return channels
+
+
 class QualityScoreSettings(BaseModel):
     """``kpis.quality_score``: who is ranked and on what.
 
@@ -83,17 +102,4 @@ class KpiSettings(BaseModel):
             data["quality_score"] = quality
         return data
 
-    @field_validator("channels")
-    @classmethod
-    def _check_channels(cls, channels: dict[str, list[str]]) -> dict[str, list[str]]:
-        seen: dict[str, str] = {}
-        for channel, sources in channels.items():
-            if channel == "unknown":
-                msg = "'unknown' is the channel of unmapped lead sources; do not map to it"
-                raise ValueError(msg)
-            for source in sources:
-                other = seen.setdefault(source.lower(), channel)
-                if other != channel:
-                    msg = f"lead source {source!r} is mapped to both {other!r} and {channel!r}"
-                    raise ValueError(msg)
-        return channels
+    _check_channels = field_validator("channels")(check_channels)

@@ -43,9 +43,8 @@ def store_status(store: Store) -> StoreStatus:
         ).fetchall()
     }
     runs = store.con.execute(
-        "SELECT source, arg_max(status, run_id), arg_max(started_at, run_id), "
-        "arg_max(finished_at, run_id), arg_max(error, run_id), arg_max(rows, run_id) "
-        "FROM sync_runs GROUP BY source ORDER BY source"
+        "SELECT source, status, started_at, finished_at, error, rows FROM sync_runs "
+        "QUALIFY run_id = max(run_id) OVER (PARTITION BY source) ORDER BY source"
     ).fetchall()
     for source, run_status, started, finished, error, counts in runs:
         per_stream = json.loads(counts) if counts else {}

@@ -79,6 +79,11 @@ def test_cli_compute_one_grain_and_export_filters(tmp_path: Path) -> None:
 
 def test_cli_compute_rejects_reversed_dates(tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.yaml", maven_config(tmp_path / "s.duckdb"))
+    before = CliRunner().invoke(cli, ["--config", str(config), "compute"])
+    assert before.exit_code == 1
+    assert before.stderr == f"error: no store at {tmp_path / 's.duckdb'} yet: run partnerkpi sync first\n"
+    assert not (tmp_path / "s.duckdb").exists()
+    assert CliRunner().invoke(cli, ["--config", str(config), "sync"]).exit_code == 0
     result = CliRunner().invoke(cli, ["--config", str(config), "compute", "--from", "2017-06-01",
                                       "--to", "2017-01-01"])
     assert result.exit_code == 1

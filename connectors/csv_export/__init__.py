@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
@@ -34,35 +35,90 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 }
 
 
-def _read(path: Path, mapping: Mapping[str, str], encoding: str, record_key: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, canonical row) for each data row of a CSV file.
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def _check_currency(text: str) -> str:
+    if not _CURRENCY.match(text):
+        msg = "not an ISO 4217 code such as USD"
+        raise ValueError(msg)
+    return text
+
+
+_PARSERS["currency"] = _check_currency
+
+
+def _read(path: Path, mapping: Mapping[str, str], settings: CsvSettings, key: str,
+          required: tuple[str, ...] = ()) -> list[tuple[int, dict[str, Any]]]:
+    """Read and validate every data row of a CSV file: (line number, canonical row) pairs.
+
+    Args:
+        path: the file.
+        mapping: canonical column -> file column.
+        settings: ``sources.csv`` (encoding, delimiter).
+        key: the canonical id column: never empty, never repeated.
+        required: other canonical columns that must not be empty.
 
     Raises:
-        RecordError: a mapped column is missing from the header, or a value does not parse.
+        RecordError: the file is not text in the configured encoding, a mapped column is missing
+            from the header, a row has more or fewer fields than the header, a value does not
+            parse, an id is empty or repeated, or the file has no data rows. The message names
+            file, line, column and value.
     """
-    with path.open(newline="", encoding=encoding) as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [col for col in mapping.values() if col not in header]
-        if missing:
-            msg = (f"{path.name}: column {missing[0]!r} is not in the header "
-                   f"({', '.join(header)}); fix the column mapping")
-            raise RecordError(msg, field=missing[0])
-        for row in reader:
-            line = reader.line_num
-            out: dict[str, Any] = {}
-            for canonical, column in mapping.items():
-                raw = row[column]
-                text = raw.strip() if isinstance(raw, str) else raw
-                parser = _PARSERS.get(canonical)
-                try:
-                    out[canonical] = parser(text) if parser else (text or None)
-                except ValueError as exc:
-                    msg = (f"{path.name}:{line}: column {column!r} value {raw!r} is not valid for "
-                           f"{canonical} ({exc}); fix the cell or the column mapping")
-                    raise RecordError(msg, record=row.get(mapping[record_key]), field=column,
-                                      value=raw) from None
-            yield line, out
+    rows: list[tuple[int, dict[str, Any]]] = []
+    seen: dict[str, int] = {}
+    try:
+        with path.open(newline="", encoding=settings.encoding) as handle:
+            reader = csv.DictReader(handle, delimiter=settings.delimiter)
+            header = reader.fieldnames or []
+            missing = [col for col in mapping.values() if col not in header]
+            if missing:
+                msg = (f"{path.name}: column {missing[0]!r} is not in the header "
+                       f"({', '.join(header)}); fix the column mapping or sources.csv.delimiter")
+                raise RecordError(msg, field=missing[0])
+            for row in reader:
+                line = reader.line_num
+                rows.append((line, _row(path.name, line, row, len(header), mapping, key,
+                                        required, seen)))
+    except UnicodeDecodeError as exc:
+        msg = (f"{path.name}: not {settings.encoding} text (byte 0x{exc.object[exc.start]:02x}); "
+               "set sources.csv.encoding (e.g. latin-1, utf-16)")
+        raise RecordError(msg) from None
+    if not rows:
+        msg = (f"{path.name}: no data rows; an export is a full snapshot, so an empty one would "
+               "mark every record deleted: check the export")
+        raise RecordError(msg)
+    return rows
+
+
+def _row(name: str, line: int, row: dict[str | None, Any], width: int, mapping: Mapping[str, str],
+         key: str, required: tuple[str, ...], seen: dict[str, int]) -> dict[str, Any]:
+    if None in row or any(v is None for v in row.values()):
+        fields = width + len(row.get(None) or []) - sum(v is None for v in row.values())
+        msg = f"{name}:{line}: {fields} fields, the header has {width}; fix the row's quoting"
+        raise RecordError(msg)
+    out: dict[str, Any] = {}
+    for canonical, column in mapping.items():
+        raw = row[column]
+        text = raw.strip()
+        parser = _PARSERS.get(canonical)
+        try:
+            out[canonical] = parser(text) if parser and text else (text or None)
+        except ValueError as exc:
+            msg = (f"{name}:{line}: column {column!r} value {raw!r} is not valid for "
+                   f"{canonical} ({exc}); fix the cell or the column mapping")
+            raise RecordError(msg, record=row.get(mapping[key]), field=column, value=raw) from None
+    for canonical in (key, *required):
+        if out.get(canonical) is None:
+            msg = f"{name}:{line}: column {mapping[canonical]!r} is empty; {canonical} is required"
+            raise RecordError(msg, field=mapping[canonical])
+    record = out[key]
+    if record in seen:
+        msg = (f"{name}:{line}: {key} {record!r} appears again (first on line {seen[record]}); "
+               "remove the duplicate row")
+        raise RecordError(msg, record=record, field=mapping[key], value=record)
+    seen[record] = line
+    return out
 
 
 def _fingerprint(path: Path) -> str:
@@ -141,40 +197,32 @@ class CsvConnector:
         o = self.settings.owners
         assert o is not None
         rows = [{"source": SOURCE, **row} for _, row in
-                _read(o.path, o.columns, self.settings.encoding, "owner_id")]
+                _read(o.path, o.columns, self.settings, "owner_id")]
         return Page({"owners": rows})
 
     def _partners(self) -> Page:
         p = self.settings.partners
         assert p is not None
         rows = [{"source": SOURCE, "is_deleted": False, **row} for _, row in
-                _read(p.path, p.columns, self.settings.encoding, "partner_id")]
+                _read(p.path, p.columns, self.settings, "partner_id")]
         return Page({"partners": rows}, snapshot={"partners": True})
 
     def _leads(self) -> Page:
         le = self.settings.leads
         assert le is not None
         rows = [{"source": SOURCE, "is_deleted": False, **row} for _, row in
-                _read(le.path, le.columns, self.settings.encoding, "lead_id")]
+                _read(le.path, le.columns, self.settings, "lead_id", ("created_at",))]
         return Page({"leads": rows}, snapshot={"leads": True})
 
     def _deals(self) -> Page:
         d = self.settings.deals
         won, lost = set(d.won_stages), set(d.lost_stages)
         known = won | lost | set(self.settings.stage_probability)
-        rows, seen = [], {}
+        rows = []
         no_created = 0
-        for line, row in _read(d.path, d.columns, self.settings.encoding, "deal_id"):
-            deal_id, stage = row.get("deal_id"), row.get("stage")
+        for line, row in _read(d.path, d.columns, self.settings, "deal_id", ("stage",)):
+            deal_id, stage = row["deal_id"], row["stage"]
             where = f"{d.path.name}:{line}"
-            if not deal_id:
-                msg = f"{where}: column {d.columns['deal_id']!r} is empty; every deal needs an id"
-                raise RecordError(msg, field=d.columns["deal_id"])
-            if deal_id in seen:
-                msg = (f"{where}: deal {deal_id!r} appears again (first on line {seen[deal_id]}); "
-                       "remove the duplicate row")
-                raise RecordError(msg, record=deal_id, field=d.columns["deal_id"], value=deal_id)
-            seen[deal_id] = line
             if stage not in known:
                 msg = (f"{where}: deal {deal_id!r} column {d.columns['stage']!r} value {stage!r} "
                        "is not a known stage; add it to won_stages, lost_stages or stage_probability")

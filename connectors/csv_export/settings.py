@@ -20,6 +20,7 @@ Paths are relative to the config file. Example (the shared Maven data set)::
 
 from __future__ import annotations
 
+import codecs
 from decimal import Decimal
 from pathlib import Path
 
@@ -123,6 +124,7 @@ class CsvSettings(BaseModel):
             must be listed here or in won_stages / lost_stages.
         currency_rates: ISO code -> units of that currency per one unit of the reporting currency.
         encoding: text encoding of the files (default utf-8-sig: a BOM is ignored).
+        delimiter: the field separator (default ``,``; ``;`` for many European exports).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -135,6 +137,17 @@ class CsvSettings(BaseModel):
     stage_probability: dict[str, Decimal] = Field(default_factory=dict)
     currency_rates: dict[str, Decimal] = Field(default_factory=dict)
     encoding: str = "utf-8-sig"
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+
+    @field_validator("encoding")
+    @classmethod
+    def _check_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            msg = f"unknown encoding {value!r} (e.g. utf-8, latin-1, utf-16)"
+            raise ValueError(msg) from None
+        return value
 
     @field_validator("stage_probability")
     @classmethod
