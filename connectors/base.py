@@ -42,6 +42,9 @@ class Page:
         snapshot: table -> True when ``tables[table]`` is the complete set of that table's rows
             for this source: stored rows of the source missing from it are flagged deleted.
         deleted: table -> ids the CRM reports deleted.
+        keep_ids: table -> every id the CRM still has (a hard-delete sweep): stored rows of this
+            source missing from it are flagged deleted, unless that would flag more than half of
+            the live rows (then the page is refused as implausible).
         warnings: one-line notes about records kept with a NULL (e.g. an unknown created date).
     """
 
@@ -49,6 +52,7 @@ class Page:
     watermark: str | None = None
     snapshot: dict[str, bool] = field(default_factory=dict)
     deleted: dict[str, list[str]] = field(default_factory=dict)
+    keep_ids: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 

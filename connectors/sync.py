@@ -59,6 +59,8 @@ def _commit(store: Store, source: str, stream: str, page: Page, result: StreamRe
                 result.deleted += mark_missing_deleted(store, table, source, [r[key] for r in rows])
         for table, ids in page.deleted.items():
             result.deleted += store.mark_deleted(table, source, ids)
+        for table, ids in page.keep_ids.items():
+            result.deleted += mark_missing_deleted(store, table, source, ids, max_share=0.5)
         if page.watermark is not None:
             store.set_watermark(source, stream, page.watermark)
     result.pages += 1

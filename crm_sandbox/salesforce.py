@@ -184,6 +184,10 @@ class SalesforceFacade:
         """Soft-delete (recycle bin): ``IsDeleted=true``, visible to queryAll and getDeleted."""
         self.store.delete(object_type, record_id)
 
+    def purge(self, object_type: str, record_id: str) -> None:
+        """Hard-delete: the record is gone from ``query``, ``queryAll`` and the recycle bin."""
+        self.store.purge(object_type, record_id)
+
     def merge(self, object_type: str, winner_id: str, loser_id: str) -> None:
         """Merge two Accounts or Leads; the loser is deleted with ``MasterRecordId``."""
         self.store.merge(object_type, winner_id, loser_id)

@@ -415,6 +415,16 @@ class SalesforceStore:
                     r["SystemModstamp"] = now
                     self.deleted_at[r["Id"]] = now
 
+    def purge(self, sobject: str, record_id: str) -> None:
+        """Remove a record for good, as emptying the recycle bin (after 15 days) or a hard delete
+        does: neither ``query`` nor ``queryAll`` returns it any more."""
+        with self.lock:
+            sobject = self.schema.canonical_object(sobject) or sobject
+            if self.records.get(sobject, {}).pop(record_id, None) is None:
+                msg = f"{sobject} {record_id} does not exist"
+                raise KeyError(msg)
+            self.deleted_at.pop(record_id, None)
+
     def merge(self, sobject: str, winner_id: str, loser_id: str) -> None:
         """Merge ``loser_id`` into ``winner_id`` (Account or Lead), re-parenting children."""
         with self.lock:

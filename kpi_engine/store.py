@@ -353,13 +353,22 @@ def _id_column(info: _TableInfo) -> str:
     return info.key[1]
 
 
-def mark_missing_deleted(store: Store, table: str, source: str, keep_ids: Iterable[str]) -> int:
+def mark_missing_deleted(
+    store: Store, table: str, source: str, keep_ids: Iterable[str], *, max_share: float = 1.0
+) -> int:
     """Flag rows of ``source`` whose id is NOT in ``keep_ids`` as deleted (a full snapshot arrived).
 
     Only for tables with an ``is_deleted`` column (deals, partners, leads).
 
+    Args:
+        max_share: refuse (StoreError, nothing flagged) when more than this share (0..1) of the
+            source's live rows would be flagged: a guard against a truncated id list.
+
     Returns:
         How many rows were newly flagged.
+
+    Raises:
+        StoreError: the ``max_share`` guard tripped.
     """
     info = store.table_info(table)
     if "is_deleted" not in info.columns:
@@ -372,6 +381,15 @@ def mark_missing_deleted(store: Store, table: str, source: str, keep_ids: Iterab
             f"AND {id_col} NOT IN (SELECT unnest(?::VARCHAR[]))",
             [source, keep],
         ).fetchall()[0]
+        if count and max_share < 1.0:
+            (live,) = store.con.execute(
+                f"SELECT count(*) FROM {_quote(table)} WHERE source = ? AND NOT is_deleted",
+                [source],
+            ).fetchall()[0]
+            if count > max_share * live:
+                msg = (f"{table}: the CRM's id list would flag {count} of {live} live {source} "
+                       f"rows deleted; refusing (an incomplete id list?)")
+                raise StoreError(msg)
         if count:
             store.con.execute(
                 f"UPDATE {_quote(table)} SET is_deleted = true WHERE source = ? AND NOT is_deleted "

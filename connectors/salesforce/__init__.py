@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,6 +58,10 @@ from connectors.values import format_instant, parse_instant
 __all__ = ["SalesforceConnector", "SalesforceSettings"]
 
 log = logging.getLogger(__name__)
+
+#: The hard-delete sweep's stream, and the streams whose ids it checks.
+SWEEP = "deleted_sweep"
+_SWEPT = ("deals", "partners", "leads")
 
 _BUILDERS: dict[str, Callable[[Mapping[str, Any], RowContext], dict[str, Any] | None]] = {
     "deals": deal_row,
@@ -125,8 +130,12 @@ class SalesforceConnector:
         return self.client.usage
 
     def streams(self) -> Sequence[Stream]:
-        """The selected streams, in pull order (rates and stages first, deals before history)."""
-        return [spec.stream for spec in self._specs.values()]
+        """The selected streams, in pull order (rates and stages first, deals before history),
+        then the hard-delete sweep when ``sweep_interval_days`` > 0."""
+        streams = [spec.stream for spec in self._specs.values()]
+        if self.settings.sweep_interval_days and set(_SWEPT) & set(self._specs):
+            streams.append(Stream(SWEEP, "Opportunity, Account, Lead", "Id"))
+        return streams
 
     # -- preparation: describe and check the configured fields ------------------------------------
     def _prepare(self) -> dict[str, StreamSpec]:
@@ -212,6 +221,9 @@ class SalesforceConnector:
             FatalAPIError: a malformed answer (e.g. ``done: false`` without ``nextRecordsUrl``).
             RetriableAPIError: a request kept failing after its retries.
         """
+        if stream.name == SWEEP:
+            yield from self._sweep(watermark)
+            return
         spec = self._prepare().get(stream.name)
         if spec is None:
             return
@@ -247,6 +259,36 @@ class SalesforceConnector:
                 )
                 if isinstance(exc, SessionExpired):
                     self.client.connect()
+
+    def _sweep(self, watermark: str | None) -> Iterator[Page]:
+        """The periodic hard-delete sweep: records purged from the recycle bin (or hard-deleted)
+        never come back, even through ``queryAll``. Every ``sweep_interval_days`` the full id
+        list of each swept object (``queryAll``: recycle bin included; partners through the
+        partner filter) goes to the store, which flags the stored ids missing from it.
+
+        The first sync only starts the clock: it has just read everything.
+        """
+        from connectors.salesforce.sweep import sweep_due
+
+        now = format_instant(self.started_at)
+        every = timedelta(days=self.settings.sweep_interval_days)
+        if watermark is None:
+            yield Page({}, watermark=now)
+            return
+        if not sweep_due(parse_instant(watermark), self.started_at, every):
+            return
+        ready = self._prepare()
+        keep: dict[str, list[str]] = {}
+        for name in _SWEPT:
+            spec = ready.get(name)
+            if spec is None:
+                continue
+            soql = build_soql(replace(spec, fields=("Id",), replication_key=None), None)
+            ids: list[str] = []
+            for body in self.client.query_pages(soql, f"sweep {spec.sobject}"):
+                ids.extend(str(r["Id"]) for r in body.get("records") or [])
+            keep[name] = ids
+        yield Page({}, watermark=now, keep_ids=keep)
 
     def _snapshot(self, spec: StreamSpec, ctx: RowContext) -> Iterator[Page]:
         """The whole of a small object (currency rates) as one page."""

@@ -174,6 +174,7 @@ def test_sync_first_run_loads_every_stream(shared: Sandbox, sleeps: Sleeps) -> N
         "deals": 3 + N_FILLER,
         "stage_history": 2 * 2 + 1 + N_FILLER,
         "leads": 2,
+        "deleted_sweep": 0,
     }
     assert result.streams["deals"].pages == 3  # 453 deals in pages of 200
     assert store.con.execute("SELECT name FROM partners ORDER BY name").fetchall() == [
