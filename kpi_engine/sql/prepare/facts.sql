@@ -12,16 +12,25 @@ WITH live AS (
     WHERE NOT d.is_deleted
       AND (p.all_sources OR d.source IN (SELECT source FROM kpi_sources))
 ),
+needs_rate AS (
+    -- only an amount in another currency that the CRM has not converted needs a rate
+    SELECT l.amount IS NOT NULL AND l.currency IS NOT NULL AND l.currency <> p.reporting_currency
+           AND l.amount_reporting IS NULL AS needs_rate, l.*
+    FROM live l, kpi_params p
+),
 rated AS (
     -- the rate in force on the close date (today for deals without one): latest start_date <= it
-    SELECT l.*, r.rate, r.end_date AS rate_end
-    FROM live l
+    SELECT l.* EXCLUDE (needs_rate), r.rate, r.end_date AS rate_end
+    FROM (SELECT * FROM needs_rate WHERE needs_rate) l
     ASOF LEFT JOIN (
         SELECT r.* FROM currency_rates r, kpi_params p WHERE r.per_currency = p.reporting_currency
     ) r
       ON r.source = l.source
      AND r.currency = l.currency
      AND coalesce(l.close_date, current_date) >= r.start_date
+    UNION ALL BY NAME
+    SELECT * EXCLUDE (needs_rate), NULL AS rate, NULL AS rate_end
+    FROM needs_rate WHERE NOT needs_rate
 )
 SELECT
     d.source,

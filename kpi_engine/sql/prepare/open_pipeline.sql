@@ -14,11 +14,11 @@
 --   open at index i      <=> after(created_date) <= i < after(close_date)   (no end when not closed;
 --                            never without created_at, or when closed without close_date)
 --   history row j counts <=> after(date(entered_at_j)) <= i < after(date(entered_at_j+1))
--- Each deal adds +1 / +amount at the index it opens and takes them back at the index it stops
--- being open; each stage segment (a history row, or the time before the first one) intersected
--- with the open window adds +amount x probability (and +1 to its n) at its start and takes it back
--- at its end. Per member, the running sum of these deltas over the indexes is the pipeline at
--- every boundary. Sums of exact decimals, so equal to summing the open deals directly.
+-- Each deal adds +1 / +amount / +amount x probability at the index it opens, changes its
+-- weighted amount at each index inside its window where the stage in force changes, and takes
+-- what it added back at the index it stops being open (deal_events). Per member, the running sum
+-- of these changes over the indexes is the pipeline at every boundary (pipe_all). Sums of exact
+-- decimals, so equal to summing the open deals at each boundary directly.
 
 CREATE OR REPLACE TEMP TABLE boundaries AS
 SELECT CAST(row_number() OVER (ORDER BY t) AS INTEGER) AS bi, t
@@ -39,15 +39,14 @@ ASOF LEFT JOIN boundaries b ON CAST(CAST(g.d AS DATE) AS TIMESTAMPTZ) >= b.t;
 
 CREATE OR REPLACE TEMP MACRO clamp_day(day, first_day, last_day) AS least(greatest(day, first_day), last_day);
 
--- The deals ever open at a boundary: open at the indexes [open_from, open_to).
+-- The deals ever open at a boundary: open at the indexes [open_from, open_to); wid numbers them.
 CREATE OR REPLACE TEMP TABLE open_windows AS
 SELECT *
 FROM (
-    SELECT d.source, d.deal_id, d.pipeline, d.stage, d.is_closed, d.amount,
+    SELECT d.rowid AS wid, d.source, d.deal_id, d.pipeline, d.stage, d.is_closed, d.amount,
            d.partner, d.owner, d.team, d.unit, d.channel,
            c.bi AS open_from,
-           CASE WHEN d.is_closed THEN e.bi ELSE s.never END AS open_to,
-           s.never
+           CASE WHEN d.is_closed THEN e.bi ELSE s.never END AS open_to
     FROM f_deals d
     CROSS JOIN boundary_span s
     JOIN boundary_after c ON c.day = clamp_day(d.created_date, s.first_day, s.last_day)
@@ -56,77 +55,85 @@ FROM (
 )
 WHERE open_from < open_to;
 
--- Stage segments [seg_from, seg_to) of the open deals: one per history row (the stage of the
--- latest row entered before the boundary; rows entered at the same instant are ordered by stage)
--- and the segment before the first row (the current stage if the deal is still open).
-CREATE OR REPLACE TEMP TABLE weighted_segments AS
+-- Per open deal, its changes at boundary indexes (deal_events): at open_from it starts counting
+-- (+1, +amount, + its weighted amount then); at each index inside its window where the stage in
+-- force changes, its weighted amount changes; at open_to (when a boundary) it stops counting.
+-- The stage in force from index i on: the latest history row entered before boundary i (of rows
+-- entered at the same instant, the greatest stage name); before the first row (index 0 here),
+-- the current stage if the deal is still open, else none. prev_weighted: the weighted amount
+-- in force before a change (there is always a row before one: index 0).
+CREATE OR REPLACE TEMP TABLE deal_events AS
 WITH history AS (
-    SELECT w.*, h.stage AS segment_stage, a.bi AS seg_from,
-           lead(a.bi, 1, w.never) OVER (
-               PARTITION BY h.source, h.deal_id ORDER BY h.entered_at, h.stage) AS seg_to
+    SELECT w.wid, a.bi AS stage_from,
+           max({'entered_at': h.entered_at, 'stage': h.stage}).stage AS stage
     FROM stage_history h
     JOIN open_windows w ON w.source = h.source AND w.deal_id = h.deal_id
     CROSS JOIN boundary_span s
     JOIN boundary_after a ON a.day = clamp_day(CAST(h.entered_at AS DATE), s.first_day, s.last_day)
+    WHERE a.bi < w.open_to
+    GROUP BY w.wid, a.bi
 ),
-segments AS (
-    SELECT * FROM history
-    UNION ALL BY NAME
-    SELECT w.*, CASE WHEN NOT w.is_closed THEN w.stage END AS segment_stage, 1 AS seg_from,
-           coalesce(f.first_from, w.never) AS seg_to
-    FROM open_windows w
-    LEFT JOIN (SELECT source, deal_id, min(seg_from) AS first_from FROM history GROUP BY ALL) f
-      ON f.source = w.source AND f.deal_id = w.deal_id
+stage_changes AS (
+    SELECT wid, stage_from, stage FROM history
+    UNION ALL
+    SELECT wid, 0, CASE WHEN NOT is_closed THEN stage END FROM open_windows
+),
+weighted AS (
+    SELECT w.wid, w.partner, w.owner, w.team, w.unit, w.channel, w.open_from, w.open_to,
+           w.amount, c.stage_from, w.amount * st.probability AS weighted,
+           lead(c.stage_from) OVER deal_w AS next_from,
+           lag(w.amount * st.probability) OVER deal_w AS prev_weighted
+    FROM stage_changes c
+    JOIN open_windows w USING (wid)
+    LEFT JOIN stages st ON st.source = w.source AND st.pipeline = w.pipeline AND st.stage = c.stage
+    WINDOW deal_w AS (PARTITION BY c.wid ORDER BY c.stage_from)
 )
-SELECT g.partner, g.owner, g.team, g.unit, g.channel, g.never,
-       greatest(g.seg_from, g.open_from) AS seg_from,
-       least(g.seg_to, g.open_to) AS seg_to,
-       g.amount * st.probability AS weighted
-FROM segments g
-JOIN stages st ON st.source = g.source AND st.pipeline = g.pipeline AND st.stage = g.segment_stage
-WHERE greatest(g.seg_from, g.open_from) < least(g.seg_to, g.open_to)
-  AND g.amount * st.probability IS NOT NULL;
+SELECT partner, owner, team, unit, channel, greatest(stage_from, open_from) AS bi,
+       CAST(stage_from <= open_from AS INTEGER) AS d_count,
+       CASE WHEN stage_from <= open_from THEN amount END AS d_amount,
+       CAST(stage_from <= open_from AND amount IS NOT NULL AS INTEGER) AS d_amount_n,
+       coalesce(weighted, 0)
+           - CASE WHEN stage_from > open_from THEN coalesce(prev_weighted, 0) ELSE 0 END AS d_weighted,
+       CAST(weighted IS NOT NULL AS INTEGER)
+           - CAST(stage_from > open_from AND prev_weighted IS NOT NULL AS INTEGER) AS d_weighted_n
+FROM weighted
+WHERE coalesce(next_from, open_to) > open_from
+UNION ALL
+SELECT partner, owner, team, unit, channel, open_to, -1, -amount,
+       -CAST(amount IS NOT NULL AS INTEGER), -coalesce(weighted, 0),
+       -CAST(weighted IS NOT NULL AS INTEGER)
+FROM weighted, boundary_span s
+WHERE next_from IS NULL AND open_to < s.never;
 
--- The deltas per boundary index and member, then their running sums.
+-- Per member and boundary index, the sum of the deals' changes; their running sums over the
+-- indexes are the pipeline at every boundary.
 CREATE OR REPLACE TEMP TABLE pipe_all AS
-WITH events AS (
-    SELECT partner, owner, team, unit, channel, open_from AS bi, 1 AS d_count,
-           amount AS d_amount, CAST(amount IS NOT NULL AS INTEGER) AS d_amount_n,
-           NULL AS d_weighted, 0 AS d_weighted_n
-    FROM open_windows
-    UNION ALL
-    SELECT partner, owner, team, unit, channel, open_to, -1,
-           -amount, -CAST(amount IS NOT NULL AS INTEGER), NULL, 0
-    FROM open_windows WHERE open_to < never
-    UNION ALL
-    SELECT partner, owner, team, unit, channel, seg_from, 0, NULL, 0, weighted, 1
-    FROM weighted_segments
-    UNION ALL
-    SELECT partner, owner, team, unit, channel, seg_to, 0, NULL, 0, -weighted, -1
-    FROM weighted_segments WHERE seg_to < never
-),
-steps AS (
+WITH steps AS (
     SELECT bi,
            dim_of(GROUPING(partner, owner, team, unit, channel)) AS dimension,
            member_of(GROUPING(partner, owner, team, unit, channel),
                      partner, owner, team, unit, channel) AS member,
            sum(d_count) AS d_count, sum(d_amount) AS d_amount, sum(d_amount_n) AS d_amount_n,
            sum(d_weighted) AS d_weighted, sum(d_weighted_n) AS d_weighted_n
-    FROM events
+    FROM deal_events
     GROUP BY GROUPING SETS ((bi), (bi, partner), (bi, owner), (bi, team), (bi, unit), (bi, channel))
 ),
 running AS (
     SELECT dimension, member, bi,
-           lead(bi, 1, (SELECT never FROM boundary_span)) OVER member_w AS next_bi,
+           lead(bi) OVER member_w AS next_bi,
            CAST(sum(d_count) OVER member_w AS BIGINT) AS open_count,
            coalesce(sum(d_amount) OVER member_w, 0) AS open_amount,
            CAST(sum(d_amount_n) OVER member_w AS BIGINT) AS open_amount_n,
-           coalesce(sum(d_weighted) OVER member_w, 0) AS weighted_amount,
+           sum(d_weighted) OVER member_w AS weighted_amount,
            CAST(sum(d_weighted_n) OVER member_w AS BIGINT) AS weighted_n
     FROM steps
     WINDOW member_w AS (PARTITION BY dimension, member ORDER BY bi)
 )
 SELECT b.t, r.dimension, r.member, r.open_count, r.open_amount, r.open_amount_n,
        r.weighted_amount, r.weighted_n
-FROM (SELECT *, unnest(range(bi, next_bi)) AS i FROM running WHERE open_count > 0) r
+FROM (
+    SELECT r.*, unnest(range(r.bi, coalesce(r.next_bi, s.never))) AS i
+    FROM running r, boundary_span s
+    WHERE r.open_count > 0
+) r
 JOIN boundaries b ON b.bi = r.i;
