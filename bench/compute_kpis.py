@@ -1,7 +1,9 @@
 """Benchmark: KPI compute over N synthetic deals (default 1,000,000), all dimensions, 3 grains.
 
-Run by hand: ``python bench/compute_kpis.py [--deals N] [--runs R]``. Prints the median seconds of
-R runs and the process's peak RSS. Never part of the test suite.
+Run by hand: ``python bench/compute_kpis.py [--deals N] [--runs R] [--grains month,quarter,year]
+[--phases]``. Prints the median seconds of R runs and the process's peak RSS; with ``--phases``,
+the seconds (wall and CPU) each SQL file of ``kpi_engine/sql`` took in the last run. Never part of
+the test suite.
 
 The deals are generated inside DuckDB (so generation is not measured): 3 years of deals, 2,000
 partners, 3,000 owners in 375 teams and 4 units, 9 lead sources, 3 currencies with rates, a stage
@@ -11,6 +13,8 @@ history of 3 rows per deal, ~60% closed of which ~40% won, ~1% deleted.
 from __future__ import annotations
 
 import argparse
+import collections
+import os
 import resource
 import statistics
 import sys
@@ -64,12 +68,39 @@ FROM deals, (VALUES (0, 'Prospecting'), (1, 'Qualification'), (2, 'Proposal')) s
 """
 
 
+class _PhaseTimer:
+    """Stands in for the store's connection and adds up each statement's wall and CPU seconds,
+    under its ``kpi_engine/sql`` file name (other statements under their first line)."""
+
+    def __init__(self, con: object) -> None:
+        self._con = con
+        root = Path(__file__).resolve().parent.parent / "kpi_engine" / "sql"
+        self._files = {p.read_text(encoding="utf-8"): str(p.relative_to(root)) for p in root.rglob("*.sql")}
+        self.wall: dict[str, float] = collections.defaultdict(float)
+        self.cpu: dict[str, float] = collections.defaultdict(float)
+
+    def execute(self, query: str, *args: object) -> object:
+        started, cpu = time.perf_counter(), os.times()
+        result = self._con.execute(query, *args)
+        name = self._files.get(query) or " ".join(query.split())[:40]
+        ended = os.times()
+        self.wall[name] += time.perf_counter() - started
+        self.cpu[name] += ended.user + ended.system - cpu.user - cpu.system
+        return result
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._con, name)
+
+
 def main() -> None:
     """Generate the store once, then time ``compute`` (all grains) ``--runs`` times."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--grains", default="month,quarter,year")
+    parser.add_argument("--phases", action="store_true", help="time each SQL file (last run)")
     args = parser.parse_args()
+    grains = args.grains.split(",")
     settings = KpiSettings(channels={
         "paid": ["PAID_SEARCH", "PAID_SOCIAL"],
         "owned": ["EMAIL_MARKETING", "DIRECT_TRAFFIC", "ORGANIC_SOCIAL"],
@@ -80,13 +111,23 @@ def main() -> None:
         store.con.execute(GENERATE.format(n=int(args.deals)))
         print(f"generated {args.deals:,} deals in {time.perf_counter() - started:.1f} s")
         times = []
-        for _ in range(args.runs):
+        for run in range(args.runs):
+            timer = None
+            if args.phases and run == args.runs - 1:
+                timer = store.con = _PhaseTimer(store.con)  # type: ignore[assignment]
             started = time.perf_counter()
-            summary = compute(store, settings)
+            summary = compute(store, settings, grains)
             times.append(time.perf_counter() - started)
+        if timer is not None:
+            store.con = timer._con  # type: ignore[assignment]
         store.close()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"compute, {args.deals:,} deals, 3 grains x 6 dimensions: "
+    if timer is not None:
+        print("phases of the last run (wall s, CPU s):")
+        for name, wall in sorted(timer.wall.items(), key=lambda kv: -kv[1]):
+            if wall >= 0.01:
+                print(f"  {wall:7.2f} {timer.cpu[name]:7.2f}  {name}")
+    print(f"compute, {args.deals:,} deals, {len(grains)} grains x 6 dimensions: "
           f"median {statistics.median(times):.2f} s of {args.runs} runs "
           f"(min {min(times):.2f}, max {max(times):.2f}); rows {summary.rows}")
     print(f"peak RSS {peak_mb:.0f} MB (whole process, generation included)")

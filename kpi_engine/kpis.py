@@ -59,8 +59,8 @@ KPIS: tuple[Kpi, ...] = (
 )
 KPI_NAMES = tuple(k.name for k in KPIS)
 
-# Families in run order: the base families read facts (pipeline first: members.sql reads its
-# pipe_at); the derived ones read kpi_wide.
+# Families in run order: the base families read facts (members.sql reads their groups and
+# pipeline's pipe_at); the derived ones read kpi_wide.
 _BASE_FAMILIES = ("pipeline", "deal_count", "deal_size", "close_rate", "velocity", "deal_success")
 _DERIVED_FAMILIES = ("pipeline_change", "sales_velocity", "channel_share", "quality_score")
 
@@ -183,10 +183,9 @@ def _compute_grain(store: Store, grain: str, settings: KpiSettings, period_range
     con = store.con
     con.execute(_period_macros(GRAINS[grain], settings.fiscal_year_start_month))
     con.execute(f"CREATE OR REPLACE TEMP TABLE periods AS SELECT * FROM periods_{grain}")
-    con.execute(_sql("kpis", "pipeline.sql"))
-    con.execute(_sql("prepare", "members.sql"))
-    for family in _BASE_FAMILIES[1:]:
+    for family in _BASE_FAMILIES:
         con.execute(_sql("kpis", f"{family}.sql"))
+    con.execute(_sql("prepare", "members.sql"))
     con.execute(_sql("prepare", "wide.sql"))
     for family in _DERIVED_FAMILIES:
         con.execute(_sql("kpis", f"{family}.sql"))
