@@ -9,6 +9,7 @@ The session time zone is UTC: a TIMESTAMPTZ cast to DATE is the UTC date.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -82,6 +83,8 @@ class Store:
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
         try:
+            if not read_only and self.path != ":memory:" and not Path(self.path).exists():
+                _create(self.path)
             self.con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0]
@@ -347,6 +350,45 @@ class Store:
             "UPDATE sync_runs SET finished_at = ?, status = ?, rows = ?, error = ? WHERE run_id = ?",
             [datetime.now(UTC), status, json.dumps(rows or {}, default=str), error, run_id],
         )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _create(path: str) -> None:
+    """Create and migrate a new store under a temporary name, then link it into place.
+
+    A process killed while DuckDB writes a new file's header leaves a file DuckDB refuses to
+    open ("not a valid DuckDB database file"); building it aside makes creation all-or-nothing.
+    ``os.link`` never replaces a store another process created meanwhile.
+    """
+    building = f"{path}.creating-{os.getpid()}"
+    for leftover in Path(path).parent.glob(f"{Path(path).name}.creating-*"):
+        pid = leftover.name.rsplit("-", 1)[1].removesuffix(".wal")
+        if not pid.isdigit() or not _pid_alive(int(pid)) or int(pid) == os.getpid():
+            leftover.unlink(missing_ok=True)
+    con = duckdb.connect(building)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        store = Store.__new__(Store)
+        store.con, store._depth = con, 0
+        store.migrate()
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    try:
+        os.link(building, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.remove(building)
 
 
 def _id_column(info: _TableInfo) -> str:
