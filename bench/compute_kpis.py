@@ -75,7 +75,9 @@ class _PhaseTimer:
     def __init__(self, con: object) -> None:
         self._con = con
         root = Path(__file__).resolve().parent.parent / "kpi_engine" / "sql"
-        self._files = {p.read_text(encoding="utf-8"): str(p.relative_to(root)) for p in root.rglob("*.sql")}
+        self._files = {
+            p.read_text(encoding="utf-8"): str(p.relative_to(root)) for p in root.rglob("*.sql")
+        }
         self.wall: dict[str, float] = collections.defaultdict(float)
         self.cpu: dict[str, float] = collections.defaultdict(float)
 

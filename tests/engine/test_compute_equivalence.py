@@ -1,4 +1,4 @@
-"""Regression: the KPI engine gives, row for row, the values recorded in ``fixtures/kpi_regression/``.
+"""Regression: the KPI engine gives, row for row, the values in ``fixtures/kpi_regression/``.
 
 The fixture holds every ``kpi_values`` row (all grains, dimensions and KPIs; ``computed_at``
 aside) of a synthetic store of 3,000 deals computed by the engine as it was before the pipeline
@@ -11,7 +11,8 @@ currencies with a dated rate, a rate gap, no rate or an amount already converted
 from the partner and owner tables, and three scenarios (plain; ``--as-of`` with a February fiscal
 year; ``--as-of`` on a month start with one source and a period range).
 
-Re-record (only when a KPI definition changes on purpose): ``python tests/engine/test_compute_equivalence.py``.
+Re-record (only when a KPI definition changes on purpose):
+``python tests/engine/test_compute_equivalence.py``.
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ SCENARIOS: dict[str, tuple[KpiSettings, dict[str, Any]]] = {
 
 # A deterministic 32-bit hash (DuckDB's hash() may change between versions; this may not).
 GENERATE = """
-CREATE OR REPLACE TEMP MACRO m32(x) AS CAST((CAST(x AS HUGEINT) * 2654435761) % 4294967296 AS BIGINT);
-CREATE OR REPLACE TEMP MACRO h(i, k) AS m32(xor(m32(i * 1000 + k + 1), m32(i * 1000 + k + 1) >> 16));
+CREATE OR REPLACE TEMP MACRO m32(x) AS
+    CAST((CAST(x AS HUGEINT) * 2654435761) % 4294967296 AS BIGINT);
+CREATE OR REPLACE TEMP MACRO h(i, k) AS
+    m32(xor(m32(i * 1000 + k + 1), m32(i * 1000 + k + 1) >> 16));
 
 INSERT INTO partners
 SELECT 'a', 'P' || i, 'Partner ' || i, 'Reseller', NULL, TIMESTAMPTZ '2024-01-01 00:00:00+00', i = 3
@@ -113,21 +116,25 @@ SELECT i,
            WHEN h(i, 4) % 15 = 0 THEN CAST(date_trunc('month', DATE '2022-01-01'
                 + CAST(h(i, 5) % 730 AS INTEGER)) AS TIMESTAMPTZ)
            -- on some day's midnight
-           WHEN h(i, 4) % 15 = 1 THEN CAST(DATE '2022-01-01' + CAST(h(i, 5) % 730 AS INTEGER) AS TIMESTAMPTZ)
-           ELSE TIMESTAMPTZ '2022-01-01 00:00:00+00' + to_seconds(CAST(h(i, 5) % 63072000 AS BIGINT))
+           WHEN h(i, 4) % 15 = 1
+               THEN CAST(DATE '2022-01-01' + CAST(h(i, 5) % 730 AS INTEGER) AS TIMESTAMPTZ)
+           ELSE TIMESTAMPTZ '2022-01-01 00:00:00+00'
+               + to_seconds(CAST(h(i, 5) % 63072000 AS BIGINT))
        END AS created
 FROM range(3000) t(i);
 
 INSERT INTO deals
 SELECT source, 'D' || i, 'Deal ' || i,
-       CASE WHEN h(i, 6) % 10 < 8 THEN 'P' || (h(i, 7) % CASE source WHEN 'a' THEN 17 ELSE 6 END) END,
+       CASE WHEN h(i, 6) % 10 < 8
+            THEN 'P' || (h(i, 7) % CASE source WHEN 'a' THEN 17 ELSE 6 END) END,
        CASE WHEN h(i, 8) % 30 = 0 THEN NULL
             WHEN h(i, 8) % 30 = 1 THEN 'U99'
             ELSE 'U' || (h(i, 9) % CASE source WHEN 'a' THEN 20 ELSE 8 END) END,
        'Account ' || (h(i, 10) % 300),
        CASE WHEN source = 'a' AND h(i, 11) % 4 = 0 THEN 'enterprise' ELSE 'default' END,
        CASE WHEN closed AND won THEN 'Won' WHEN closed THEN 'Lost'
-            ELSE ['Prospecting', 'Qualification', 'Proposal', 'Limbo', 'Ghost'][h(i, 12) % 5 + 1] END,
+            ELSE ['Prospecting', 'Qualification', 'Proposal', 'Limbo', 'Ghost'][h(i, 12) % 5 + 1]
+       END,
        closed, closed AND won,
        CASE WHEN h(i, 13) % 25 = 0 THEN NULL
             ELSE CAST(100 + h(i, 14) % 100000 + (h(i, 15) % 100) / 100 AS DECIMAL(38, 6)) END,
@@ -159,8 +166,9 @@ SELECT DISTINCT source, deal_id,
             THEN ['Prospecting', 'Proposal', 'Proposal', 'Ghost'][k + 1]
             ELSE ['Prospecting', 'Qualification', 'Proposal', 'Limbo'][k + 1] END AS stage,
        CASE
-           WHEN h(i, 30 + k) % 6 = 0 THEN CAST(CAST(base + to_days(CAST(k * 20 + h(i, 40 + k) % 40 AS INTEGER))
-                                                    AS DATE) AS TIMESTAMPTZ)
+           WHEN h(i, 30 + k) % 6 = 0
+               THEN CAST(CAST(base + to_days(CAST(k * 20 + h(i, 40 + k) % 40 AS INTEGER))
+                              AS DATE) AS TIMESTAMPTZ)
            ELSE base + to_seconds(CAST((k * 15 - 3) * 86400 + h(i, 40 + k) % 3000000 AS BIGINT))
        END AS entered_at
 FROM (
@@ -178,23 +186,29 @@ SELECT source, deal_id, stage, CAST(close_date AS TIMESTAMPTZ)
 FROM deals
 WHERE is_closed AND close_date IS NOT NULL AND CAST(substr(deal_id, 2) AS BIGINT) % 3 <> 0
   AND NOT EXISTS (SELECT 1 FROM stage_history h WHERE h.source = deals.source
-                  AND h.deal_id = deals.deal_id AND h.entered_at = CAST(deals.close_date AS TIMESTAMPTZ));
+                  AND h.deal_id = deals.deal_id
+                  AND h.entered_at = CAST(deals.close_date AS TIMESTAMPTZ));
 
 INSERT INTO leads
 SELECT CASE WHEN h(i, 50) % 5 = 0 THEN 'b' ELSE 'a' END, 'L' || i,
        CASE WHEN h(i, 51) % 10 < 7 THEN 'P' || (h(i, 52) % 15) END,
        CASE WHEN h(i, 53) % 20 <> 0 THEN 'U' || (h(i, 54) % 20) END,
        CASE WHEN h(i, 55) % 40 <> 0
-            THEN TIMESTAMPTZ '2022-01-01 00:00:00+00' + to_seconds(CAST(h(i, 56) % 63072000 AS BIGINT)) END,
+            THEN TIMESTAMPTZ '2022-01-01 00:00:00+00'
+                 + to_seconds(CAST(h(i, 56) % 63072000 AS BIGINT)) END,
        NULL, NULL,
        ['PAID_SEARCH', 'REFERRALS', 'Partner', NULL, 'Other'][h(i, 57) % 5 + 1],
        h(i, 58) % 30 = 0
 FROM range(900) t(i);
-UPDATE leads SET converted_at = created_at + to_days(CAST(CAST(substr(lead_id, 2) AS BIGINT) % 90 AS INTEGER))
+UPDATE leads
+SET converted_at = created_at + to_days(CAST(CAST(substr(lead_id, 2) AS BIGINT) % 90 AS INTEGER))
 WHERE created_at IS NOT NULL AND CAST(substr(lead_id, 2) AS BIGINT) % 3 = 0;
 """
 
-COLUMNS = "scenario, grain, period_start, period_end, dimension, member, member_name, kpi, value, n, as_of"
+COLUMNS = (
+    "scenario, grain, period_start, period_end, dimension, member, member_name, kpi, value, n, "
+    "as_of"
+)
 
 
 def build_store(path: Path) -> Store:
@@ -281,7 +295,9 @@ def _record() -> None:
             f"COPY (SELECT {COLUMNS} FROM regression ORDER BY ALL) TO '{FIXTURE}' "
             "(HEADER, COMPRESSION gzip)"
         )
-        rows = store.con.execute("SELECT scenario, count(*) FROM regression GROUP BY 1 ORDER BY 1").fetchall()
+        rows = store.con.execute(
+            "SELECT scenario, count(*) FROM regression GROUP BY 1 ORDER BY 1"
+        ).fetchall()
         store.close()
     print(f"wrote {FIXTURE}: {rows}")
 
