@@ -192,10 +192,8 @@ def config(
         "kpis": {"quality_score": {"min_closed_deals": 1}},
     }
     if writeback:
-        data["writeback"] = {
-            "salesforce": {"fields": dict(SF_FIELDS), "period": "current", "grain": "year"},
-            "hubspot": {"fields": dict(HS_FIELDS), "period": "current", "grain": "year"},
-        }
+        data["writeback"] = {"salesforce": {"fields": dict(SF_FIELDS)},
+                             "hubspot": {"fields": dict(HS_FIELDS)}}
     return data
 
 
