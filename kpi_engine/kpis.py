@@ -191,7 +191,13 @@ def _compute_grain(store: Store, grain: str, settings: KpiSettings, period_range
         con.execute(_sql("kpis", f"{family}.sql"))
     con.execute(_sql("prepare", "result.sql"))
     date_from, date_to = period_range
-    con.execute("DELETE FROM kpi_values WHERE grain = ?", [grain])
+    # replace the grain's periods in the range (all of them without --from/--to)
+    con.execute(
+        "DELETE FROM kpi_values WHERE grain = ? "
+        "AND (?::DATE IS NULL OR period_start >= period_of(?::DATE)) "
+        "AND (?::DATE IS NULL OR period_start <= ?::DATE)",
+        [grain, date_from, date_from, date_to, date_to],
+    )
     con.execute(
         """
         INSERT INTO kpi_values
@@ -225,8 +231,9 @@ def compute(
         grains: any of ``month``, ``quarter``, ``year``.
         as_of: compute as at the start of this day (UTC): later creations, closes and conversions
             have not happened; the pipeline of the period holding it is measured at it.
-        date_from: keep periods from the one holding this date.
-        date_to: keep periods up to the one holding this date.
+        date_from: compute only the periods from the one holding this date.
+        date_to: compute only the periods up to the one holding this date. Rows of periods
+            outside ``date_from``..``date_to`` stay in ``kpi_values`` as they were.
         sources: only deals and leads of these sources (default: all).
 
     Returns:

@@ -18,6 +18,7 @@ import pytest
 from .conftest import (
     assert_ratio,
     compute_kpis,
+    d,
     deal,
     kpi,
     lead,
@@ -1394,3 +1395,44 @@ def test_sales_velocity_zero_when_nothing_created(store):
     assert n == 1
     assert_ratio(v, 31)
     assert kpi(store, *feb, "sales_velocity") == (D(0), 0)
+
+
+def test_sales_velocity_from_unrounded_factors(store):
+    # 9 created, 4 won / 6 closed, won amounts 900 on average, cycle 39 days:
+    # 9 x (4/6) x 900 / 39 = 5400 / 39 = 138.461538461538... -> 138.4615384615 (10 places).
+    # Multiplying the win rate already rounded to 0.6666666667 would give ...4685.
+    deals = []
+    for i, (created, closed, amount) in enumerate(
+        [("2024-01-01", "2024-02-09", 600), ("2024-01-02", "2024-02-10", 900),
+         ("2024-01-03", "2024-02-11", 1200), ("2024-01-04", "2024-02-12", 900)]
+    ):
+        deals.append(deal("won", deal_id=f"w{i}", amount=amount, created_at=created,
+                          close_date=closed))
+    deals += [deal("lost", deal_id=f"l{i}", created_at="2024-01-05", close_date="2024-02-01")
+              for i in range(2)]
+    deals += [deal("open", deal_id=f"o{i}", created_at="2024-01-06") for i in range(3)]
+    seed(store, deals)
+    compute_kpis(store, grains=["quarter"])
+    # cycles: 39, 39, 39, 39 days -> 39
+    assert kpi(store, "quarter", "2024-01-01", "overall", "all", "sales_cycle_days") == (D(39), 4)
+    assert kpi(store, "quarter", "2024-01-01", "overall", "all", "sales_velocity") == (
+        D("138.4615384615"), 9)
+
+
+def test_deals_won_from_to_recomputes_only_that_range(store):
+    seed(store, [deal("won", deal_id=f"m{m}", amount=100, created_at=f"2024-0{m}-01",
+                      close_date=f"2024-0{m}-10") for m in (1, 2, 3)])
+    compute_kpis(store, grains=["month"])
+    first = dict(store.con.execute(
+        "SELECT period_start, max(computed_at) FROM kpi_values GROUP BY 1").fetchall())
+    # a new won deal in March only; recompute February..March
+    store.upsert("deals", [deal("won", deal_id="m3b", amount=50, created_at="2024-03-02",
+                                close_date="2024-03-11")])
+    compute_kpis(store, grains=["month"], date_from="2024-02-15", date_to="2024-03-01")
+    second = dict(store.con.execute(
+        "SELECT period_start, max(computed_at) FROM kpi_values GROUP BY 1").fetchall())
+    assert sorted(second) == [d("2024-01-01"), d("2024-02-01"), d("2024-03-01")]
+    assert second[d("2024-01-01")] == first[d("2024-01-01")]  # January kept as it was
+    assert second[d("2024-02-01")] > first[d("2024-02-01")]
+    assert kpi(store, "month", "2024-03-01", "overall", "all", "deals_won") == (D(2), 2)
+    assert kpi(store, "month", "2024-01-01", "overall", "all", "deals_won") == (D(1), 1)

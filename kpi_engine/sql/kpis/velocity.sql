@@ -8,7 +8,9 @@ SELECT period_start,
        dim_of(GROUPING(partner, owner, team, unit, channel)) AS dimension,
        member_of(GROUPING(partner, owner, team, unit, channel),
                  partner, owner, team, unit, channel) AS member,
-       kv(avg(close_date - created_date), count(*)) AS sales_cycle_days
+       kv(avg(close_date - created_date), count(*)) AS sales_cycle_days,
+       -- the exact total, for sales_velocity (not a KPI row of its own)
+       sum(close_date - created_date) AS cycle_days_total
 FROM (
     SELECT *, period_of(close_date) AS period_start
     FROM f_deals

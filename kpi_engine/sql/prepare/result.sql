@@ -12,7 +12,7 @@ FROM (
                CASE WHEN w.dimension = 'overall' THEN 'All'
                     WHEN w.member = 'none' THEN 'No ' || w.dimension
                     ELSE coalesce(n.member_name, w.member) END AS member_name,
-               COLUMNS(w.* EXCLUDE (period_start, dimension, member)),
+               COLUMNS(w.* EXCLUDE (period_start, dimension, member, cycle_days_total)),
                pc.pipeline_change, sv.sales_velocity, cs.won_amount_share,
                coalesce(q.quality_score, kv(NULL, 0)) AS quality_score,
                coalesce(q.quality_score_change, kv(NULL, 0)) AS quality_score_change

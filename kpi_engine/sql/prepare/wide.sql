@@ -18,6 +18,7 @@ SELECT
     coalesce(wr.win_rate, kv(NULL, 0)) AS win_rate,
     coalesce(lc.lead_conversion_rate, kv(NULL, 0)) AS lead_conversion_rate,
     coalesce(sc.sales_cycle_days, kv(NULL, 0)) AS sales_cycle_days,
+    coalesce(sc.cycle_days_total, 0) AS cycle_days_total,
     coalesce(su.deal_success_rate, kv(NULL, 0)) AS deal_success_rate
 FROM members m
 LEFT JOIN fam_closed dc USING (period_start, dimension, member)
