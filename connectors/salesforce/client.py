@@ -42,7 +42,7 @@ from connectors.errors import (
     LimitReachedError,
     RetriableAPIError,
 )
-from connectors.http import RetryPolicy, call_with_retries, make_session
+from connectors.http import RetryPolicy, call_with_retries, make_session, parse_retry_after
 from connectors.salesforce.auth import Login, login
 from connectors.salesforce.settings import SalesforceSettings
 
@@ -119,6 +119,7 @@ class SalesforceClient:
         self.session.hooks["response"].append(self._on_response)
         self.usage = ApiUsage()
         self.logins = 0
+        self._retry_after: float | None = None  # Retry-After of the last response, seconds
         self._sf: Salesforce | None = None
         self._login: Login | None = None
 
@@ -126,6 +127,7 @@ class SalesforceClient:
     def _on_response(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
         if "/services/data/" in resp.url:
             self.usage.calls += 1
+        self._retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         match = _USAGE.search(resp.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.usage.used, self.usage.max = int(match.group(1)), int(match.group(2))
@@ -248,7 +250,7 @@ class SalesforceClient:
             code, text = _first_error(exc)
             if exc.status == 429 or exc.status >= 500:
                 msg = f"salesforce {what}: HTTP {exc.status} {code}".rstrip()
-                raise RetriableAPIError(msg) from exc
+                raise RetriableAPIError(msg, retry_after=self._retry_after) from exc
             msg = f"salesforce {what}: HTTP {exc.status} {code}: {text}"
             raise FatalAPIError(msg) from exc
         except SalesforceError as exc:
