@@ -9,10 +9,13 @@ that are not set in the environment.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from connectors.errors import ConfigError
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def load_secrets_file(path: str | Path | None) -> dict[str, str]:
@@ -53,6 +56,10 @@ def resolve_secret(env_name: str, setting: str, extra: Mapping[str, str] | None 
     Raises:
         ConfigError: the variable is not set (the message names the variable, never a value).
     """
+    if not _ENV_NAME.match(env_name):  # a secret pasted where its variable's name belongs
+        msg = (f"{setting}: {mask(env_name) or repr(env_name)} is not an environment variable "
+               "name; put the secret in an environment variable and name that variable here")
+        raise ConfigError(msg)
     value = os.environ.get(env_name) or (extra or {}).get(env_name)
     if not value:
         msg = f"{setting}: environment variable {env_name} is not set (export it or add it to the secrets file)"

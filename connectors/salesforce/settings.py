@@ -23,6 +23,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from connectors.secrets import mask
+
 #: Every stream the connector can pull, in pull order.
 STREAM_NAMES = ("currency_rates", "stages", "owners", "partners", "deals", "stage_history", "leads")
 
@@ -152,7 +154,8 @@ class SalesforceSettings(BaseModel):
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         if value is not None and not _ENV_NAME.match(value):
-            msg = f"{value!r} is not an environment variable name (the secret itself goes there)"
+            msg = (f"{mask(value)!r} is not an environment variable name (the secret itself "
+                   "goes there)")
             raise ValueError(msg)
         return value
 
