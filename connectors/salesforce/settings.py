@@ -144,6 +144,32 @@ class SalesforceSettings(BaseModel):
             raise ValueError(msg)
         return value
 
+    @field_validator("partner_filter")
+    @classmethod
+    def _one_condition(cls, value: str) -> str:
+        """The filter is inserted as ``(partner_filter) AND <watermark>``: a quote left open or
+        a parenthesis closed early would let it change the rest of the query."""
+        depth, quoted, escaped = 0, False, False
+        for char in value:
+            if quoted:
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = True
+                elif char == "'":
+                    quoted = False
+                continue
+            if char == "'":
+                quoted = True
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth < 0:
+                break
+        if quoted or depth != 0:
+            msg = (f"partner_filter {value!r} has an unbalanced quote or parenthesis; it must be "
+                   "one SOQL condition (quotes inside values escaped as \\')")
+            raise ValueError(msg)
+        return value
+
     @field_validator(
         "password_env",
         "security_token_env",
