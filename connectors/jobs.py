@@ -34,12 +34,9 @@ def make_connector(config: AppConfig, name: str) -> Connector:
         from connectors.salesforce import SalesforceConnector
 
         return SalesforceConnector(settings, config.reporting_currency)
-    if name == "hubspot":
-        from connectors.hubspot import HubSpotConnector
+    from connectors.hubspot import HubSpotConnector
 
-        return HubSpotConnector(settings, config.reporting_currency)
-    msg = f"the {name} connector is not available in this version yet"
-    raise ConfigError(msg)
+    return HubSpotConnector(settings, config.reporting_currency)
 
 
 def open_store(config: AppConfig, *, read_only: bool = False, must_exist: bool = False) -> Store:
