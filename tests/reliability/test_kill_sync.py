@@ -1,8 +1,9 @@
 """Kill tests: ``partnerkpi sync`` SIGKILLed at many points, then a normal ``sync``.
 
-The CRM sandbox serves a synthetic World of 3,000 deals (11,178 stage-history rows, 1,481
-leads; sized so the folder runs in about four minutes on two cores) as a Salesforce org and a HubSpot portal, in its own process. ``sync`` runs as a
-subprocess with both CRMs configured and is killed:
+The CRM sandbox serves a synthetic World of 3,000 deals (11,178 stage-history rows, 1,481 leads;
+sized so the folder runs in about four minutes on two cores) as a Salesforce org and a HubSpot
+portal, in its own process. ``sync`` runs as a subprocess with both CRMs configured and is
+killed:
 
 - while it waits for a request that a ``delay`` fault holds (the pages before it are committed),
 - right after a given request was served (the client is parsing or committing that page),
@@ -18,7 +19,7 @@ from __future__ import annotations
 import fnmatch
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,6 @@ import duckdb
 import pytest
 
 from kpi_engine.store import CANONICAL_TABLES
-
 from tests.reliability.harness import (
     FastClock,
     SandboxProcess,
@@ -163,7 +163,7 @@ def _position(world: World, method: str, path: str, n: int) -> int:
     return total + 1 + n
 
 
-def _wal_changes(wal: Path) -> callable:
+def _wal_changes(wal: Path) -> Callable[[], bool]:
     def size() -> int:
         return wal.stat().st_size if wal.exists() else -1
 
@@ -255,7 +255,7 @@ def test_sync_killed_while_creating_the_store_then_resumed(world: World, tmp_pat
                 proc.kill()
                 proc.wait()
         if db.exists():
-            assert _opened_copy(db, folder / "left") == dict.fromkeys(CANONICAL_TABLES, [])
+            assert _opened_copy(db, folder / "left") == {t: [] for t in CANONICAL_TABLES}
     with FastClock(sb):
         resumed = run_cli(cfg, "sync")
     assert resumed.returncode == 0, resumed.stderr

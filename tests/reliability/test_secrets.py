@@ -94,7 +94,8 @@ def hs(sb: Sandbox, **overrides: Any) -> dict[str, Any]:
 def cfg(tmp: Path, sb: Sandbox, name: str = "partnerkpi.yaml", *, sf_over: dict | None = None,
         hs_over: dict | None = None, db: str = "store.duckdb") -> Path:
     data = {"database": str(tmp / db), "reporting_currency": "USD",
-            "sources": {"salesforce": sf(sb, **(sf_over or {})), "hubspot": hs(sb, **(hs_over or {}))},
+            "sources": {"salesforce": sf(sb, **(sf_over or {})),
+                        "hubspot": hs(sb, **(hs_over or {}))},
             "kpis": {"quality_score": {"min_closed_deals": 1}},
             "writeback": {"salesforce": {"fields": dict(SF_FIELDS)},
                           "hubspot": {"fields": dict(HS_FIELDS)}}}
