@@ -103,6 +103,11 @@ def run_sync(
                     _commit(store, source, stream.name, page, counts)
                     if progress:
                         progress(stream.name, counts)
+    except KeyboardInterrupt:
+        _api(result, connector)
+        result.status, result.error = "stopped", "interrupted (Ctrl-C or SIGINT)"
+        store.finish_run(result.run_id, result.status, _counts(result), result.error)
+        raise
     except LimitReachedError as exc:
         _api(result, connector)
         result.status, result.error = "stopped", str(exc)

@@ -146,3 +146,22 @@ def test_export_to_a_missing_folder_is_one_line(tmp_path: Path, fmt: str) -> Non
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: cannot write {target}: ")
     assert result.stderr.count("\n") == 1
+
+
+def test_sync_interrupted_marks_the_run_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.csv_export import CsvConnector
+
+    def interrupt(self, *args: object) -> None:
+        raise KeyboardInterrupt
+
+    config = _config(tmp_path, GOOD)
+    monkeypatch.setattr(CsvConnector, "_deals", interrupt)
+    result = CliRunner().invoke(cli, ["--config", str(config), "sync"])
+    assert result.exit_code == 130
+    assert result.stderr.splitlines()[-1] == (
+        "error: interrupted; every committed page is kept, nothing half-written")
+    with Store(tmp_path / "s.duckdb", read_only=True) as store:
+        runs = store.con.execute("SELECT status, error FROM sync_runs").fetchall()
+        deals = store.con.execute("SELECT count(*) FROM deals").fetchall()
+    assert runs == [("stopped", "interrupted (Ctrl-C or SIGINT)")]
+    assert deals == [(0,)]
