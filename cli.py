@@ -23,7 +23,7 @@ from connectors.sync import StreamResult
 from kpi_engine.errors import EngineError
 from kpi_engine.export import FORMATS, export, plain_number
 from kpi_engine.kpis import DIMENSIONS, GRAINS, KPI_NAMES, ComputeSummary, compute
-from kpi_engine.leaderboard import leaderboard, latest_period
+from kpi_engine.leaderboard import latest_period, leaderboard
 from kpi_engine.status import store_status
 
 #: Exit code of a sync stopped by the CRM's API allowance (state kept; run again later).
@@ -66,14 +66,21 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except (KeyboardInterrupt, duckdb.InterruptException):
-            err.print("error: interrupted; every committed page is kept, nothing half-written",
-                      markup=False)
+            err.print(
+                "error: interrupted; every committed page is kept, nothing half-written",
+                markup=False,
+            )
             ctx.exit(130)
 
 
 @click.group(cls=_Group)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Config file (default: $PARTNERKPI_CONFIG, else ./partnerkpi.yaml).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: $PARTNERKPI_CONFIG, else ./partnerkpi.yaml).",
+)
 @click.version_option(package_name="partnerkpi")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
@@ -88,14 +95,22 @@ def _print_sync(results: list) -> None:
         for col in ("stream", "pages", "inserted", "updated", "unchanged", "deleted"):
             table.add_column(col, justify="left" if col == "stream" else "right")
         for name, c in result.streams.items():
-            table.add_row(name, str(c.pages), str(c.inserted), str(c.updated), str(c.unchanged),
-                          str(c.deleted))
+            table.add_row(
+                name,
+                str(c.pages),
+                str(c.inserted),
+                str(c.updated),
+                str(c.unchanged),
+                str(c.deleted),
+            )
         out.print(table)
         if result.api_calls is not None:
             left = result.api_allowance_left
-            out.print(f"API calls: {result.api_calls} used by this run"
-                      + (f"; {left} left in the daily allowance" if left is not None else ""),
-                      markup=False)
+            out.print(
+                f"API calls: {result.api_calls} used by this run"
+                + (f"; {left} left in the daily allowance" if left is not None else ""),
+                markup=False,
+            )
         for counts in result.streams.values():
             for warning in counts.warnings:
                 out.print(f"warning: {warning}", markup=False)
@@ -103,10 +118,15 @@ def _print_sync(results: list) -> None:
 
 def _progress_bar() -> tuple[Progress, Callable[[str, StreamResult], None]]:
     """A progress bar per stream (records, pages, records/s) on standard error."""
-    bar = Progress(TextColumn("{task.description:<15}"), BarColumn(),
-                   TextColumn("{task.completed:>9,.0f} records"),
-                   TextColumn("{task.fields[pages]:>5} pages"), TextColumn("{task.fields[rate]}"),
-                   TimeElapsedColumn(), console=err)
+    bar = Progress(
+        TextColumn("{task.description:<15}"),
+        BarColumn(),
+        TextColumn("{task.completed:>9,.0f} records"),
+        TextColumn("{task.fields[pages]:>5} pages"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=err,
+    )
     tasks: dict[str, tuple[object, float]] = {}
     last = [time.monotonic()]
 
@@ -123,8 +143,12 @@ def _progress_bar() -> tuple[Progress, Callable[[str, StreamResult], None]]:
 
 
 @cli.command()
-@click.option("--source", type=click.Choice(["csv", "salesforce", "hubspot"]), default=None,
-              help="Sync only this source (default: every configured source).")
+@click.option(
+    "--source",
+    type=click.Choice(["csv", "salesforce", "hubspot"]),
+    default=None,
+    help="Sync only this source (default: every configured source).",
+)
 @click.option("--full-refresh", is_flag=True, help="Ignore watermarks and read everything again.")
 @click.pass_context
 def sync(ctx: click.Context, source: str | None, full_refresh: bool) -> None:
@@ -134,8 +158,9 @@ def sync(ctx: click.Context, source: str | None, full_refresh: bool) -> None:
     bar, progress = _progress_bar()
     try:
         with bar, open_store(config) as store:
-            results = sync_sources(config, store, source=source, full_refresh=full_refresh,
-                                   progress=progress)
+            results = sync_sources(
+                config, store, source=source, full_refresh=full_refresh, progress=progress
+            )
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
     _print_sync(results)
@@ -147,19 +172,41 @@ def _print_compute(summary: ComputeSummary) -> None:
     for reason, count in summary.warnings.items():
         out.print(f"warning: {count} {reason.replace('_', ' ')}", markup=False)
     if summary.currencies_without_rate:
-        out.print("warning: no rate to the reporting currency for "
-                  + ", ".join(summary.currencies_without_rate), markup=False)
+        out.print(
+            "warning: no rate to the reporting currency for "
+            + ", ".join(summary.currencies_without_rate),
+            markup=False,
+        )
 
 
 @cli.command(name="compute")
-@click.option("--grain", "grains", multiple=True, type=click.Choice(list(GRAINS)),
-              help="Grain(s) to compute (default: month, quarter and year).")
-@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Compute as at the start of this day (UTC).")
-@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="First period: the one holding this date.")
-@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Last period: the one holding this date.")
+@click.option(
+    "--grain",
+    "grains",
+    multiple=True,
+    type=click.Choice(list(GRAINS)),
+    help="Grain(s) to compute (default: month, quarter and year).",
+)
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Compute as at the start of this day (UTC).",
+)
+@click.option(
+    "--from",
+    "date_from",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="First period: the one holding this date.",
+)
+@click.option(
+    "--to",
+    "date_to",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Last period: the one holding this date.",
+)
 @click.pass_context
 def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, date_to) -> None:
     """Compute every partner KPI into kpi_values."""
@@ -170,8 +217,14 @@ def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, d
 
     try:
         with open_store(config, must_exist=True) as store:
-            summary = compute(store, config.kpi_settings(), grains or tuple(GRAINS),
-                              as_of=day(as_of), date_from=day(date_from), date_to=day(date_to))
+            summary = compute(
+                store,
+                config.kpi_settings(),
+                grains or tuple(GRAINS),
+                as_of=day(as_of),
+                date_from=day(date_from),
+                date_to=day(date_to),
+            )
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
     _print_compute(summary)
@@ -185,7 +238,7 @@ def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, d
 @click.option("--kpi", type=click.Choice(KPI_NAMES), default=None)
 @click.pass_context
 def export_cmd(ctx: click.Context, fmt: str, output: str, grain, dimension, kpi) -> None:
-    """Export computed KPIs (columns grain,period_start,dimension,member,member_name,kpi,value,n)."""
+    """Export computed KPIs: grain,period_start,dimension,member,member_name,kpi,value,n."""
     config = _config(ctx)
     try:
         with open_store(config, read_only=True) as store:
@@ -221,13 +274,22 @@ def status(ctx: click.Context) -> None:
         c = s["counts"]
         records = sum(c.get(k, 0) for k in ("inserted", "updated", "unchanged"))
         finished = s["last_run_finished"]
-        streams.add_row(s["source"], s["stream"], s["last_run_status"] or "",
-                        f"{finished:%Y-%m-%d %H:%M:%S}" if finished else "", str(records),
-                        s["watermark"] or "", s["last_run_error"] or "")
+        streams.add_row(
+            s["source"],
+            s["stream"],
+            s["last_run_status"] or "",
+            f"{finished:%Y-%m-%d %H:%M:%S}" if finished else "",
+            str(records),
+            s["watermark"] or "",
+            s["last_run_error"] or "",
+        )
     out.print(streams)
     for c in st.last_compute:
-        out.print(f"last compute ({c['grain']}): {c['computed_at']:%Y-%m-%d %H:%M:%S} UTC, "
-                  f"{c['rows']} rows", markup=False)
+        out.print(
+            f"last compute ({c['grain']}): {c['computed_at']:%Y-%m-%d %H:%M:%S} UTC, "
+            f"{c['rows']} rows",
+            markup=False,
+        )
 
 
 def _print_leaderboard(store, grain: str, dimension: str) -> None:
@@ -236,16 +298,26 @@ def _print_leaderboard(store, grain: str, dimension: str) -> None:
         out.print("no KPIs computed yet", markup=False)
         return
     table = Table(title=f"{dimension} leaderboard, {grain} starting {period}", title_justify="left")
-    for col in ("#", dimension, "quality", "won amount", "won", "win rate", "avg deal",
-                "cycle (days)"):
+    for col in (
+        "#",
+        dimension,
+        "quality",
+        "won amount",
+        "won",
+        "win rate",
+        "avg deal",
+        "cycle (days)",
+    ):
         table.add_column(col, justify="left" if col == dimension else "right")
     for row in leaderboard(store, grain, period, dimension):
         v = row.values
         score = v["quality_score"]
         table.add_row(
-            str(row.rank), row.member_name,
+            str(row.rank),
+            row.member_name,
             "insufficient data" if score is None else f"{score:.2f}",
-            f"{v['won_amount']:,.0f}", plain_number(v["deals_won"]),
+            f"{v['won_amount']:,.0f}",
+            plain_number(v["deals_won"]),
             "" if v["win_rate"] is None else f"{v['win_rate'] * 100:.1f}%",
             "" if v["average_deal_size"] is None else f"{v['average_deal_size']:,.0f}",
             "" if v["sales_cycle_days"] is None else f"{v['sales_cycle_days']:.1f}",
@@ -255,12 +327,25 @@ def _print_leaderboard(store, grain: str, dimension: str) -> None:
 
 @cli.command()
 @click.option("--grain", type=click.Choice(list(GRAINS)), default="quarter", show_default=True)
-@click.option("--period", default="latest", show_default=True,
-              help="latest (the latest complete period), or YYYY-MM-DD: the period holding it.")
-@click.option("--dimension", type=click.Choice([d for d in DIMENSIONS if d != "overall"]),
-              default="partner", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False), default="report.html",
-              show_default=True, help="The HTML file to write.")
+@click.option(
+    "--period",
+    default="latest",
+    show_default=True,
+    help="latest (the latest complete period), or YYYY-MM-DD: the period holding it.",
+)
+@click.option(
+    "--dimension",
+    type=click.Choice([d for d in DIMENSIONS if d != "overall"]),
+    default="partner",
+    show_default=True,
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    default="report.html",
+    show_default=True,
+    help="The HTML file to write.",
+)
 @click.pass_context
 def report(ctx: click.Context, grain: str, period: str, dimension: str, output: str) -> None:
     """Write the HTML report: leaderboard and charts for one period (one file, works offline)."""
@@ -275,8 +360,14 @@ def report(ctx: click.Context, grain: str, period: str, dimension: str, output: 
             raise _Failed(msg) from None
     try:
         with open_store(config, read_only=True) as store:
-            size = write_report(store, config.kpi_settings(), Path(output), grain=grain,
-                                period=period, dimension=dimension)
+            size = write_report(
+                store,
+                config.kpi_settings(),
+                Path(output),
+                grain=grain,
+                period=period,
+                dimension=dimension,
+            )
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
     out.print(f"wrote {output} ({size / 1e6:.1f} MB)", markup=False)
@@ -284,10 +375,21 @@ def report(ctx: click.Context, grain: str, period: str, dimension: str, output: 
 
 @cli.command()
 @click.option("--port", type=int, default=8443, show_default=True, help="Port (0: any free port).")
-@click.option("--data", type=click.Choice(["maven", "synthetic"]), default="maven", show_default=True,
-              help="The real Maven data set, or generated data.")
-@click.option("--synthetic", "n_deals", type=click.IntRange(min=0), default=10_000, show_default=True,
-              help="Deals to generate with --data synthetic.")
+@click.option(
+    "--data",
+    type=click.Choice(["maven", "synthetic"]),
+    default="maven",
+    show_default=True,
+    help="The real Maven data set, or generated data.",
+)
+@click.option(
+    "--synthetic",
+    "n_deals",
+    type=click.IntRange(min=0),
+    default=10_000,
+    show_default=True,
+    help="Deals to generate with --data synthetic.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generator.")
 def sandbox(port: int, data: str, n_deals: int, seed: int) -> None:
     """Serve the local CRM sandbox (Salesforce and HubSpot APIs over HTTPS) until Ctrl-C."""
@@ -301,10 +403,16 @@ def sandbox(port: int, data: str, n_deals: int, seed: int) -> None:
         token = sb.salesforce.issue_token()
         out.print(f"CRM sandbox at {sb.url} ({data}: {len(world.deals)} deals)", markup=False)
         out.print(f"CA bundle: {sb.ca_bundle}", markup=False)
-        out.print(f"Salesforce: {sb.url}/services/data/v60.0/ (bearer token {token}; or OAuth at "
-                  f"{sb.url}/services/oauth2/token)", markup=False)
-        out.print(f"HubSpot: {sb.url}/crm/v3/ (bearer token: any of "
-                  f"{', '.join(sorted(sb.hubspot.accepted_tokens))})", markup=False)
+        out.print(
+            f"Salesforce: {sb.url}/services/data/v60.0/ (bearer token {token}; or OAuth at "
+            f"{sb.url}/services/oauth2/token)",
+            markup=False,
+        )
+        out.print(
+            f"HubSpot: {sb.url}/crm/v3/ (bearer token: any of "
+            f"{', '.join(sorted(sb.hubspot.accepted_tokens))})",
+            markup=False,
+        )
         out.print("Ctrl-C stops it.", markup=False)
         try:
             threading.Event().wait()
@@ -313,8 +421,13 @@ def sandbox(port: int, data: str, n_deals: int, seed: int) -> None:
 
 
 @cli.command()
-@click.option("--workdir", type=click.Path(file_okay=False), default="partnerkpi-demo",
-              show_default=True, help="Folder for the demo's DuckDB file.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default="partnerkpi-demo",
+    show_default=True,
+    help="Folder for the demo's DuckDB file.",
+)
 def demo(workdir: str) -> None:
     """Serve the real data set as a Salesforce org and a HubSpot portal (the local CRM sandbox)
     and run the main job against each: sync, compute, leaderboard, push plan, report."""
@@ -336,22 +449,32 @@ def demo(workdir: str) -> None:
         out.print(f"DuckDB file: {run.config.database}", markup=False)
         out.print(f"report: {run.report.resolve()}", markup=False)
     first = result.runs[0]
-    out.print(f"try: partnerkpi --config {first.config.path} export --grain quarter "
-              "--dimension partner", markup=False)
+    out.print(
+        f"try: partnerkpi --config {first.config.path} export --grain quarter --dimension partner",
+        markup=False,
+    )
 
 
 def _print_plan(result) -> None:
     """One push's plan (dry run) as a table: partner, field, old -> new, action."""
     period = result.period_start.isoformat() if result.period_start else "none computed"
-    table = Table(title=f"push {result.source} {result.crm_object}: {result.grain} starting "
-                  f"{period}", title_justify="left")
+    table = Table(
+        title=f"push {result.source} {result.crm_object}: {result.grain} starting {period}",
+        title_justify="left",
+    )
     for col in ("partner", "record", "field", "kpi", "old", "new", "action"):
         table.add_column(col, justify="right" if col in ("old", "new") else "left")
     for c in result.cells:
         old = "" if c.old is None else format(c.old.normalize(), "f")
-        table.add_row(c.name or "", c.record_id, c.field, c.kpi,
-                      old if c.was_pushed else "?", "" if c.new is None else
-                      format(c.new.normalize(), "f"), c.action)
+        table.add_row(
+            c.name or "",
+            c.record_id,
+            c.field,
+            c.kpi,
+            old if c.was_pushed else "?",
+            "" if c.new is None else format(c.new.normalize(), "f"),
+            c.action,
+        )
     out.print(table)
 
 
@@ -360,30 +483,48 @@ def _print_push(result) -> None:
         _print_plan(result)
         for name in result.created_fields:
             out.print(f"would create property {name}", markup=False)
-        out.print(f"dry run: {result.count('write')} fields to write, "
-                  f"{result.count('unchanged')} unchanged, {result.count('keep')} kept; "
-                  "nothing written", markup=False)
+        out.print(
+            f"dry run: {result.count('write')} fields to write, "
+            f"{result.count('unchanged')} unchanged, {result.count('keep')} kept; "
+            "nothing written",
+            markup=False,
+        )
         return
     for name in result.created_fields:
         out.print(f"created property {name}", markup=False)
-    out.print(f"push {result.source}: {result.records_written} written, {result.records_failed} "
-              f"failed, {result.count('unchanged')} fields unchanged, {result.write_calls} "
-              "write calls", markup=False)
+    out.print(
+        f"push {result.source}: {result.records_written} written, {result.records_failed} "
+        f"failed, {result.count('unchanged')} fields unchanged, {result.write_calls} "
+        "write calls",
+        markup=False,
+    )
     for f in result.failures:
-        err.print(f"failed: {result.source} {f.record_id} ({f.name}): {f.error_code}: "
-                  f"{f.message} (fields {', '.join(f.fields)})", markup=False)
+        err.print(
+            f"failed: {result.source} {f.record_id} ({f.name}): {f.error_code}: "
+            f"{f.message} (fields {', '.join(f.fields)})",
+            markup=False,
+        )
 
 
 @cli.command()
-@click.option("--source", "target", type=click.Choice(["salesforce", "hubspot"]), default=None,
-              help="Push to this CRM only (default: every CRM under writeback).")
+@click.option(
+    "--source",
+    "target",
+    type=click.Choice(["salesforce", "hubspot"]),
+    default=None,
+    help="Push to this CRM only (default: every CRM under writeback).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan / result as JSON.")
-@click.option("--create-properties", is_flag=True,
-              help="HubSpot: create missing target properties (group partnerkpi) first.")
+@click.option(
+    "--create-properties",
+    is_flag=True,
+    help="HubSpot: create missing target properties (group partnerkpi) first.",
+)
 @click.pass_context
-def push(ctx: click.Context, target: str | None, dry_run: bool, as_json: bool,
-         create_properties: bool) -> None:
+def push(
+    ctx: click.Context, target: str | None, dry_run: bool, as_json: bool, create_properties: bool
+) -> None:
     """Write partner KPIs into the CRM (only changed values). Exit 2: some records failed."""
     import json as _json
 
@@ -396,8 +537,9 @@ def push(ctx: click.Context, target: str | None, dry_run: bool, as_json: bool,
         if lock is not None:
             lock.acquire()
         with open_store(config) as store:
-            results = push_targets(config, store, target=target, dry_run=dry_run,
-                                   create_fields=create_properties)
+            results = push_targets(
+                config, store, target=target, dry_run=dry_run, create_fields=create_properties
+            )
     except LockedError as exc:
         failed = _fail(exc)
         failed.exit_code = EXIT_LOCKED
@@ -411,8 +553,9 @@ def push(ctx: click.Context, target: str | None, dry_run: bool, as_json: bool,
         if lock is not None:
             lock.release()
     if as_json:
-        out.print(_json.dumps([push_json(r, plan=dry_run) for r in results], indent=2),
-                  markup=False)
+        out.print(
+            _json.dumps([push_json(r, plan=dry_run) for r in results], indent=2), markup=False
+        )
     else:
         for result in results:
             _print_push(result)
@@ -422,8 +565,13 @@ def push(ctx: click.Context, target: str | None, dry_run: bool, as_json: bool,
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
-              help="Then write the HTML report here (as partnerkpi report with its defaults).")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Then write the HTML report here (as partnerkpi report with its defaults).",
+)
 @click.pass_context
 def run(ctx: click.Context, as_json: bool, report_path: str | None) -> None:
     """The scheduled job: sync, compute, push. Exit 0 ok, 1 failed, 2 partial, 3 locked."""
@@ -433,8 +581,9 @@ def run(ctx: click.Context, as_json: bool, report_path: str | None) -> None:
     from kpi_engine.report import write_report
 
     config = _config(ctx)
-    summary = run_job(config, on_step=None if as_json else
-                      (lambda step: err.print(f"{step} ...", markup=False)))
+    summary = run_job(
+        config, on_step=None if as_json else (lambda step: err.print(f"{step} ...", markup=False))
+    )
     report_note = None
     if report_path and summary.compute is not None and not summary.error:
         try:
@@ -456,8 +605,10 @@ def run(ctx: click.Context, as_json: bool, report_path: str | None) -> None:
         for result in summary.pushes:
             _print_push(result)
         if summary.stale_lock:
-            err.print(f"warning: took over a stale lock of pid {summary.stale_lock.get('pid')}",
-                      markup=False)
+            err.print(
+                f"warning: took over a stale lock of pid {summary.stale_lock.get('pid')}",
+                markup=False,
+            )
         if report_note:
             out.print(report_note, markup=False)
     if summary.error:

@@ -57,24 +57,42 @@ def _team_units() -> dict[str, str]:
 def _source(crm: str, url: str, ca_bundle: str) -> dict[str, Any]:
     if crm == "salesforce":
         return {
-            "auth": "password", "login_url": url, "ca_bundle": ca_bundle,
+            "auth": "password",
+            "login_url": url,
+            "ca_bundle": ca_bundle,
             "username": "sandbox@partnerkpi.example",
             "password_env": "PARTNERKPI_DEMO_SF_PASSWORD",
             "security_token_env": "PARTNERKPI_DEMO_SF_TOKEN",
             "client_id_env": "PARTNERKPI_DEMO_SF_CLIENT_ID",
             "client_secret_env": "PARTNERKPI_DEMO_SF_CLIENT_SECRET",
         }
-    return {"host": url, "ca_bundle": ca_bundle, "token_env": "PARTNERKPI_DEMO_HUBSPOT_TOKEN",
-            "team_units": _team_units()}
+    return {
+        "host": url,
+        "ca_bundle": ca_bundle,
+        "token_env": "PARTNERKPI_DEMO_HUBSPOT_TOKEN",
+        "team_units": _team_units(),
+    }
 
 
 _WRITEBACK = {
-    "salesforce": {"object": "Account", "grain": "quarter", "fields": {
-        "win_rate": "Partner_Win_Rate__c", "average_deal_size": "Partner_Avg_Deal_Size__c",
-        "quality_score": "Partner_Quality_Score__c"}},
-    "hubspot": {"object": "companies", "grain": "quarter", "fields": {
-        "win_rate": "partner_win_rate", "average_deal_size": "partner_avg_deal_size",
-        "quality_score": "partner_quality_score"}},
+    "salesforce": {
+        "object": "Account",
+        "grain": "quarter",
+        "fields": {
+            "win_rate": "Partner_Win_Rate__c",
+            "average_deal_size": "Partner_Avg_Deal_Size__c",
+            "quality_score": "Partner_Quality_Score__c",
+        },
+    },
+    "hubspot": {
+        "object": "companies",
+        "grain": "quarter",
+        "fields": {
+            "win_rate": "partner_win_rate",
+            "average_deal_size": "partner_avg_deal_size",
+            "quality_score": "partner_quality_score",
+        },
+    },
 }
 
 
@@ -88,8 +106,11 @@ def demo_config(workdir: Path, crm: str, url: str, ca_bundle: str) -> AppConfig:
         "writeback": {crm: _WRITEBACK[crm]},
     }
     path = workdir / f"{crm}.yaml"
-    path.write_text("# written by partnerkpi demo (the CRM sandbox it points at has stopped)\n"
-                    + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.write_text(
+        "# written by partnerkpi demo (the CRM sandbox it points at has stopped)\n"
+        + yaml.safe_dump(data, sort_keys=False),
+        encoding="utf-8",
+    )
     return load_config(path)
 
 

@@ -11,8 +11,8 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 import requests
@@ -108,7 +108,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def make_session(ca_bundle: str | None = None, *, user_agent: str = "partnerkpi") -> requests.Session:
+def make_session(
+    ca_bundle: str | None = None, *, user_agent: str = "partnerkpi"
+) -> requests.Session:
     """A ``requests.Session`` that verifies TLS against ``ca_bundle`` (or the default store).
 
     The session ignores the environment (``trust_env = False``): otherwise ``REQUESTS_CA_BUNDLE``

@@ -50,19 +50,25 @@ def resolve_secret(env_name: str, setting: str, extra: Mapping[str, str] | None 
 
     Args:
         env_name: the environment variable the config names.
-        setting: the config path naming it (for the error), e.g. ``sources.salesforce.password_env``.
+        setting: the config path naming it (for the error), e.g.
+            ``sources.salesforce.password_env``.
         extra: values read from the secrets file.
 
     Raises:
         ConfigError: the variable is not set (the message names the variable, never a value).
     """
     if not _ENV_NAME.match(env_name):  # a secret pasted where its variable's name belongs
-        msg = (f"{setting}: {mask(env_name) or repr(env_name)} is not an environment variable "
-               "name; put the secret in an environment variable and name that variable here")
+        msg = (
+            f"{setting}: {mask(env_name) or repr(env_name)} is not an environment variable "
+            "name; put the secret in an environment variable and name that variable here"
+        )
         raise ConfigError(msg)
     value = os.environ.get(env_name) or (extra or {}).get(env_name)
     if not value:
-        msg = f"{setting}: environment variable {env_name} is not set (export it or add it to the secrets file)"
+        msg = (
+            f"{setting}: environment variable {env_name} is not set "
+            "(export it or add it to the secrets file)"
+        )
         raise ConfigError(msg)
     return value
 

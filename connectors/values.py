@@ -59,7 +59,7 @@ def parse_amount(value: object) -> Decimal | None:
     if not number.is_finite():
         msg = f"{value!r} is not a finite number"
         raise ValueError(msg)
-    sign, digits, exponent = number.normalize().as_tuple()
+    _, digits, exponent = number.normalize().as_tuple()
     if isinstance(exponent, int) and exponent < -AMOUNT_SCALE:
         msg = f"{value!r} has more than {AMOUNT_SCALE} decimal places"
         raise ValueError(msg)
@@ -111,7 +111,9 @@ def parse_instant(value: object) -> datetime | None:
             return parsed.replace(tzinfo=UTC)
         msg = f"{value!r} has no time zone offset"
         raise ValueError(msg)
-    return parsed if parsed.utcoffset() == _ZERO and parsed.tzinfo is UTC else parsed.astimezone(UTC)
+    return (
+        parsed if parsed.utcoffset() == _ZERO and parsed.tzinfo is UTC else parsed.astimezone(UTC)
+    )
 
 
 def parse_date(value: object) -> date | None:

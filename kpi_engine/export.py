@@ -44,15 +44,19 @@ def _query(grain: str | None, dimension: str | None, kpi: str | None) -> tuple[s
     return f"SELECT {', '.join(COLUMNS)} FROM kpi_values{where} {order}", params
 
 
-def fetch(store: Store, *, grain: str | None = None, dimension: str | None = None,
-          kpi: str | None = None) -> list[tuple[Any, ...]]:
+def fetch(
+    store: Store, *, grain: str | None = None, dimension: str | None = None, kpi: str | None = None
+) -> list[tuple[Any, ...]]:
     """The ``kpi_values`` rows selected, as tuples in :data:`COLUMNS` order."""
     sql, params = _query(grain, dimension, kpi)
     return store.con.execute(sql, params).fetchall()
 
 
 def plain_number(value: Decimal | int | None) -> str:
-    """A number as plain text: ``Decimal('3086111.0000000000')`` -> ``"3086111"``; None -> ``""``."""
+    """A number as plain text: ``Decimal('3086111.0000000000')`` -> ``"3086111"``.
+
+    ``None`` gives ``""``.
+    """
     if value is None:
         return ""
     if isinstance(value, int):
@@ -63,8 +67,13 @@ def plain_number(value: Decimal | int | None) -> str:
 
 def _cells(row: Sequence[Any]) -> list[str]:
     return [
-        plain_number(v) if isinstance(v, Decimal | int) else v.isoformat() if isinstance(v, date)
-        else "" if v is None else str(v)
+        plain_number(v)
+        if isinstance(v, Decimal | int)
+        else v.isoformat()
+        if isinstance(v, date)
+        else ""
+        if v is None
+        else str(v)
         for v in row
     ]
 
@@ -100,8 +109,15 @@ def write_json(rows: Iterable[Sequence[Any]], handle: IO[str]) -> int:
     return count
 
 
-def export(store: Store, fmt: str, output: str | Path | IO[str], *, grain: str | None = None,
-           dimension: str | None = None, kpi: str | None = None) -> int:
+def export(
+    store: Store,
+    fmt: str,
+    output: str | Path | IO[str],
+    *,
+    grain: str | None = None,
+    dimension: str | None = None,
+    kpi: str | None = None,
+) -> int:
     """Export the selected KPI rows.
 
     Args:
@@ -139,10 +155,9 @@ def export(store: Store, fmt: str, output: str | Path | IO[str], *, grain: str |
     writer = write_csv if fmt == "csv" else write_json
     if isinstance(output, str | Path):
         try:
-            handle = Path(output).open("w", encoding="utf-8", newline="")
+            with Path(output).open("w", encoding="utf-8", newline="") as handle:
+                return writer(rows, handle)
         except OSError as exc:
             msg = f"cannot write {output}: {exc.strerror}"
             raise EngineError(msg) from None
-        with handle:
-            return writer(rows, handle)
     return writer(rows, output)

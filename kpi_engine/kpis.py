@@ -104,7 +104,9 @@ def _period_macros(months: int, fiscal_year_start_month: int) -> str:
     """
 
 
-def _setup(store: Store, settings: KpiSettings, as_of: date | None, sources: Sequence[str] | None) -> None:
+def _setup(
+    store: Store, settings: KpiSettings, as_of: date | None, sources: Sequence[str] | None
+) -> None:
     con = store.con
     t_cut = datetime.combine(as_of, time(), tzinfo=UTC) if as_of else None
     con.execute(
@@ -113,8 +115,13 @@ def _setup(store: Store, settings: KpiSettings, as_of: date | None, sources: Seq
         "coalesce(?::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ) AS t_cut, "
         "coalesce(?::DATE, 'infinity'::DATE) AS cut_date, "
         "?::BOOLEAN AS all_sources, ?::BIGINT AS min_closed_deals",
-        [settings.reporting_currency, t_cut, as_of, sources is None,
-         settings.quality_score.min_closed_deals],
+        [
+            settings.reporting_currency,
+            t_cut,
+            as_of,
+            sources is None,
+            settings.quality_score.min_closed_deals,
+        ],
     )
     con.execute("CREATE OR REPLACE TEMP TABLE kpi_sources (source VARCHAR)")
     if sources:
@@ -179,7 +186,13 @@ def _prepare_pipeline(store: Store, grains: Sequence[str], settings: KpiSettings
     con.execute(_sql("prepare", "open_pipeline.sql"))
 
 
-def _compute_grain(store: Store, grain: str, settings: KpiSettings, period_range: tuple[date | None, date | None], computed_at: datetime) -> int:
+def _compute_grain(
+    store: Store,
+    grain: str,
+    settings: KpiSettings,
+    period_range: tuple[date | None, date | None],
+    computed_at: datetime,
+) -> int:
     con = store.con
     con.execute(_period_macros(GRAINS[grain], settings.fiscal_year_start_month))
     con.execute(f"CREATE OR REPLACE TEMP TABLE periods AS SELECT * FROM periods_{grain}")
@@ -262,6 +275,12 @@ def compute(
             )
             store.con.execute(
                 "INSERT INTO kpi_runs VALUES (?, ?, ?, ?, ?)",
-                [computed_at, grain, as_of, summary.rows[grain], str(summary.warnings).replace("'", '"')],
+                [
+                    computed_at,
+                    grain,
+                    as_of,
+                    summary.rows[grain],
+                    str(summary.warnings).replace("'", '"'),
+                ],
             )
     return summary

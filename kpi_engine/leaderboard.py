@@ -14,8 +14,15 @@ from decimal import Decimal
 from kpi_engine.store import Store
 
 LEADERBOARD_KPIS = (
-    "quality_score", "won_amount", "deals_won", "win_rate", "average_deal_size",
-    "sales_cycle_days", "deal_success_rate", "pipeline_open_amount", "quality_score_change",
+    "quality_score",
+    "won_amount",
+    "deals_won",
+    "win_rate",
+    "average_deal_size",
+    "sales_cycle_days",
+    "deal_success_rate",
+    "pipeline_open_amount",
+    "quality_score_change",
 )
 
 
@@ -40,7 +47,9 @@ def latest_period(store: Store, grain: str, *, complete: bool = True) -> date | 
     return row[0] or row[1]
 
 
-def leaderboard(store: Store, grain: str, period_start: date, dimension: str = "partner") -> list[LeaderRow]:
+def leaderboard(
+    store: Store, grain: str, period_start: date, dimension: str = "partner"
+) -> list[LeaderRow]:
     """Rank the members of ``dimension`` in one period.
 
     Returns:
@@ -54,6 +63,11 @@ def leaderboard(store: Store, grain: str, period_start: date, dimension: str = "
         [grain, period_start, dimension],
     ).fetchall()
     return [
-        LeaderRow(rank=i, member=r[0], member_name=r[1], values=dict(zip(LEADERBOARD_KPIS, r[2:], strict=True)))
+        LeaderRow(
+            rank=i,
+            member=r[0],
+            member_name=r[1],
+            values=dict(zip(LEADERBOARD_KPIS, r[2:], strict=True)),
+        )
         for i, r in enumerate(rows, start=1)
     ]
