@@ -32,6 +32,23 @@ class Stream:
     fields: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Reject:
+    """A record skipped because one of its values cannot be read (``on_bad_record: reject``).
+
+    Attributes:
+        record_id: the CRM record id.
+        field: the CRM field / property name.
+        value: the raw value as sent (``None`` when the CRM sent none).
+        reason: one line saying what is wrong (``'n/a' is not a number``).
+    """
+
+    record_id: str
+    field: str
+    value: str | None
+    reason: str
+
+
 @dataclass
 class Page:
     """One page of canonical rows and where the stream stands after it.
@@ -46,6 +63,8 @@ class Page:
             source missing from it are flagged deleted, unless that would flag more than half of
             the live rows (then the page is refused as implausible).
         warnings: one-line notes about records kept with a NULL (e.g. an unknown created date).
+        rejects: records left out of ``tables`` because a value cannot be read; the sync loop
+            writes them to the ``rejects`` table in the page's transaction.
     """
 
     tables: dict[str, list[dict[str, Any]]]
@@ -54,6 +73,7 @@ class Page:
     deleted: dict[str, list[str]] = field(default_factory=dict)
     keep_ids: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
 
 
 class Connector(Protocol):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 
 from connectors.base import Connector, Page
 from connectors.errors import LimitReachedError
@@ -26,6 +26,7 @@ class StreamResult:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    rejected: int = 0  # rows written to the ``rejects`` table (one per record and field)
     warnings: list[str] = field(default_factory=list)
     tables: dict[str, UpsertStats] = field(default_factory=dict)
 
@@ -46,8 +47,13 @@ class SyncResult:
 ProgressCallback = Callable[[str, StreamResult], None]
 
 
-def _commit(store: Store, source: str, stream: str, page: Page, result: StreamResult) -> None:
+def _commit(
+    store: Store, source: str, stream: str, page: Page, result: StreamResult, run_id: int
+) -> None:
     with store.transaction():
+        result.rejected += store.add_rejects(
+            source, stream, run_id, (astuple(r) for r in page.rejects)
+        )
         for table, rows in page.tables.items():
             stats: UpsertStats = store.upsert(table, rows)
             result.inserted += stats.inserted
@@ -100,7 +106,7 @@ def run_sync(
                 }
                 watermark = None if full_refresh else state.get(stream.name)
                 for page in connector.pull(stream, watermark, state):
-                    _commit(store, source, stream.name, page, counts)
+                    _commit(store, source, stream.name, page, counts, result.run_id)
                     if progress:
                         progress(stream.name, counts)
     except KeyboardInterrupt:

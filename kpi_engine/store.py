@@ -332,6 +332,30 @@ class Store:
                 self.set_watermark(source, stream, watermark)
         return stats
 
+    def add_rejects(
+        self, source: str, stream: str, run_id: int, rejects: Iterable[Sequence[Any]]
+    ) -> int:
+        """Record skipped records (call inside the transaction that commits their page).
+
+        Args:
+            source: ``salesforce`` or ``hubspot``.
+            stream: the stream the records came from.
+            run_id: the sync run (``sync_runs.run_id``).
+            rejects: ``(record_id, field, value, reason)`` tuples; value is text or None.
+
+        Returns:
+            How many rows were written.
+        """
+        rows = [[source, stream, *reject, run_id] for reject in rejects]
+        if rows:
+            now = datetime.now(UTC)
+            self.con.executemany(
+                "INSERT INTO rejects (source, stream, record_id, field, value, reason, run_id, "
+                "rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [[*row, now] for row in rows],
+            )
+        return len(rows)
+
     # -- sync runs ---------------------------------------------------------------------------
     def start_run(self, source: str) -> int:
         """Record the start of a sync run; returns its id."""

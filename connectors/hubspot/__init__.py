@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from connectors.bad_records import BadRecords
 from connectors.base import Page, Stream
 from connectors.errors import ConfigError
 from connectors.http import RetryPolicy
@@ -282,18 +283,20 @@ class HubSpotConnector:
 
     def _deal_page(self, results: list[dict[str, Any]], ctx: R.Context) -> Page:
         warnings: list[str] = []
+        bad = BadRecords(self.settings.on_bad_record)
         partners = self._partner_ids(results)
-        deals = [R.deal_row(d, ctx, partners[str(d["id"])], warnings) for d in results]
+        built = (R.deal_row(d, ctx, partners[str(d["id"])], warnings, bad) for d in results)
+        deals = [row for row in built if row is not None]
         history: list[dict[str, Any]] = []
         for ids in chunks([r["deal_id"] for r in deals], HISTORY_BATCH):
             read = self.client.read_deals(ids, ["hs_object_id"], ["dealstage"])
             for deal in read.get("results") or []:
                 history += R.history_rows(deal)
         tables: dict[str, list[dict[str, Any]]] = {}
-        new = self._new_partners({p for p in partners.values() if p})
+        new = self._new_partners({r["partner_id"] for r in deals if r["partner_id"]})
         if new:
             tables["partners"] = new
         tables["deals"] = deals
         if history:
             tables["stage_history"] = history
-        return Page(tables, warnings=warnings)
+        return Page(tables, warnings=warnings, rejects=bad.take())

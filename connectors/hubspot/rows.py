@@ -1,8 +1,9 @@
 """HubSpot JSON -> canonical rows (pure functions, no HTTP).
 
 HubSpot sends every property as a string (https://developers.hubspot.com/docs/api-reference/crm-properties-v3/guide):
-amounts become exact ``Decimal`` (``""``/null -> NULL, never 0: C-04; unreadable text -> NULL with
-a warning naming the deal), instants in ISO ``Z`` or epoch milliseconds become UTC (C-03), and
+amounts become exact ``Decimal`` (``""``/null -> NULL, never 0: C-04; unreadable text, an
+impossible date or an unknown stage id rejects the deal or stops the run, per ``on_bad_record``:
+:mod:`connectors.bad_records`), instants in ISO ``Z`` or epoch milliseconds become UTC (C-03), and
 ``closedate`` becomes a DATE as described in :func:`close_date`. Stages are keyed by
 ``(pipeline id, stage id)`` and won/lost come from the stage metadata, never the label (C-12).
 """
@@ -16,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from connectors.bad_records import BadRecords
 from connectors.values import parse_amount, parse_bool, parse_instant
 
 SOURCE = "hubspot"
@@ -163,37 +165,43 @@ def close_date(value: object, zone: ZoneInfo | None,
 
 
 def deal_row(deal: Mapping[str, Any], ctx: Context, partner_id: str | None,
-             warnings: list[str]) -> dict[str, Any]:
+             warnings: list[str], bad: BadRecords | None = None) -> dict[str, Any] | None:
     """A row of ``deals`` from one search / batch-read result.
 
     Args:
         deal: ``{"id", "properties": {...}, "archived", ...}``.
         ctx: portal facts and this run's stage map.
         partner_id: the partner company id (from the partner property or the association).
-        warnings: one-line notes are appended here (bad values kept as NULL, unknown stage or
-            owner, won without close date).
+        warnings: one-line notes are appended here (unknown owner, won without close date).
+        bad: where an unreadable value or an unknown stage id is rejected (default: a
+            throwaway ``reject`` collector).
 
     Returns:
         The canonical row; ``amount`` in ``currency``, ``amount_reporting`` in the reporting
         currency when HubSpot gives it (``amount_in_home_currency`` with home = reporting).
+        None when the deal is rejected.
+
+    Raises:
+        RecordError: a bad value under ``on_bad_record: stop``.
     """
     did = str(deal["id"])
     p = deal.get("properties") or {}
+    bad = bad if bad is not None else BadRecords()
+    before = len(bad.rejects)
 
     def value(name: str, parse: Any) -> Any:
         raw = p.get(name)
         try:
             return parse(raw)
-        except ValueError:
-            warnings.append(f"deal {did}: {name} {raw!r} is not readable; stored as NULL")
+        except ValueError as exc:
+            bad.add("deal", did, name, raw, str(exc))
             return None
 
     pipeline = p.get("pipeline") or "default"
     stage = p.get("dealstage") or None
     info = ctx.stages.get((pipeline, stage or ""))
     if info is None:
-        warnings.append(f"deal {did}: stage {stage!r} is not a stage of pipeline {pipeline!r}; "
-                        "counted as open")
+        bad.add("deal", did, "dealstage", stage, f"is not a stage of pipeline {pipeline!r}")
         info = StageInfo(False, False)
     currency = p.get("deal_currency_code") or ctx.home_currency or ctx.reporting_currency
     amount = value("amount", parse_amount)
@@ -208,7 +216,7 @@ def deal_row(deal: Mapping[str, Any], ctx: Context, partner_id: str | None,
     if owner is not None and ctx.owners and owner not in ctx.owners:
         warnings.append(f"deal {did}: owner {owner} is unknown even among archived owners; "
                         "grouped under that id")
-    return {
+    row = {
         "source": SOURCE, "deal_id": did, "name": p.get("dealname") or None,
         "partner_id": partner_id, "owner_id": owner, "account_name": None,
         "pipeline": pipeline, "stage": stage,
@@ -220,6 +228,7 @@ def deal_row(deal: Mapping[str, Any], ctx: Context, partner_id: str | None,
         "updated_at": value("hs_lastmodifieddate", parse_instant),
         "is_deleted": False,
     }
+    return None if len(bad.rejects) > before else row
 
 
 def history_rows(deal: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from connectors.bad_records import BadRecordSetting
+
 #: Deal properties always asked for (the issue's list); ``deal_properties`` adds to them.
 BASE_DEAL_PROPERTIES = (
     "amount",
@@ -50,7 +52,7 @@ class PartnerRule(BaseModel):
     tier_property: str | None = None
 
 
-class HubSpotSettings(BaseModel):
+class HubSpotSettings(BadRecordSetting):
     """``sources.hubspot``.
 
     Attributes:
@@ -89,6 +91,7 @@ class HubSpotSettings(BaseModel):
         closedate_midnight_utc_is_date: read a close date at exactly 00:00 UTC as that calendar
             date (a date-only value written by the API or an import) instead of converting it
             to the portal's time zone.
+        on_bad_record: ``reject`` or ``stop`` (see :class:`BadRecordSetting`).
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -28,6 +28,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors.bad_records import BadRecords
 from connectors.base import Page, Stream
 from connectors.errors import ConfigError
 from connectors.http import RetryPolicy
@@ -207,6 +208,7 @@ class SalesforceConnector:
             unit_field=s.owner_unit_field,
             tier_field=s.partner_tier_field,
             default_currency=s.currency or self.reporting_currency,
+            bad=BadRecords(s.on_bad_record),
         )
 
     def pull(
@@ -297,7 +299,7 @@ class SalesforceConnector:
             records.extend(body.get("records") or [])
         self.totals[spec.name] = len(records)
         rows = rate_rows(records, self.reporting_currency, ctx)
-        yield Page({spec.name: rows}, warnings=list(ctx.warnings))
+        yield Page({spec.name: rows}, warnings=list(ctx.warnings), rejects=ctx.bad.take())
 
     def _pages(self, spec: StreamSpec, soql: str, ctx: RowContext) -> Iterator[Page]:
         """One Page per API page (watermark = the page's highest replication-key value)."""
@@ -368,8 +370,9 @@ class SalesforceConnector:
             if spec.deletable and is_deleted(flat):
                 deleted.append(str(flat["id"]))
                 continue
+            before = len(ctx.bad.rejects)
             row = build(flat, ctx)
-            if row is not None:
+            if row is not None and len(ctx.bad.rejects) == before:
                 rows.append(row)
         warnings = list(ctx.warnings)
         ctx.warnings.clear()
@@ -379,4 +382,5 @@ class SalesforceConnector:
             watermark=format_instant(top) if top else None,
             deleted=gone,
             warnings=warnings,
+            rejects=ctx.bad.take(),
         )

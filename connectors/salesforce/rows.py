@@ -10,7 +10,8 @@ its fields read as None (case C-07).
 
 Values: amounts exact (``Decimal``, also exponent form); every ISO-8601 variant -> aware UTC
 datetime (case C-03); ``CloseDate`` a date; percents (0..100) -> probabilities 0..1. A value that
-does not parse becomes None with a warning naming the record and field, never 0.
+does not parse (text in an amount, ``2024-13-45``) is never stored as a guess: the record is
+rejected or the run stops, per ``on_bad_record`` (:mod:`connectors.bad_records`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from connectors.bad_records import BadRecords
 from connectors.values import parse_amount, parse_bool, parse_date, parse_instant
 
 SOURCE = "salesforce"
@@ -59,7 +61,8 @@ class RowContext:
         unit_field: User field path giving the unit.
         tier_field: Account field giving the tier, or None.
         default_currency: currency of deals without ``CurrencyIsoCode`` (single-currency orgs).
-        warnings: one-line notes collected while building (values read as NULL).
+        warnings: one-line notes collected while building.
+        bad: the records rejected while building (or the stop on the first one).
     """
 
     partner_field: str
@@ -69,21 +72,24 @@ class RowContext:
     tier_field: str | None
     default_currency: str
     warnings: list[str] = field(default_factory=list)
+    bad: BadRecords = field(default_factory=BadRecords)
 
     def read(
         self, flat: Mapping[str, Any], path: str, parse: Callable[[Any], Any] | None, what: str
     ) -> Any:
-        """The value of ``path`` parsed, or None (with a warning) when it does not parse."""
+        """The value of ``path`` parsed; when it does not parse, the record is rejected
+        (``bad``; the caller leaves it out) and None is returned.
+
+        Raises:
+            RecordError: the value does not parse and ``on_bad_record`` is ``stop``.
+        """
         value = flat.get(key(path))
         if parse is None:
             return None if value is None else str(value)
         try:
             return parse(value)
         except ValueError as exc:
-            self.warnings.append(
-                f"{what} {flat.get('id')}: field {path} value {value!r} is not "
-                f"readable ({exc}); stored as NULL"
-            )
+            self.bad.add(what, str(flat.get("id")), path, value, str(exc))
             return None
 
 

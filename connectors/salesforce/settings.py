@@ -21,8 +21,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from connectors.bad_records import BadRecordSetting
 from connectors.secrets import mask
 
 #: Every stream the connector can pull, in pull order.
@@ -37,7 +38,7 @@ def _resolve(path: Path, info: ValidationInfo) -> Path:
     return path if path.is_absolute() or base is None else Path(base) / path
 
 
-class SalesforceSettings(BaseModel):
+class SalesforceSettings(BadRecordSetting):
     """``sources.salesforce``.
 
     Attributes:
@@ -86,6 +87,7 @@ class SalesforceSettings(BaseModel):
             (read from ``Sforce-Limit-Info`` on every response).
         timeout_seconds: HTTP timeout of one request, seconds.
         retry_attempts: tries per request on connection errors, timeouts and 5xx.
+        on_bad_record: ``reject`` or ``stop`` (see :class:`BadRecordSetting`).
     """
 
     model_config = ConfigDict(extra="forbid")

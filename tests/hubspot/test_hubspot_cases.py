@@ -90,15 +90,15 @@ def test_c04_number_formats(text: str | None, expected: Decimal | None) -> None:
     assert parse_amount(text) == expected
 
 
-def test_c04_unreadable_amount_is_null_with_a_warning_naming_the_deal() -> None:
+def test_c04_unreadable_amount_is_rejected_naming_the_deal() -> None:
     with Sandbox(cases_world(), clock=Clock(NOW)) as sb, Store(":memory:") as store:
         bad = sb.hubspot.create("deals", {"dealname": "bad", "dealstage": "Won", "amount": "n/a"})
         result = sync(store, sb)
-        assert rows(store, "SELECT amount FROM deals WHERE deal_id = ?", bad) == [(None,)]
-    assert (
-        f"deal {bad}: amount 'n/a' is not readable; stored as NULL"
-        in result.streams["deals"].warnings
-    )
+        assert rows(store, "SELECT amount FROM deals WHERE deal_id = ?", bad) == []
+        assert rows(
+            store, "SELECT field, value, reason FROM rejects WHERE record_id = ?", bad
+        ) == [("amount", "n/a", "'n/a' is not a number")]
+    assert result.streams["deals"].rejected == 1
 
 
 def test_c05_home_currency_amount_is_used(synced) -> None:
