@@ -201,7 +201,8 @@ def deal_row(deal: Mapping[str, Any], ctx: Context, partner_id: str | None,
     stage = p.get("dealstage") or None
     info = ctx.stages.get((pipeline, stage or ""))
     if info is None:
-        bad.add("deal", did, "dealstage", stage, f"is not a stage of pipeline {pipeline!r}")
+        bad.add("deal", did, "dealstage", stage, f"is not a stage of pipeline {pipeline!r}",
+                nullable=False)
         info = StageInfo(False, False)
     currency = p.get("deal_currency_code") or ctx.home_currency or ctx.reporting_currency
     amount = value("amount", parse_amount)
@@ -228,7 +229,7 @@ def deal_row(deal: Mapping[str, Any], ctx: Context, partner_id: str | None,
         "updated_at": value("hs_lastmodifieddate", parse_instant),
         "is_deleted": False,
     }
-    return None if len(bad.rejects) > before else row
+    return None if bad.skips(before) else row
 
 
 def history_rows(deal: Mapping[str, Any]) -> list[dict[str, Any]]:

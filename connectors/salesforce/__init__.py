@@ -372,7 +372,7 @@ class SalesforceConnector:
                 continue
             before = len(ctx.bad.rejects)
             row = build(flat, ctx)
-            if row is not None and len(ctx.bad.rejects) == before:
+            if row is not None and not ctx.bad.skips(before):
                 rows.append(row)
         warnings = list(ctx.warnings)
         ctx.warnings.clear()

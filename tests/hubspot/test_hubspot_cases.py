@@ -90,11 +90,13 @@ def test_c04_number_formats(text: str | None, expected: Decimal | None) -> None:
     assert parse_amount(text) == expected
 
 
-def test_c04_unreadable_amount_is_rejected_naming_the_deal() -> None:
+def test_c04_unreadable_amount_is_null_and_named() -> None:
+    # C-04: "Unparseable text is recorded as NULL with a warning naming the record. It is never 0
+    # and never crashes the whole run." (the default on_bad_record: keep)
     with Sandbox(cases_world(), clock=Clock(NOW)) as sb, Store(":memory:") as store:
         bad = sb.hubspot.create("deals", {"dealname": "bad", "dealstage": "Won", "amount": "n/a"})
         result = sync(store, sb)
-        assert rows(store, "SELECT amount FROM deals WHERE deal_id = ?", bad) == []
+        assert rows(store, "SELECT amount FROM deals WHERE deal_id = ?", bad) == [(None,)]
         assert rows(
             store, "SELECT field, value, reason FROM rejects WHERE record_id = ?", bad
         ) == [("amount", "n/a", "'n/a' is not a number")]

@@ -38,7 +38,7 @@ def test_hubspot_bad_records_rejected_rest_of_page_committed() -> None:
     with Sandbox(cases_world(), clock=Clock(NOW)) as sb, Store(":memory:") as store:
         clean = sync(store, sb)
         text, day, stage, good = add_bad_and_good(sb)
-        result = sync(store, sb)
+        result = sync(store, sb, on_bad_record="reject")
         kept = rows(store, "SELECT deal_id, amount FROM deals WHERE deal_id IN (?, ?, ?, ?)",
                     text, day, stage, good)
         rejects = rows(store, "SELECT source, stream, record_id, field, value, reason, run_id "
@@ -73,6 +73,22 @@ def test_hubspot_stop_fails_with_one_line_and_store_as_before_the_page() -> None
     assert good
     assert str(info.value) == (
         f"deal {text}: amount 'n/a': 'n/a' is not a number "
-        "(on_bad_record: stop; set it to reject to skip such records)"
+        "(on_bad_record: stop; set it to keep or reject to go on)"
     )
     assert (info.value.record, info.value.field, info.value.value) == (text, "amount", "n/a")
+
+
+def test_hubspot_default_keep_stores_bad_values_as_null_but_not_unknown_stages() -> None:
+    with Sandbox(cases_world(), clock=Clock(NOW)) as sb, Store(":memory:") as store:
+        sync(store, sb)
+        text, day, stage, good = add_bad_and_good(sb)
+        result = sync(store, sb)
+        kept = rows(store, "SELECT deal_id, amount, close_date FROM deals "
+                           "WHERE deal_id IN (?, ?, ?, ?) ORDER BY deal_id", text, day, stage, good)
+        reasons = rows(store, "SELECT record_id, field FROM rejects ORDER BY record_id")
+    # text and day are kept with the unreadable value NULL; the unknown stage is left out
+    assert [k[0] for k in kept] == sorted([text, day, good])
+    assert dict((k[0], k[1]) for k in kept)[text] is None
+    assert dict((k[0], k[2]) for k in kept)[day] is None
+    assert sorted(reasons) == sorted([(text, "amount"), (day, "closedate"), (stage, "dealstage")])
+    assert result.streams["deals"].rejected == 3

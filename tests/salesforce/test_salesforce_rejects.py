@@ -50,7 +50,7 @@ def test_salesforce_bad_records_rejected_rest_of_page_committed(
 ) -> None:
     with Store(":memory:") as store:
         text, day = spoil(own, monkeypatch)
-        result, _ = sync(store, sandbox_settings(own), sleeps)
+        result, _ = sync(store, sandbox_settings(own, on_bad_record="reject"), sleeps)
         deals = {r[0] for r in store.con.execute("SELECT deal_id FROM deals").fetchall()}
         rejects = store.con.execute(
             "SELECT source, stream, record_id, field, value, reason, run_id FROM rejects "
@@ -82,5 +82,5 @@ def test_salesforce_stop_fails_with_one_line_and_store_as_before_the_page(
         assert store.con.execute("SELECT count(*) FROM rejects").fetchall() == [(0,)]
     assert str(info.value) == (
         f"deal {day}: CloseDate '2024-13-45': '2024-13-45' is not a date (YYYY-MM-DD) "
-        "(on_bad_record: stop; set it to reject to skip such records)"
+        "(on_bad_record: stop; set it to keep or reject to go on)"
     )
