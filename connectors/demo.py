@@ -48,7 +48,7 @@ _KPIS = {
 }
 
 
-def _team_units() -> dict[str, str]:
+def maven_team_units() -> dict[str, str]:
     """HubSpot has no unit field: the data set's manager -> regional office, as config."""
     with (FIXTURES / "maven" / "sales_teams.csv").open(newline="", encoding="utf-8") as f:
         return {row["manager"]: row["regional_office"] for row in csv.DictReader(f)}
@@ -70,7 +70,7 @@ def _source(crm: str, url: str, ca_bundle: str) -> dict[str, Any]:
         "host": url,
         "ca_bundle": ca_bundle,
         "token_env": "PARTNERKPI_DEMO_HUBSPOT_TOKEN",
-        "team_units": _team_units(),
+        "team_units": maven_team_units(),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,20 @@ def maven_config(database: Path, deals: Path = MAVEN / "sales_pipeline.csv") -> 
                               "weights": {"won_amount": 0.5, "deals_won": 0.5}},
         },
     }
+
+
+def maven_pipeline_with_created_dates(target: Path) -> Path:
+    """sales_pipeline.csv with each blank engage_date set to 2016-10-20: a CRM always has a
+    created date, and the CRM sandbox dates the data set's 500 undated deals that day."""
+    with (MAVEN / "sales_pipeline.csv").open(newline="", encoding="utf-8") as src:
+        reader = csv.DictReader(src)
+        rows = [{**r, "engage_date": r["engage_date"] or "2016-10-20"} for r in reader]
+        header = reader.fieldnames or []
+    with target.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return target
 
 
 def write_config(path: Path, data: dict) -> Path:

@@ -12,20 +12,19 @@ connector (both against the CRM sandbox serving the same World) give the same KP
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from connectors.config import AppConfig
+from connectors.demo import maven_team_units
 from connectors.jobs import sync_sources
-from crm_sandbox.datasets import MAVEN_DIR, load_maven
+from crm_sandbox.datasets import load_maven
+from crm_sandbox.hubspot import DEFAULT_TOKEN
 from crm_sandbox.server import Sandbox
 from kpi_engine.kpis import compute
 from kpi_engine.store import Store
-from tests.conftest import maven_config
-from crm_sandbox.hubspot import DEFAULT_TOKEN
+from tests.conftest import maven_config, maven_pipeline_with_created_dates
 from tests.hubspot.hubspot_helpers import TOKEN_ENV
 from tests.hubspot.hubspot_helpers import sync as hubspot_sync
 from tests.salesforce.conftest import SANDBOX_ENV, Sleeps, sandbox_settings
@@ -47,28 +46,11 @@ def _diff(a: dict, b: dict) -> dict:
     return {k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
 
 
-def _filled_csv(target: Path) -> Path:
-    with (MAVEN_DIR / "sales_pipeline.csv").open(newline="", encoding="utf-8") as src:
-        reader = csv.DictReader(src)
-        rows = [{**r, "engage_date": r["engage_date"] or "2016-10-20"} for r in reader]
-        header = reader.fieldnames or []
-    with target.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, header)
-        writer.writeheader()
-        writer.writerows(rows)
-    return target
-
-
-def _team_units() -> dict[str, str]:
-    with (MAVEN_DIR / "sales_teams.csv").open(newline="", encoding="utf-8") as f:
-        return {r["manager"]: r["regional_office"] for r in csv.DictReader(f)}
-
-
 @pytest.fixture(scope="module")
 def kpis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict]]:
     tmp = tmp_path_factory.mktemp("three")
     config = AppConfig.model_validate(
-        maven_config(tmp / "csv.duckdb", deals=_filled_csv(tmp / "sales_pipeline.csv"))
+        maven_config(tmp / "csv.duckdb", deals=maven_pipeline_with_created_dates(tmp / "sales_pipeline.csv"))
     )
     settings = config.kpi_settings()
     out = {}
@@ -85,7 +67,7 @@ def kpis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict]]:
             compute(store, settings)
             out["salesforce"] = _kpis(store)
         with Store(tmp / "hubspot.duckdb") as store:
-            result = hubspot_sync(store, sb, Sleeps(), team_units=_team_units())
+            result = hubspot_sync(store, sb, Sleeps(), team_units=maven_team_units())
             assert result.status == "ok"
             compute(store, settings)
             out["hubspot"] = _kpis(store)

@@ -15,19 +15,18 @@ sources, not of the connector, and are handled openly:
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from connectors.config import AppConfig
+from connectors.demo import maven_team_units
 from connectors.jobs import sync_sources
-from crm_sandbox.datasets import MAVEN_DIR, load_maven
+from crm_sandbox.datasets import load_maven
 from crm_sandbox.server import Sandbox
 from kpi_engine.kpis import compute
 from kpi_engine.store import Store
-from tests.conftest import maven_config
+from tests.conftest import maven_config, maven_pipeline_with_created_dates
 from tests.hubspot.hubspot_helpers import sync
 
 DIMENSIONS = ("overall", "owner", "team", "unit")
@@ -39,44 +38,20 @@ KPIS_SQL = """
 """
 
 
-def filled_pipeline(world, target: Path) -> Path:
-    """sales_pipeline.csv with each blank engage_date set to the deal's CRM created date."""
-    created = {}
-    for d in world.deals:
-        when = d.created_at or (min(t for _, t in d.stage_history) if d.stage_history
-                                else d.modified_at)
-        created[d.key] = when.date().isoformat()
-    with (MAVEN_DIR / "sales_pipeline.csv").open(newline="", encoding="utf-8") as src, \
-            target.open("w", newline="", encoding="utf-8") as dst:
-        reader = csv.DictReader(src)
-        writer = csv.DictWriter(dst, fieldnames=reader.fieldnames or [])
-        writer.writeheader()
-        for row in reader:
-            if not row["engage_date"].strip():
-                row["engage_date"] = created[row["opportunity_id"]]
-            writer.writerow(row)
-    return target
-
-
 def kpis(store: Store, exclude: tuple[str, ...] = ()) -> dict[tuple, tuple]:
     return {r[:5]: r[5:] for r in store.con.execute(KPIS_SQL).fetchall() if r[4] not in exclude}
-
-
-def team_units() -> dict[str, str]:
-    with (MAVEN_DIR / "sales_teams.csv").open(newline="", encoding="utf-8") as f:
-        return {r["manager"]: r["regional_office"] for r in csv.DictReader(f)}
 
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Store]]:
     tmp = tmp_path_factory.mktemp("maven")
     world = load_maven()
-    data = maven_config(tmp / "csv.duckdb", deals=filled_pipeline(world, tmp / "pipeline.csv"))
+    data = maven_config(tmp / "csv.duckdb", deals=maven_pipeline_with_created_dates(tmp / "pipeline.csv"))
     config = AppConfig.model_validate(data)
     with Store(config.database) as csv_store, Store(tmp / "hs.duckdb") as hs_store, \
             Sandbox(world) as sb:
         sync_sources(config, csv_store, source="csv")
-        result = sync(hs_store, sb, team_units=team_units())
+        result = sync(hs_store, sb, team_units=maven_team_units())
         assert result.status == "ok"
         settings = config.kpi_settings()
         compute(csv_store, settings)

@@ -12,7 +12,6 @@ CSV config has no partner column).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,11 +19,11 @@ import pytest
 
 from connectors.config import load_config
 from connectors.jobs import open_store, sync_sources
-from crm_sandbox.datasets import MAVEN_DIR, load_maven
+from crm_sandbox.datasets import load_maven
 from crm_sandbox.server import Sandbox
 from kpi_engine.kpis import compute
 from kpi_engine.store import Store
-from tests.conftest import maven_config, write_config
+from tests.conftest import maven_config, maven_pipeline_with_created_dates, write_config
 from tests.salesforce.conftest import Sleeps, sandbox_settings, sync
 
 DIMENSIONS = ("overall", "owner", "team", "unit")
@@ -52,15 +51,7 @@ def kpi_values(store: Store) -> dict[tuple, tuple]:
 def test_maven_salesforce_sync_then_compute_equals_csv_import(
     maven: Sandbox, tmp_path: Path, sleeps: Sleeps
 ) -> None:
-    deals = tmp_path / "sales_pipeline.csv"
-    with (MAVEN_DIR / "sales_pipeline.csv").open(newline="", encoding="utf-8") as src:
-        reader = csv.DictReader(src)
-        rows = [{**r, "engage_date": r["engage_date"] or "2016-10-20"} for r in reader]
-        header = reader.fieldnames or []
-    with deals.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, header)
-        writer.writeheader()
-        writer.writerows(rows)
+    deals = maven_pipeline_with_created_dates(tmp_path / "sales_pipeline.csv")
     config = load_config(
         write_config(tmp_path / "partnerkpi.yaml", maven_config(tmp_path / "csv.duckdb", deals))
     )
