@@ -8,7 +8,8 @@ Streams, in pull order (see :mod:`connectors.hubspot.streams` and ``README.md`` 
 - ``currency_rates``: the configured rates.
 - ``deals``: incremental keyset search on ``hs_lastmodifieddate`` from watermark - lookback;
   each page carries the deals, their ``stage_history`` (batch read with
-  ``propertiesWithHistory=dealstage``, only for the deals of the page) and any partner company
+  ``propertiesWithHistory=dealstage``, only for the deals of the page; a first sync reads the
+  list endpoint with the history in its pages instead) and any partner company
   met through the association label, and commits with its watermark. The watermark is never
   later than the sync's start (C-02).
 - ``archived_deals``: ``GET /crm/v3/objects/deals?archived=true`` every run; those deals are
@@ -24,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.bad_records import BadRecords
-from connectors.base import Page, Stream
+from connectors.base import Page, Reference, Stream
 from connectors.errors import ConfigError
 from connectors.http import RetryPolicy
 from connectors.hubspot import rows as R
@@ -193,10 +194,13 @@ class HubSpotConnector:
         """First sync / full refresh through ``GET /crm/v3/objects/deals`` (id order, no
         10,000 cap, no search pacing). Pages commit without a watermark; the last one sets it
         to min(latest modified time seen, the sync's start): a crash before the end leaves no
-        watermark, so the next run is a clean first sync again (unchanged rows cost nothing)."""
+        watermark, so the next run is a clean first sync again (unchanged rows cost nothing).
+        Each page asks for the stage history too (``propertiesWithHistory=dealstage``, 50 deals
+        a page): one call per 50 deals instead of a list call per 100 plus a batch read per 50."""
         def fetch(after: str | None) -> dict[str, Any]:
             return self.client.list_deals(archived=False, after=after, properties=properties,
-                                          limit=min(self.settings.page_size, 100))
+                                          limit=min(self.settings.page_size, HISTORY_BATCH),
+                                          history=["dealstage"])
 
         latest: datetime | None = None
         buffer: list[dict[str, Any]] = []
@@ -268,6 +272,16 @@ class HubSpotConnector:
                 found[str(result["from"]["id"])] = R.partner_from_associations(result, label)
         return found
 
+    def _partner_reference(self) -> Reference:
+        """A deal's partner must be a company synced as a partner (by the partners stream or
+        read through a deal, this run or an earlier one); the sync loop checks it against the
+        store and applies ``on_bad_record`` (under keep the deal counts unattributed)."""
+        label = self.settings.partners.association_label
+        where = self.settings.partner_property or f"association {label}"
+        return Reference("deals", "deal_id", ("partner_id",), "partners", "deal", where,
+                         "is not a company of this portal synced as a partner (no such company)",
+                         self.settings.on_bad_record, nullable=True)
+
     def _new_partners(self, ids: set[str]) -> list[dict[str, Any]]:
         """Partner rows for companies met through deals but not read by the partners stream."""
         rule = self.settings.partners
@@ -288,7 +302,12 @@ class HubSpotConnector:
         built = (R.deal_row(d, ctx, partners[str(d["id"])], warnings, bad) for d in results)
         deals = [row for row in built if row is not None]
         history: list[dict[str, Any]] = []
-        for ids in chunks([r["deal_id"] for r in deals], HISTORY_BATCH):
+        kept = {r["deal_id"] for r in deals}
+        listed = [d for d in results if "propertiesWithHistory" in d and str(d["id"]) in kept]
+        for deal in listed:  # read with the list page (first sync)
+            history += R.history_rows(deal)
+        unread = kept - {str(d["id"]) for d in listed}
+        for ids in chunks([r["deal_id"] for r in deals if r["deal_id"] in unread], HISTORY_BATCH):
             read = self.client.read_deals(ids, ["hs_object_id"], ["dealstage"])
             for deal in read.get("results") or []:
                 history += R.history_rows(deal)
@@ -299,4 +318,5 @@ class HubSpotConnector:
         tables["deals"] = deals
         if history:
             tables["stage_history"] = history
-        return Page(tables, warnings=warnings, rejects=bad.take())
+        return Page(tables, warnings=warnings, rejects=bad.take(),
+                    references=(self._partner_reference(),))

@@ -148,13 +148,16 @@ class HubSpotClient:
                           self._companies_batch.read, body)
 
     def list_deals(self, *, archived: bool, after: str | None, properties: list[str],
-                   limit: int = 100) -> dict[str, Any]:
+                   limit: int = 100, history: list[str] | None = None) -> dict[str, Any]:
         """``GET /crm/v3/objects/deals`` (id order, cursor ``after``; ``archived=true`` for
-        archived deals).
+        archived deals; ``history``: ``propertiesWithHistory``, which lowers the page's limit
+        to 50).
 
         https://developers.hubspot.com/docs/api-reference/crm-deals-v3/basic/get-crm-v3-objects-deals
         """
         kwargs: dict[str, Any] = {"limit": limit, "archived": archived, "properties": properties}
+        if history:
+            kwargs["properties_with_history"] = history
         if after:
             kwargs["after"] = after
         return self._call("GET /crm/v3/objects/deals", self._deals_basic.get_page, **kwargs)

@@ -46,7 +46,8 @@ def kpis(store: Store, exclude: tuple[str, ...] = ()) -> dict[tuple, tuple]:
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Store]]:
     tmp = tmp_path_factory.mktemp("maven")
     world = load_maven()
-    data = maven_config(tmp / "csv.duckdb", deals=maven_pipeline_with_created_dates(tmp / "pipeline.csv"))
+    data = maven_config(tmp / "csv.duckdb",
+                        deals=maven_pipeline_with_created_dates(tmp / "pipeline.csv"))
     config = AppConfig.model_validate(data)
     with Store(config.database) as csv_store, Store(tmp / "hs.duckdb") as hs_store, \
             Sandbox(world) as sb:

@@ -54,10 +54,13 @@ def test_25k_portal_syncs_completely_then_one_percent_change_reads_one_percent(s
         assert world_live + world_archived == N
         assert first.streams["archived_deals"].pages == -(-world_archived // 100)
         calls = sb.call_counts()
-        # first sync by the list endpoint: one call per 100 deals, no 10,000 cap
-        assert calls[("GET", "/crm/v3/objects/deals")] == -(-world_live // 100) + -(
+        # first sync by the list endpoint with the stage history in its pages: one call per
+        # 50 deals (HubSpot's page limit with histories), no 10,000 cap, no history batch reads;
+        # the archived pass lists 100 a page
+        assert calls[("GET", "/crm/v3/objects/deals")] == -(-world_live // 50) + -(
             -world_archived // 100)
         assert calls[("POST", "/crm/v3/objects/deals/search")] == 0
+        assert calls[("POST", "/crm/v3/objects/deals/batch/read")] == 0
         # deals at the watermark's lookback window are read again (at-least-once): count them
         overlap = rows(store, "SELECT count(*) FROM deals d, sync_state s WHERE s.stream = 'deals' "
                        "AND d.updated_at >= CAST(s.watermark AS TIMESTAMPTZ) - INTERVAL 10 MINUTE")

@@ -62,6 +62,10 @@ def test_first_sync_by_search_gives_the_same_store(sb, store) -> None:
     with Store(":memory:") as searched:
         sync(searched, sb, first_sync="search", page_size=2)
         assert deals_table(searched) == deals_table(store)
+        # histories from the list pages equal those from the search's batch reads
+        history = "SELECT * FROM stage_history ORDER BY deal_id, entered_at"
+        assert len(rows(store, history)) == 12  # live deals D1 3, D2-D4 and D6 2 each, D7 1
+        assert rows(searched, history) == rows(store, history)
         assert rows(searched, "SELECT watermark FROM sync_state WHERE stream = 'deals'") == rows(
             store, "SELECT watermark FROM sync_state WHERE stream = 'deals'")
 

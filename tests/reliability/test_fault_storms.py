@@ -47,7 +47,7 @@ SF_ROUTES = ("/services/oauth2/token", "/services/data/*/describe",
              "/services/data/*/queryAll/*")
 HS_ROUTES = ("/crm/v3/pipelines/*", "/crm/v3/owners/*", "/crm/v3/objects/companies/search",
              "/account-info/*", "/crm/v3/objects/deals", "/crm/v4/associations/*",
-             "/crm/v3/objects/deals/batch/read")
+             "/crm/v3/objects/deals/batch/read", "/crm/v3/objects/deals/search")
 #: One storm per route: each rule fires once, spread out (a rule sees only the requests the
 #: rules before it let through), so no request fails twice in a row.
 STORM = (
@@ -90,13 +90,18 @@ def hs_settings(sb: Sandbox, **overrides: Any) -> dict[str, Any]:
 
 
 def sync_both(store: Store, sb: Sandbox, sf_sleeps: Sleeps, hs_sleeps: Sleeps) -> None:
-    """Sync Salesforce, then HubSpot, as ``partnerkpi sync`` does (recording sleeps)."""
+    """Sync Salesforce, then HubSpot, as ``partnerkpi sync`` does (recording sleeps); HubSpot
+    twice: a first sync (list pages with histories), then a full refresh by the search."""
     sf = SalesforceConnector(SalesforceSettings.model_validate(sf_settings(sb)), "USD",
                              policy=_policy(sf_sleeps))
     run_sync(store, sf)
     hs = HubSpotConnector(HubSpotSettings.model_validate(hs_settings(sb)), "USD",
                           policy=_policy(hs_sleeps), monotonic=_never_waits())
     run_sync(store, hs)
+    # and again by the keyset search + history batch reads (what incremental runs use)
+    hs = HubSpotConnector(HubSpotSettings.model_validate(hs_settings(sb, first_sync="search")),
+                          "USD", policy=_policy(hs_sleeps), monotonic=_never_waits())
+    run_sync(store, hs, full_refresh=True)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -172,7 +177,7 @@ def test_storm_on_every_route_then_store_equals_clean_run(
         assert sum(n for (_, k, s), n in fired.items() if (k, s) == kind) >= 2, kind
     assert sb.calls.count(("POST", "/services/oauth2/token")) >= 3  # logged in again
     assert sf_sleeps.count(7.0) == 3  # Retry-After honoured: token, describe, query
-    assert hs_sleeps.count(7.0) == 7  # one per HubSpot route
+    assert hs_sleeps.count(7.0) == 8  # one per HubSpot route
     assert 10.0 in hs_sleeps  # HubSpot TEN_SECONDLY 429 without Retry-After: the window
     storm = snapshot(tmp_path / "storm.duckdb")
     expected = snapshot(clean)
@@ -278,7 +283,7 @@ def test_hubspot_daily_limit_mid_run_stops_with_exit_3(
     db = tmp_path / "store.duckdb"
     daily = {"status": "error", "message": "You have reached your daily limit.",
              "errorType": "RATE_LIMIT", "policyName": "DAILY"}
-    hold = HoldAndCopy(sb, db, "/crm/v3/objects/deals", 12,
+    hold = HoldAndCopy(sb, db, "/crm/v3/objects/deals", 22,
                        lambda: sb.faults.add("status", path="/crm/*", status=429, body=daily,
                                              times=None))
     result = _run_sync(_config(tmp_path, sb, db), "--source", "hubspot")
@@ -296,7 +301,7 @@ def test_hubspot_broken_json_through_every_retry_stops_with_exit_1(
     sb: Sandbox, tmp_path: Path, cli_sleeps: Sleeps
 ) -> None:
     db = tmp_path / "store.duckdb"
-    hold = HoldAndCopy(sb, db, "/crm/v3/objects/deals", 12,
+    hold = HoldAndCopy(sb, db, "/crm/v3/objects/deals", 22,
                        lambda: sb.faults.add("malformed_json", path="/crm/*", times=None))
     result = _run_sync(_config(tmp_path, sb, db), "--source", "hubspot")
     assert result.exit_code == 1
