@@ -18,6 +18,7 @@ _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _ZERO = timedelta(0)
 # amounts are stored as DECIMAL(38, 6)
 AMOUNT_DIGITS, AMOUNT_SCALE = 38, 6
+AMOUNT_INTEGER_DIGITS = AMOUNT_DIGITS - AMOUNT_SCALE
 
 
 def parse_amount(value: object) -> Decimal | None:
@@ -34,6 +35,16 @@ def parse_amount(value: object) -> Decimal | None:
         ValueError: the value is not a number (e.g. ``"n/a"``), not finite, or does not fit the
             store's DECIMAL(38, 6) (more than 6 decimal places, more than 32 integer digits).
     """
+    if type(value) is str:  # the common case, fast: plain decimal text that fits
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            pass
+        else:
+            if number.is_finite():
+                _, digits, exponent = number.as_tuple()
+                if -AMOUNT_SCALE <= exponent and len(digits) + exponent <= AMOUNT_INTEGER_DIGITS:
+                    return number
     if value is None:
         return None
     if isinstance(value, bool):
@@ -84,6 +95,16 @@ def parse_instant(value: object) -> datetime | None:
     Raises:
         ValueError: unreadable text, or a datetime without time zone (ambiguous).
     """
+    if type(value) is str and len(value) > 10:  # the common case, fast: ISO text with an offset
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is UTC:
+                return parsed
+            if parsed.tzinfo is not None:
+                return parsed.astimezone(UTC)
     if value is None:
         return None
     if isinstance(value, datetime):

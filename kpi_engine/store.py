@@ -184,8 +184,9 @@ class Store:
 
     def _arrow_page(self, table: str, rows: Sequence[Mapping[str, Any]]) -> tuple[pa.Table, list[str]]:
         info = self.table_info(table)
-        names = [c for c in info.columns if any(c in row for row in rows)]
-        unknown = {k for row in rows for k in row} - set(info.columns)
+        present: set[str] = set().union(*rows)
+        names = [c for c in info.columns if c in present]
+        unknown = present - info.columns.keys()
         if unknown:
             msg = f"{table}: unknown column(s) {', '.join(sorted(unknown))}"
             raise StoreError(msg)
