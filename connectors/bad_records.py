@@ -1,25 +1,33 @@
 """What a connector does with a record whose value cannot be read: the ``on_bad_record`` policy.
 
-Text in an amount, an impossible date (``2024-13-45``) or a deal in an unknown stage is never
-written as a guess. Every such value is listed in :attr:`connectors.base.Page.rejects` (the sync
-loop stores it in the ``rejects`` table with the reason), and then:
+Text in an amount, an impossible date (``2024-13-45``), a deal in an unknown stage or a deal
+whose partner id names no known partner is never written as a guess. Every such value is listed
+in :attr:`connectors.base.Page.rejects` (the sync loop stores it in the ``rejects`` table with
+the reason), and then:
 
 - ``on_bad_record: keep`` (the default): the record is kept with that value unknown (NULL,
-  never 0), as case C-04 asks; a record whose stage is unknown is still left out (its won /
-  closed state would be a guess);
+  never 0), as case C-04 asks -- a deal whose partner is unknown counts unattributed; a record
+  whose stage is unknown is still left out (its won / closed state would be a guess);
 - ``reject``: the record is left out of its page;
 - ``stop``: the run stops on it with a one-line :class:`RecordError` naming the record, field
   and value, and the page is not committed.
+
+Values a connector can read alone go through :class:`BadRecords` while it builds a page.
+References to other records (a deal's partner; a Salesforce deal's stage, whose stage list is
+pulled incrementally) can only be judged against the store: the page declares them
+(:class:`connectors.base.Reference`) and the sync loop runs :func:`check_references` in the
+page's transaction, with the same policy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel
 
-from connectors.base import Reject
+from connectors.base import Reference, Reject
 from connectors.errors import RecordError
 
 Policy = Literal["keep", "reject", "stop"]
@@ -84,3 +92,58 @@ class BadRecords:
         taken, self.rejects = self.rejects, []
         self._skip_at = set()
         return taken
+
+
+def check_references(
+    tables: dict[str, list[dict[str, Any]]],
+    references: tuple[Reference, ...],
+    known: Callable[[str, tuple[str, ...]], set[tuple[Any, ...]]],
+) -> list[Reject]:
+    """Apply ``on_bad_record`` to the rows of ``tables`` whose reference names no known record.
+
+    A value is known when ``known(target, columns)`` (the store's keys) holds it or
+    ``tables[target]`` (the same page) carries it; NULL is not checked. Under ``keep`` a
+    ``nullable`` reference is set to NULL and the row kept, any other is left out; ``reject``
+    leaves the row out; ``stop`` raises on the first. A row left out takes with it the rows of
+    the page's other tables with its id (a HubSpot deal's stage history). ``tables`` is changed
+    in place.
+
+    Args:
+        tables: the page's rows, table -> rows.
+        references: what to check.
+        known: (target table, key columns) -> the keys the store holds for this source.
+
+    Returns:
+        One reject per unknown value.
+
+    Raises:
+        RecordError: an unknown value under ``on_bad_record: stop``.
+    """
+    rejects: list[Reject] = []
+    for ref in references:
+        rows = tables.get(ref.table)
+        if not rows:
+            continue
+        keys = known(ref.target, ref.columns)
+        here = {tuple(r[c] for c in ref.columns) for r in tables.get(ref.target) or ()}
+        bad = BadRecords(cast(Policy, ref.policy))
+        kept, left_out = [], set()
+        for row in rows:
+            value = tuple(row[c] for c in ref.columns)
+            if None in value or value in keys or value in here:
+                kept.append(row)
+                continue
+            before = len(bad.rejects)
+            bad.add(ref.what, str(row[ref.id_column]), ref.field, value[-1], ref.reason,
+                    nullable=ref.nullable)
+            if bad.skips(before):
+                left_out.add(row[ref.id_column])
+            else:
+                kept.append({**row, **dict.fromkeys(ref.columns)})
+        tables[ref.table] = kept
+        if left_out:  # and what the page carries of them (a HubSpot deal's stage history)
+            for name, others in tables.items():
+                if name != ref.table and others and ref.id_column in others[0]:
+                    tables[name] = [r for r in others if r[ref.id_column] not in left_out]
+        rejects += bad.take()
+    return rejects

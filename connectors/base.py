@@ -49,6 +49,40 @@ class Reject:
     reason: str
 
 
+@dataclass(frozen=True)
+class Reference:
+    """Columns of a page's rows that must name a record of another table of the same source.
+
+    The sync loop checks it in the page's transaction
+    (:func:`connectors.bad_records.check_references`): a value is known when the store holds that
+    record for this source (synced by this run or an earlier one; flagged deleted or not) or the
+    page itself carries it. NULL is not checked.
+
+    Attributes:
+        table: the rows checked (``deals``).
+        id_column: their id column (``deal_id``), for the reject.
+        columns: the columns holding the reference (``("partner_id",)``,
+            ``("pipeline", "stage")``), named as in ``target``.
+        target: the table referred to (``partners``, ``stages``).
+        what: the kind of record, for the reject (``deal``).
+        field: the CRM field / property the reference was read from (``PartnerAccountId``).
+        reason: what an unknown value means, one line (``is not a partner Account ...``).
+        policy: the source's ``on_bad_record`` (``keep``, ``reject`` or ``stop``).
+        nullable: under ``keep``, whether the record is kept with the reference NULL (a partner:
+            the deal counts unattributed) or left out (a stage: won / closed would be a guess).
+    """
+
+    table: str
+    id_column: str
+    columns: tuple[str, ...]
+    target: str
+    what: str
+    field: str
+    reason: str
+    policy: str = "keep"
+    nullable: bool = True
+
+
 @dataclass
 class Page:
     """One page of canonical rows and where the stream stands after it.
@@ -65,6 +99,8 @@ class Page:
         warnings: one-line notes about records kept with a NULL (e.g. an unknown created date).
         rejects: records left out of ``tables`` because a value cannot be read; the sync loop
             writes them to the ``rejects`` table in the page's transaction.
+        references: checks the sync loop runs on ``tables`` against the store before writing
+            them (a deal's partner, a Salesforce deal's stage); unknown values become rejects.
     """
 
     tables: dict[str, list[dict[str, Any]]]
@@ -74,6 +110,7 @@ class Page:
     keep_ids: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+    references: tuple[Reference, ...] = ()
 
 
 class Connector(Protocol):

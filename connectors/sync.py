@@ -3,6 +3,12 @@ watermark in one DuckDB transaction.
 
 A crash loses at most the page in flight: the next run resumes from the last committed
 watermark. Connectors marked ``atomic`` (file imports) commit the whole run in one transaction.
+
+A page's references (a deal's partner, a Salesforce deal's stage) are checked in its transaction
+against the keys the store holds for the source (:func:`connectors.bad_records.check_references`):
+the keys are read once per run and kept up to date with every committed page, since this loop is
+the store's only writer while it runs. Streams come in the connector's pull order, so partners
+and stages are committed before the deals that name them.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, astuple, dataclass, field
+from typing import Any
 
+from connectors.bad_records import check_references
 from connectors.base import Connector, Page
 from connectors.errors import LimitReachedError
 from kpi_engine.store import Store, UpsertStats, mark_missing_deleted
@@ -47,12 +55,39 @@ class SyncResult:
 ProgressCallback = Callable[[str, StreamResult], None]
 
 
+class KnownKeys:
+    """The keys one source's rows hold in the tables pages refer to (``partners``, ``stages``).
+
+    Read from the store the first time a reference needs them, then kept up to date with every
+    committed page (:meth:`add`).
+    """
+
+    def __init__(self, store: Store, source: str) -> None:
+        self.store, self.source = store, source
+        self._keys: dict[tuple[str, tuple[str, ...]], set[tuple[Any, ...]]] = {}
+
+    def __call__(self, table: str, columns: tuple[str, ...]) -> set[tuple[Any, ...]]:
+        """The keys ``columns`` of ``table`` the store holds for the source."""
+        if (table, columns) not in self._keys:
+            self._keys[(table, columns)] = self.store.keys(table, self.source, columns)
+        return self._keys[(table, columns)]
+
+    def add(self, page: Page) -> None:
+        """Count the rows of a committed page in."""
+        for (table, columns), keys in self._keys.items():
+            keys.update(tuple(r[c] for c in columns) for r in page.tables.get(table) or ())
+
+
 def _commit(
-    store: Store, source: str, stream: str, page: Page, result: StreamResult, run_id: int
+    store: Store, source: str, stream: str, page: Page, result: StreamResult, run_id: int,
+    known: KnownKeys,
 ) -> None:
     with store.transaction():
+        rejects = page.rejects
+        if page.references:
+            rejects = rejects + check_references(page.tables, page.references, known)
         result.rejected += store.add_rejects(
-            source, stream, run_id, (astuple(r) for r in page.rejects)
+            source, stream, run_id, (astuple(r) for r in rejects)
         )
         for table, rows in page.tables.items():
             stats: UpsertStats = store.upsert(table, rows)
@@ -69,6 +104,7 @@ def _commit(
             result.deleted += mark_missing_deleted(store, table, source, ids, max_share=0.5)
         if page.watermark is not None:
             store.set_watermark(source, stream, page.watermark)
+    known.add(page)
     result.pages += 1
     result.warnings.extend(page.warnings)
 
@@ -97,6 +133,7 @@ def run_sync(
     """
     source = connector.source
     result = SyncResult(source=source, run_id=store.start_run(source))
+    known = KnownKeys(store, source)
     try:
         with store.transaction() if connector.atomic else nullcontext():
             for stream in connector.streams():
@@ -106,7 +143,7 @@ def run_sync(
                 }
                 watermark = None if full_refresh else state.get(stream.name)
                 for page in connector.pull(stream, watermark, state):
-                    _commit(store, source, stream.name, page, counts, result.run_id)
+                    _commit(store, source, stream.name, page, counts, result.run_id, known)
                     if progress:
                         progress(stream.name, counts)
     except KeyboardInterrupt:

@@ -287,6 +287,23 @@ class Store:
             )
         return count
 
+    def keys(self, table: str, source: str, columns: Sequence[str]) -> set[tuple[Any, ...]]:
+        """The distinct ``columns`` values of ``source``'s rows of ``table`` (deleted rows too),
+        e.g. every partner id a source has synced.
+
+        Raises:
+            StoreError: ``columns`` are not all columns of ``table``.
+        """
+        info = self.table_info(table)
+        missing = [c for c in columns if c not in info.columns]
+        if missing:
+            msg = f"{table} has no column {', '.join(missing)}"
+            raise StoreError(msg)
+        cols = ", ".join(_quote(c) for c in columns)
+        return set(self.con.execute(
+            f"SELECT DISTINCT {cols} FROM {_quote(table)} WHERE source = ?", [source]
+        ).fetchall())
+
     # -- sync state --------------------------------------------------------------------------
     def get_watermark(self, source: str, stream: str) -> str | None:
         """The stored watermark of a stream (text; ISO-8601 UTC for instants), or None."""

@@ -52,7 +52,12 @@ from connectors.salesforce.rows import (
     stage_row,
 )
 from connectors.salesforce.settings import SalesforceSettings
-from connectors.salesforce.streams import StreamSpec, build_soql, declare_streams
+from connectors.salesforce.streams import (
+    StreamSpec,
+    build_soql,
+    deal_references,
+    declare_streams,
+)
 from connectors.secrets import load_secrets_file
 from connectors.values import format_instant, parse_instant
 
@@ -111,6 +116,7 @@ class SalesforceConnector:
         )
         self.started_at = (now or datetime.now(UTC)).astimezone(UTC)
         self._specs = {spec.name: spec for spec in declare_streams(settings)}
+        self._references = {"deals": deal_references(settings)}
         self._ready: dict[str, StreamSpec] | None = None
         self.multi_currency = False
         self.totals: dict[str, int] = {}
@@ -383,4 +389,5 @@ class SalesforceConnector:
             deleted=gone,
             warnings=warnings,
             rejects=ctx.bad.take(),
+            references=self._references.get(spec.name, ()),
         )

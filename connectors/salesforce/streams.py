@@ -12,6 +12,12 @@ stage_history  OpportunityHistory   CreatedDate       rows never change once wri
 leads          Lead                 SystemModstamp
 ============== ==================== ================= ======================================
 
+A deal's partner (``partner_field``) must name a partner Account synced by the ``partners``
+stream (this run or an earlier one), and its ``StageName`` an ``OpportunityStage`` synced by
+``stages``; :func:`deal_references` declares both checks, which the sync loop runs against the
+store (``on_bad_record`` says what happens to a deal that fails one). A check is only declared
+when its stream is selected: without it there is nothing to check against.
+
 Queries go to ``queryAll`` (deleted records included, ``IsDeleted = true``) as
 ``SELECT ... FROM X WHERE <filter> AND <key> >= <watermark - lookback> ORDER BY <key>, Id``.
 Values enter SOQL only through simple-salesforce's ``format_soql``; field names come from the
@@ -26,7 +32,7 @@ from datetime import datetime
 
 from simple_salesforce import format_soql
 
-from connectors.base import Stream
+from connectors.base import Reference, Stream
 from connectors.salesforce.settings import SalesforceSettings
 
 
@@ -204,3 +210,22 @@ def build_soql(spec: StreamSpec, since: datetime | None) -> str:
     if spec.replication_key:
         soql += f" ORDER BY {spec.replication_key}, Id"
     return soql
+
+
+def deal_references(settings: SalesforceSettings) -> tuple[Reference, ...]:
+    """The references the ``deals`` pages carry (see the module docstring)."""
+    s = settings
+    refs = []
+    if "partners" in s.streams:
+        refs.append(Reference(
+            "deals", "deal_id", ("partner_id",), "partners", "deal", s.partner_field,
+            "is not a partner Account synced from this org (not matched by partner_filter, or "
+            "deleted)", s.on_bad_record, nullable=True,
+        ))
+    if "stages" in s.streams:
+        refs.append(Reference(
+            "deals", "deal_id", ("pipeline", "stage"), "stages", "deal", "StageName",
+            "is not a stage in the org's OpportunityStage list",
+            s.on_bad_record, nullable=False,
+        ))
+    return tuple(refs)

@@ -1,6 +1,7 @@
 """on_bad_record through the HubSpot connector against the sandbox: text in an amount, an
-impossible date and an unknown stage id are rejected (the rest of the page committed) or stop
-the run with one line, the store left as before the page."""
+impossible date, an unknown stage id and a partner id naming no company are rejected (the rest
+of the page committed), kept with the value NULL (keep; never for a stage) or stop the run with
+one line, the store left as before the page."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 from connectors.errors import RecordError
 from crm_sandbox.core import Clock
 from crm_sandbox.server import Sandbox
+from kpi_engine.kpis import compute
+from kpi_engine.settings import KpiSettings
 from kpi_engine.store import Store
 from tests.hubspot.cases_world import cases_world
 from tests.hubspot.hubspot_helpers import rows, sync
@@ -92,3 +95,75 @@ def test_hubspot_default_keep_stores_bad_values_as_null_but_not_unknown_stages()
     assert dict((k[0], k[2]) for k in kept)[day] is None
     assert sorted(reasons) == sorted([(text, "amount"), (day, "closedate"), (stage, "dealstage")])
     assert result.streams["deals"].rejected == 3
+
+
+# -- a deal whose partner id names no company ----------------------------------------------------
+NO_PARTNER = "is not a company of this portal synced as a partner (no such company)"
+BY_PROPERTY = {"partner_property": "partner_company_id"}
+
+
+def add_unknown_partner_deal(sb: Sandbox) -> str:
+    """A won deal of 700 (closed 2024-05-02) whose partner_company_id names no company."""
+    return sb.hubspot.create("deals", {"dealname": "ghost", "dealstage": "Won", "amount": "700",
+                                       "closedate": "2024-05-02", "partner_company_id": "999999"})
+
+
+def test_hubspot_unknown_partner_kept_unattributed_under_keep() -> None:
+    with Sandbox(cases_world(), clock=Clock(NOW)) as sb, Store(":memory:") as store:
+        sync(store, sb, **BY_PROPERTY)
+        none_before = quarter_won(store, "none")
+        ghost = add_unknown_partner_deal(sb)
+        result = sync(store, sb, **BY_PROPERTY)
+        deal = rows(store, "SELECT partner_id, amount, is_won FROM deals WHERE deal_id = ?", ghost)
+        rejects = rows(store, "SELECT source, stream, record_id, field, value, reason, run_id "
+                              "FROM rejects")
+        none_after = quarter_won(store, "none")
+        ghost_member = quarter_won(store, "999999")
+    assert deal == [(None, Decimal(700), True)]
+    assert rejects == [("hubspot", "deals", ghost, "partner_company_id", "999999", NO_PARTNER,
+                        result.run_id)]
+    assert (none_before, none_after, ghost_member) == (None, Decimal(700), None)
+    assert result.streams["deals"].rejected == 1
+
+
+def test_hubspot_unknown_partner_rejected_or_stops() -> None:
+    with Sandbox(cases_world(), clock=Clock(NOW)) as sb, Store(":memory:") as store:
+        sync(store, sb, **BY_PROPERTY)
+        before = snapshot(store)
+        ghost = add_unknown_partner_deal(sb)
+        with pytest.raises(RecordError) as info:
+            sync(store, sb, on_bad_record="stop", **BY_PROPERTY)
+        assert snapshot(store) == before
+        result = sync(store, sb, on_bad_record="reject", **BY_PROPERTY)
+        left_out = rows(store, "SELECT count(*) FROM deals WHERE deal_id = ?", ghost)
+        fields = rows(store, "SELECT record_id, field, value FROM rejects")
+    assert str(info.value) == (
+        f"deal {ghost}: partner_company_id '999999': {NO_PARTNER} "
+        "(on_bad_record: stop; set it to keep or reject to go on)"
+    )
+    assert left_out == [(0,)]
+    assert fields == [(ghost, "partner_company_id", "999999")]
+    assert result.streams["deals"].rejected == 1
+
+
+def test_hubspot_partner_of_another_type_read_through_its_deal_is_known() -> None:
+    """A company that is not of a partner type is read through the deal naming it (same page)."""
+    with Sandbox(cases_world(), clock=Clock(NOW)) as sb, Store(":memory:") as store:
+        sync(store, sb, **BY_PROPERTY)
+        hs = sb.hubspot
+        other = hs.create("companies", {"name": "Other Co", "type": "VENDOR"})
+        deal = hs.create("deals", {"dealname": "via vendor", "dealstage": "Won", "amount": "5",
+                                   "partner_company_id": other})
+        result = sync(store, sb, on_bad_record="stop", **BY_PROPERTY)
+        kept = rows(store, "SELECT partner_id FROM deals WHERE deal_id = ?", deal)
+    assert kept == [(other,)]
+    assert result.streams["deals"].rejected == 0
+
+
+def quarter_won(store: Store, member: str) -> Decimal | None:
+    """won_amount of the partner ``member`` in Q2 2024, computed now."""
+    compute(store, KpiSettings(reporting_currency="USD"), ["quarter"])
+    found = rows(store, "SELECT value FROM kpi_values WHERE grain = 'quarter' AND "
+                        "period_start = DATE '2024-04-01' AND dimension = 'partner' AND "
+                        "member = ? AND kpi = 'won_amount'", member)
+    return found[0][0] if found else None
