@@ -24,7 +24,7 @@ from kpi_engine.errors import EngineError
 from kpi_engine.export import FORMATS, export, plain_number
 from kpi_engine.kpis import DIMENSIONS, GRAINS, KPI_NAMES, ComputeSummary, compute
 from kpi_engine.leaderboard import latest_period, leaderboard
-from kpi_engine.status import store_status
+from kpi_engine.status import rejects_query, store_status
 
 #: Exit code of a sync stopped by the CRM's API allowance (state kept; run again later).
 LIMIT_EXIT_CODE = 3
@@ -92,7 +92,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 def _print_sync(results: list) -> None:
     for result in results:
         table = Table(title=f"sync {result.source}: {result.status}", title_justify="left")
-        for col in ("stream", "pages", "inserted", "updated", "unchanged", "deleted"):
+        for col in ("stream", "pages", "inserted", "updated", "unchanged", "deleted", "rejected"):
             table.add_column(col, justify="left" if col == "stream" else "right")
         for name, c in result.streams.items():
             table.add_row(
@@ -102,8 +102,19 @@ def _print_sync(results: list) -> None:
                 str(c.updated),
                 str(c.unchanged),
                 str(c.deleted),
+                str(c.rejected),
             )
         out.print(table)
+        rejected = {name: c.rejected for name, c in result.streams.items() if c.rejected}
+        if rejected:
+            per_stream = ", ".join(f"{name} {n}" for name, n in rejected.items())
+            total = sum(rejected.values())
+            out.print(
+                f"rejected: {total} bad value{'' if total == 1 else 's'} ({per_stream}), handled "
+                f"per on_bad_record; partnerkpi status lists them, and the store's rejects table "
+                f"has them all ({rejects_query(run_id=result.run_id)})",
+                markup=False,
+            )
         if result.api_calls is not None:
             left = result.api_allowance_left
             out.print(
@@ -253,7 +264,7 @@ def export_cmd(ctx: click.Context, fmt: str, output: str, grain, dimension, kpi)
 @cli.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Show what is in the store: rows per table and source, last runs, last compute."""
+    """Show what is in the store: rows per table and source, last runs, rejects, last compute."""
     config = _config(ctx)
     try:
         with open_store(config, read_only=True) as store:
@@ -268,7 +279,8 @@ def status(ctx: click.Context) -> None:
         rows.add_row(table, source, str(total), str(gone))
     out.print(rows)
     streams = Table(title="streams", title_justify="left")
-    for col in ("source", "stream", "last run", "finished (UTC)", "records", "watermark", "error"):
+    for col in ("source", "stream", "last run", "finished (UTC)", "records", "rejected",
+                "watermark", "error"):
         streams.add_column(col)
     for s in st.streams:
         c = s["counts"]
@@ -280,10 +292,28 @@ def status(ctx: click.Context) -> None:
             s["last_run_status"] or "",
             f"{finished:%Y-%m-%d %H:%M:%S}" if finished else "",
             str(records),
+            str(c.get("rejected", 0)),
             s["watermark"] or "",
             s["last_run_error"] or "",
         )
     out.print(streams)
+    if st.rejects:
+        rejects = Table(title="rejects (latest first)", title_justify="left")
+        for col in ("run", "source", "stream", "record", "field", "value", "reason"):
+            rejects.add_column(col)
+        for r in st.rejects:
+            rejects.add_row(str(r["run_id"]), r["source"], r["stream"], r["record_id"],
+                            r["field"], "" if r["value"] is None else repr(r["value"]),
+                            r["reason"])
+        out.print(rejects)
+        for source, total in st.rejects_total.items():
+            shown = sum(1 for r in st.rejects if r["source"] == source)
+            if total > shown:
+                out.print(
+                    f"{source}: {total} rejects in all, {shown} shown: "
+                    f"{rejects_query(source=source)}",
+                    markup=False,
+                )
     for c in st.last_compute:
         out.print(
             f"last compute ({c['grain']}): {c['computed_at']:%Y-%m-%d %H:%M:%S} UTC, "

@@ -148,9 +148,11 @@ class RunSummary:
             "error": self.error,
             "lock_holder": self.lock_holder,
             "stale_lock_taken_over": self.stale_lock,
-            "sync": [{"source": s.source, "status": s.status, "api_calls": s.api_calls,
+            "sync": [{"source": s.source, "status": s.status, "run_id": s.run_id,
+                      "api_calls": s.api_calls,
                       "streams": {n: {"inserted": c.inserted, "updated": c.updated,
-                                      "unchanged": c.unchanged, "deleted": c.deleted}
+                                      "unchanged": c.unchanged, "deleted": c.deleted,
+                                      "rejected": c.rejected}
                                   for n, c in s.streams.items()}} for s in self.syncs],
             "compute": None if self.compute is None else {
                 "deals": self.compute.deals, "rows": self.compute.rows},

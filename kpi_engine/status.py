@@ -1,4 +1,5 @@
-"""What is in the store: rows per table and source, the last run per stream, the last compute."""
+"""What is in the store: rows per table and source, the last run per stream, the rejects, the
+last compute."""
 
 from __future__ import annotations
 
@@ -19,11 +20,29 @@ class StoreStatus:
             updated_at, counts (inserted/updated/unchanged/deleted/pages), and the run's status,
             times and error.
         last_compute: per grain: computed_at, as_of, rows; ``kpi_values`` rows in total.
+        rejects: the latest ``REJECTS_SHOWN`` rows of the ``rejects`` table per source (newest
+            run first): run_id, source, stream, record_id, field, value, reason.
+        rejects_total: rows in the ``rejects`` table per source.
     """
 
     rows: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     streams: list[dict[str, Any]] = field(default_factory=list)
     last_compute: list[dict[str, Any]] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    rejects_total: dict[str, int] = field(default_factory=dict)
+
+
+#: Rows of the ``rejects`` table :func:`store_status` lists per source.
+REJECTS_SHOWN = 20
+
+
+def rejects_query(*, run_id: int | None = None, source: str | None = None) -> str:
+    """The query a user runs (DuckDB CLI, any SQL client) to list rejects of a run or a source,
+    for messages pointing at the ``rejects`` table."""
+    if run_id is not None:
+        return f"SELECT * FROM rejects WHERE run_id = {int(run_id)}"
+    where = "" if source is None else " WHERE source = '" + source.replace("'", "''") + "'"
+    return f"SELECT * FROM rejects{where} ORDER BY run_id DESC"
 
 
 def store_status(store: Store) -> StoreStatus:
@@ -59,6 +78,15 @@ def store_status(store: Store) -> StoreStatus:
                 "last_run_status": run_status, "last_run_started": started,
                 "last_run_finished": finished, "last_run_error": error,
             })
+    status.rejects_total = dict(store.con.execute(
+        "SELECT source, count(*) FROM rejects GROUP BY source ORDER BY source"
+    ).fetchall())
+    keys = ("run_id", "source", "stream", "record_id", "field", "value", "reason")
+    status.rejects = [dict(zip(keys, row, strict=True)) for row in store.con.execute(
+        f"SELECT {', '.join(keys)} FROM rejects QUALIFY row_number() OVER (PARTITION BY source "
+        "ORDER BY run_id DESC, stream, record_id, field) <= ? "
+        "ORDER BY source, run_id DESC, stream, record_id, field", [REJECTS_SHOWN]
+    ).fetchall()]
     for grain, computed_at, as_of, rows in store.con.execute(
         "SELECT grain, arg_max(computed_at, computed_at), arg_max(as_of, computed_at), "
         "arg_max(rows, computed_at) FROM kpi_runs GROUP BY grain ORDER BY grain"

@@ -78,3 +78,24 @@ def test_bad_records_policy(policy: str, kept: int) -> None:
         bad.add("deal", "9", "amount", "n/a", "'n/a' is not a number")
     assert len(bad.take()) == kept
     assert bad.rejects == []
+
+
+def test_store_status_lists_the_latest_rejects_per_source() -> None:
+    from kpi_engine.status import REJECTS_SHOWN, rejects_query, store_status
+
+    rejects = [Reject(f"U{i:02d}", "Name", "x", "bad") for i in range(REJECTS_SHOWN + 5)]
+    with Store(":memory:") as store:
+        first = run_sync(store, Fake(Page({"owners": []}, rejects=rejects[:5])))
+        second = run_sync(store, Fake(Page({"owners": []}, rejects=rejects[5:])))
+        status = store_status(store)
+    assert status.rejects_total == {"salesforce": REJECTS_SHOWN + 5}
+    assert [(r["run_id"], r["record_id"]) for r in status.rejects] == [
+        (second.run_id, f"U{i:02d}") for i in range(5, REJECTS_SHOWN + 5)
+    ]
+    assert first.streams["owners"].rejected == 5
+    assert rejects_query(run_id=second.run_id) == (
+        f"SELECT * FROM rejects WHERE run_id = {second.run_id}"
+    )
+    assert rejects_query(source="o'brien") == (
+        "SELECT * FROM rejects WHERE source = 'o''brien' ORDER BY run_id DESC"
+    )

@@ -65,3 +65,41 @@ def test_cli_sync_salesforce_limit_exits_with_its_own_code(sb: Sandbox, tmp_path
     result = CliRunner().invoke(cli, ["--config", str(config(sb, tmp_path)), "sync"])
     assert result.exit_code == LIMIT_EXIT_CODE
     assert result.stderr.splitlines()[-1].startswith("error: salesforce: API limit reached")
+
+
+def test_cli_sync_prints_rejects_per_stream_and_status_lists_them(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    sf = sb.salesforce
+    d1, acme = sf.id_for("Opportunity", "D1"), sf.id_for("Account", "customer:Acme Corp")
+    sf.update("Opportunity", d1, {"PartnerAccountId": acme})
+    path = str(config(sb, tmp_path))
+    result = CliRunner().invoke(cli, ["--config", path, "sync"])
+    assert result.exit_code == 0, result.stderr
+    assert "│ deals          │     3 │      453 │       0 │         0 │       0 │        1 │" in (
+        result.stdout
+    )
+    assert "│ partners       │     1 │        2 │       0 │         0 │       0 │        0 │" in (
+        result.stdout
+    )
+    assert (
+        "rejected: 1 bad value (deals 1), handled per on_bad_record; partnerkpi status lists "
+        "them, and the store's rejects table has them all (SELECT * FROM rejects WHERE run_id "
+        "= 1)\n"
+    ) in result.stdout
+    status = CliRunner().invoke(cli, ["--config", path, "status"])
+    assert status.exit_code == 0, status.stderr
+    lines = status.stdout.splitlines()
+    deals = next(line for line in lines if line.startswith("│ salesforce │ deals "))
+    cells = [cell.strip() for cell in deals.split("│")]
+    assert (cells[3], cells[5], cells[6]) == ("ok", "453", "1")  # last run, records, rejected
+    assert "rejects (latest first)" in status.stdout
+    at = next(i for i, line in enumerate(lines) if f"│ {d1} " in line)
+    cells = [line.split("│")[1:-1] for line in lines[at:at + 2]]  # the reason wraps
+    assert [c.strip() for c in cells[0][:6]] == [
+        "1", "salesforce", "deals", d1, "PartnerAccountId", repr(acme)
+    ]
+    assert " ".join(c[6].strip() for c in cells) == (
+        "is not a partner Account synced from this org (not matched by partner_filter, or "
+        "deleted)"
+    )
