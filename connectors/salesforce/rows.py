@@ -16,6 +16,7 @@ rejected or the run stops, per ``on_bad_record`` (:mod:`connectors.bad_records`)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -31,9 +32,16 @@ UNDATED = date(1, 1, 1)  # currency_rates.start_date of an undated rate
 _HUNDRED = Decimal(100)
 
 
+@functools.cache
 def key(path: str) -> str:
-    """The flattened key of a field path: ``Owner.Name`` -> ``owner_name``."""
+    """The flattened key of a field path: ``Owner.Name`` -> ``owner_name`` (cached: a sync
+    meets the same few dozen field names on every record)."""
     return path.lower().replace(".", "_")
+
+
+#: Types a JSON or CSV value has when it is not a parent record (checked before the slower
+#: ``isinstance(value, Mapping)``).
+_SCALARS = frozenset({str, Decimal, int, float, bool, type(None)})
 
 
 def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -42,8 +50,8 @@ def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     for name, value in record.items():
         if name == "attributes":
             continue
-        k = prefix + key(name)
-        if isinstance(value, Mapping):
+        k = key(prefix + name) if prefix else key(name)
+        if type(value) not in _SCALARS and isinstance(value, Mapping):
             out.update(flatten(value, k + "_"))
         else:
             out[k] = value
