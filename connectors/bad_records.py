@@ -60,7 +60,7 @@ class BadRecords:
 
     def skips(self, before: int) -> bool:
         """Whether the record built since ``len(rejects) == before`` must be left out."""
-        return any(i >= before for i in self._skip_at)
+        return bool(self._skip_at) and max(self._skip_at) >= before
 
     def add(self, what: str, record_id: str, field_name: str, value: object, reason: str,
             *, nullable: bool = True) -> None:

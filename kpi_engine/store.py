@@ -9,6 +9,7 @@ The session time zone is UTC: a TIMESTAMPTZ cast to DATE is the UTC date.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -195,11 +196,14 @@ class Store:
             msg = f"{table}: rows lack key column(s) {', '.join(missing_key)}"
             raise StoreError(msg)
         # the last row for a key wins (a page may repeat a record)
-        unique: dict[tuple[Any, ...], Mapping[str, Any]] = {}
-        for row in rows:
-            unique[tuple(row.get(k) for k in info.key)] = row
+        get = operator.itemgetter(*info.key)
+        try:
+            unique: dict[Any, Mapping[str, Any]] = {get(row): row for row in rows}
+        except KeyError:  # a row without a key column: its key reads as None
+            unique = {tuple(row.get(k) for k in info.key): row for row in rows}
+        page = list(rows) if len(unique) == len(rows) else list(unique.values())
         schema = pa.schema([(name, info.arrow[name]) for name in names])
-        return pa.Table.from_pylist(list(unique.values()), schema=schema), names
+        return pa.Table.from_pylist(page, schema=schema), names
 
     def upsert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> UpsertStats:
         """Insert new rows and update changed ones, keyed on the table's primary key.
