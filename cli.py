@@ -50,9 +50,11 @@ def _fail(exc: Exception) -> _Failed:
     return failed
 
 
-def _config(ctx: click.Context) -> AppConfig:
+def _config(
+    ctx: click.Context, *, check_secrets: bool = False, sources: list[str] | None = None
+) -> AppConfig:
     try:
-        return load_config(ctx.obj["config"])
+        return load_config(ctx.obj["config"], check_secrets=check_secrets, sources=sources)
     except ConfigError as exc:
         raise _fail(exc) from None
 
@@ -164,7 +166,7 @@ def _progress_bar() -> tuple[Progress, Callable[[str, StreamResult], None]]:
 @click.pass_context
 def sync(ctx: click.Context, source: str | None, full_refresh: bool) -> None:
     """Pull the configured sources into the DuckDB store (incremental)."""
-    config = _config(ctx)
+    config = _config(ctx, check_secrets=True, sources=[source] if source else None)
 
     bar, progress = _progress_bar()
     try:
@@ -610,7 +612,7 @@ def run(ctx: click.Context, as_json: bool, report_path: str | None) -> None:
     from connectors.run import run_job
     from kpi_engine.report import write_report
 
-    config = _config(ctx)
+    config = _config(ctx, check_secrets=True)
     summary = run_job(
         config, on_step=None if as_json else (lambda step: err.print(f"{step} ...", markup=False))
     )

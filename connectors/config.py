@@ -3,12 +3,18 @@
 Found at ``--config PATH``, else ``$PARTNERKPI_CONFIG``, else ``./partnerkpi.yaml``. Relative
 paths inside it are relative to the file. Secrets are never written in it: settings name the
 environment variables that hold them. ``config.example.yaml`` documents every setting.
+
+Commands that reach a CRM (``sync``, ``run``) also check, before any request, that every secret
+the sources will read can be read (:func:`connectors.secrets.secret_problems`): an unset
+variable or an unreadable secrets file is reported with the schema's problems, one line each.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -17,6 +23,7 @@ from connectors.csv_export.settings import CsvSettings
 from connectors.errors import ConfigError
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
+from connectors.secrets import secret_problems
 from connectors.writeback_settings import WritebackSection
 from kpi_engine.settings import KpiSettings, QualityScoreSettings, check_channels
 
@@ -109,11 +116,62 @@ def find_config(path: str | Path | None = None) -> Path:
     return chosen
 
 
-def load_config(path: str | Path | None = None) -> AppConfig:
+#: The sources whose settings name secrets.
+_CRM_SETTINGS: dict[str, type[SalesforceSettings] | type[HubSpotSettings]] = {
+    "salesforce": SalesforceSettings,
+    "hubspot": HubSpotSettings,
+}
+
+
+def _settings_without_errors(
+    model: type[SalesforceSettings] | type[HubSpotSettings], raw: Mapping[str, Any],
+    context: dict[str, Any],
+) -> SalesforceSettings | HubSpotSettings | None:
+    """A source's settings with its invalid keys dropped (their defaults instead), so that its
+    secrets can be checked alongside its schema errors; None when it still does not validate."""
+    data = dict(raw)
+    while True:
+        try:
+            return model.model_validate(data, context=context)
+        except ValidationError as exc:
+            bad = {e["loc"][0] for e in exc.errors() if e["loc"]} & data.keys()
+            if not bad:
+                return None
+            for key in bad:
+                del data[key]
+
+
+def _secrets_problems(
+    data: Mapping[str, Any], config: AppConfig | None, sources: Sequence[str] | None,
+    context: dict[str, Any],
+) -> list[str]:
+    raw_sources = data.get("sources")
+    if not isinstance(raw_sources, Mapping):
+        return []
+    problems = []
+    for name, model in _CRM_SETTINGS.items():
+        raw = raw_sources.get(name)
+        if (sources is not None and name not in sources) or not isinstance(raw, Mapping):
+            continue
+        settings = (getattr(config.sources, name) if config is not None
+                    else _settings_without_errors(model, raw, context))
+        if settings is not None:
+            problems += secret_problems(f"sources.{name}", settings.secret_settings(),
+                                        settings.secrets_file)
+    return problems
+
+
+def load_config(
+    path: str | Path | None = None, *, check_secrets: bool = False,
+    sources: Sequence[str] | None = None,
+) -> AppConfig:
     """Read and validate the config.
 
     Args:
         path: the file; see :func:`find_config` for the default.
+        check_secrets: also check that every secret of the CRM sources can be read (variables
+            set, secrets file readable), reporting those problems with the schema's.
+        sources: the sources whose secrets are checked (default: every configured one).
 
     Returns:
         The validated config, paths resolved against the file's folder.
@@ -125,7 +183,8 @@ def load_config(path: str | Path | None = None) -> AppConfig:
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError as exc:
-        msg = f"{file}: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not UTF-8; save the config as UTF-8"
+        msg = (f"{file}: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not UTF-8; "
+               "save the config as UTF-8")
         raise ConfigError(msg) from None
     except (OSError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0]
@@ -134,9 +193,16 @@ def load_config(path: str | Path | None = None) -> AppConfig:
     if not isinstance(data, dict):
         msg = f"{file}: the config must be a mapping of settings"
         raise ConfigError(msg)
+    context = {"base_dir": file.resolve().parent}
+    config: AppConfig | None = None
     try:
-        config = AppConfig.model_validate(data, context={"base_dir": file.resolve().parent})
+        config = AppConfig.model_validate(data, context=context)
+        problems = []
     except ValidationError as exc:
-        raise ConfigError([f"{file}: {line}" for line in _problems(exc)]) from None
+        problems = _problems(exc)
+    if check_secrets:
+        problems += _secrets_problems(data, config, sources, context)
+    if problems or config is None:
+        raise ConfigError([f"{file}: {line}" for line in problems])
     config.path = file
     return config

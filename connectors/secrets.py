@@ -32,6 +32,9 @@ def load_secrets_file(path: str | Path | None) -> dict[str, str]:
     except OSError as exc:
         msg = f"secrets file {file}: cannot be read ({exc.strerror})"
         raise ConfigError(msg) from None
+    except UnicodeDecodeError as exc:
+        msg = f"secrets file {file}: byte at offset {exc.start} is not UTF-8; save it as UTF-8"
+        raise ConfigError(msg) from None
     values = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -71,6 +74,35 @@ def resolve_secret(env_name: str, setting: str, extra: Mapping[str, str] | None 
         )
         raise ConfigError(msg)
     return value
+
+
+def secret_problems(
+    setting: str, env_settings: Mapping[str, str], secrets_file: str | Path | None
+) -> list[str]:
+    """Every secret of a source that cannot be read, one line each (checked before any request).
+
+    Args:
+        setting: the source's config path (``sources.hubspot``).
+        env_settings: setting name -> the environment variable it names (``token_env`` ->
+            ``HUBSPOT_ACCESS_TOKEN``): the secrets the source will read.
+        secrets_file: the source's ``secrets_file``, or None.
+
+    Returns:
+        The secrets file that cannot be read or parsed, then each variable set neither in the
+        environment nor in the file; empty when all can be read. Never a secret's value.
+    """
+    problems = []
+    try:
+        extra = load_secrets_file(secrets_file)
+    except ConfigError as exc:
+        problems += exc.problems
+        extra = {}
+    for name, env in env_settings.items():
+        try:
+            resolve_secret(env, f"{setting}.{name}", extra)
+        except ConfigError as exc:
+            problems += exc.problems
+    return problems
 
 
 def mask(value: str | None) -> str:

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from tests.conftest import ROOT, maven_config, write_config
+from tests.salesforce.test_sandbox_sync import start
 
 COMMANDS = ("sync", "compute", "export", "status", "demo", "sandbox")
 
@@ -88,3 +89,72 @@ def test_cli_compute_rejects_reversed_dates(tmp_path: Path) -> None:
                                       "--to", "2017-01-01"])
     assert result.exit_code == 1
     assert result.stderr == "error: --from 2017-06-01 is after --to 2017-01-01\n"
+
+
+def test_cli_sync_schema_and_secret_problems_all_at_once_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A schema error in the file and in a CRM's section, an unset secret variable and an
+    unreadable secrets file: one line each, exit 1, and the CRM sandbox served no request."""
+    monkeypatch.delenv("PARTNERKPI_TEST_NO_PASSWORD", raising=False)
+    monkeypatch.delenv("PARTNERKPI_TEST_NO_TOKEN", raising=False)
+    secrets_dir = tmp_path / "secrets.d"  # a folder where the secrets file should be
+    secrets_dir.mkdir()
+    with start() as sb:
+        config = write_config(tmp_path / "bad.yaml", {
+            "database": str(tmp_path / "s.duckdb"),
+            "colour": "red",
+            "sources": {
+                "salesforce": {"login_url": sb.url, "ca_bundle": sb.ca_bundle,
+                               "username": "sandbox@partnerkpi.example",
+                               "password_env": "PARTNERKPI_TEST_NO_PASSWORD",
+                               "page_size": "many"},
+                "hubspot": {"host": sb.url, "ca_bundle": sb.ca_bundle,
+                            "token_env": "PARTNERKPI_TEST_NO_TOKEN",
+                            "secrets_file": str(secrets_dir)},
+            },
+        })
+        result = CliRunner().invoke(cli, ["--config", str(config), "sync"])
+        calls = list(sb.calls)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: {config}: sources.salesforce.page_size: Input should be a valid integer, "
+        "unable to parse string as an integer",
+        f"error: {config}: colour: unknown setting (check the spelling against "
+        "config.example.yaml)",
+        f"error: {config}: sources.salesforce.password_env: environment variable "
+        "PARTNERKPI_TEST_NO_PASSWORD is not set (export it or add it to the secrets file)",
+        f"error: {config}: secrets file {secrets_dir}: cannot be read (Is a directory)",
+        f"error: {config}: sources.hubspot.token_env: environment variable "
+        "PARTNERKPI_TEST_NO_TOKEN is not set (export it or add it to the secrets file)",
+    ]
+    assert calls == []
+    assert not (tmp_path / "s.duckdb").exists()
+
+
+def test_cli_secrets_file_supplies_a_variable_and_a_broken_one_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.config import load_config
+    from connectors.errors import ConfigError
+
+    monkeypatch.delenv("PARTNERKPI_TEST_NO_TOKEN", raising=False)
+    monkeypatch.delenv("PARTNERKPI_TEST_NO_PASSWORD", raising=False)
+    good, broken = tmp_path / "hs.env", tmp_path / "sf.env"
+    good.write_text("PARTNERKPI_TEST_NO_TOKEN=pat-na1-0000\n", encoding="utf-8")
+    broken.write_bytes(b"PARTNERKPI_TEST_NO_PASSWORD=caf\xe9\n")
+    config = write_config(tmp_path / "c.yaml", {"sources": {
+        "salesforce": {"username": "u@example.com", "password_env": "PARTNERKPI_TEST_NO_PASSWORD",
+                       "secrets_file": str(broken)},
+        "hubspot": {"token_env": "PARTNERKPI_TEST_NO_TOKEN", "secrets_file": str(good)},
+    }})
+    assert load_config(config).source_names() == ["salesforce", "hubspot"]  # status, export
+    assert load_config(config, check_secrets=True, sources=["hubspot"]).sources.hubspot
+    with pytest.raises(ConfigError) as info:
+        load_config(config, check_secrets=True)
+    assert info.value.problems == [
+        f"{config}: secrets file {broken}: byte at offset 31 is not UTF-8; save it as UTF-8",
+        f"{config}: sources.salesforce.password_env: environment variable "
+        "PARTNERKPI_TEST_NO_PASSWORD is not set (export it or add it to the secrets file)",
+    ]

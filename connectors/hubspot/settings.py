@@ -133,6 +133,10 @@ class HubSpotSettings(BadRecordSetting):
             raise ValueError(msg)
         return value.rstrip("/")
 
+    def secret_settings(self) -> dict[str, str]:
+        """Setting -> environment variable of every secret the connector reads."""
+        return {"token_env": self.token_env}
+
     def properties(self) -> list[str]:
         """The deal properties a search asks for: the required ones, extras, the partner one."""
         extra = [*self.deal_properties, *([self.partner_property] if self.partner_property else [])]

@@ -187,6 +187,18 @@ class SalesforceSettings(BadRecordSetting):
             raise ValueError(msg)
         return value
 
+    def secret_settings(self) -> dict[str, str]:
+        """Setting -> environment variable of every secret the login of ``auth`` reads (as
+        :func:`connectors.salesforce.auth.login` does)."""
+        names = {
+            "password": ("password_env", "security_token_env", "client_id_env",
+                         "client_secret_env"),
+            "jwt": ("client_id_env",),
+            "client_credentials": ("client_id_env", "client_secret_env"),
+            "access_token": ("access_token_env",),
+        }[self.auth]
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
     @model_validator(mode="after")
     def _auth_needs(self) -> SalesforceSettings:
         needs = {

@@ -148,16 +148,16 @@ def test_secrets_absent_from_outputs_logs_store_and_exports(sb: Sandbox, tmp_pat
         pytest.param({"REL_HS_TOKEN": WRONG["REL_HS_TOKEN"]}, None, None,
                      "error: HubSpot GET /crm/v3/pipelines/deals: 401 ", id="wrong-hubspot-token"),
         pytest.param({"REL_SF_CLIENT_SECRET": ""}, None, None,
-                     "error: sources.salesforce.client_secret_env: environment variable "
-                     "REL_SF_CLIENT_SECRET is not set", id="missing-client-secret"),
+                     "error: {config}: sources.salesforce.client_secret_env: environment "
+                     "variable REL_SF_CLIENT_SECRET is not set", id="missing-client-secret"),
         pytest.param({}, {"password_env": SECRETS["REL_SF_PASSWORD"]}, None,
                      "error: {config}: sources.salesforce.password_env: '****7f3a' is not an "
                      "environment variable name (the secret itself goes there)",
                      id="password-pasted-into-password_env"),
         pytest.param({}, None, {"token_env": SECRETS["REL_HS_TOKEN"]},
-                     "error: sources.hubspot.token_env: ****5e9b is not an environment variable "
-                     "name; put the secret in an environment variable and name that variable "
-                     "here",
+                     "error: {config}: sources.hubspot.token_env: ****5e9b is not an "
+                     "environment variable name; put the secret in an environment variable and "
+                     "name that variable here",
                      id="token-pasted-into-token_env"),
     ],
 )
