@@ -59,8 +59,9 @@ KPIS: tuple[Kpi, ...] = (
 )
 KPI_NAMES = tuple(k.name for k in KPIS)
 
-# Families in run order: the base families read facts (members.sql reads their groups and
-# pipeline's pipe_at); the derived ones read kpi_wide.
+# Families in run order: the base families read the facts and the per-grain totals of
+# prepare/attribution.sql (members.sql reads those groups and pipeline's pipe_at); the derived
+# ones read kpi_wide.
 _BASE_FAMILIES = ("pipeline", "deal_count", "deal_size", "close_rate", "velocity", "deal_success")
 _DERIVED_FAMILIES = ("pipeline_change", "sales_velocity", "channel_share", "quality_score")
 
@@ -170,7 +171,8 @@ def _warnings(store: Store) -> tuple[int, dict[str, int], list[str]]:
 
 def _prepare_pipeline(store: Store, grains: Sequence[str], settings: KpiSettings) -> None:
     # The periods of every grain (kept as periods_<grain>; grain names are validated), then the
-    # open pipeline at all their boundaries at once (pipe_all).
+    # open pipeline at all their boundaries at once (pipe_all) and the monthly counts and sums
+    # every grain sums up (attribution.sql).
     con = store.con
     for grain in grains:
         con.execute(_period_macros(GRAINS[grain], settings.fiscal_year_start_month))
@@ -184,6 +186,7 @@ def _prepare_pipeline(store: Store, grains: Sequence[str], settings: KpiSettings
         )
     )
     con.execute(_sql("prepare", "open_pipeline.sql"))
+    con.execute(_sql("prepare", "attribution.sql"))
 
 
 def _compute_grain(
@@ -196,6 +199,7 @@ def _compute_grain(
     con = store.con
     con.execute(_period_macros(GRAINS[grain], settings.fiscal_year_start_month))
     con.execute(f"CREATE OR REPLACE TEMP TABLE periods AS SELECT * FROM periods_{grain}")
+    con.execute(_sql("prepare", "grain_totals.sql"))
     for family in _BASE_FAMILIES:
         con.execute(_sql("kpis", f"{family}.sql"))
     con.execute(_sql("prepare", "members.sql"))

@@ -5,10 +5,7 @@
 --   average_deal_size = won_amount / n  (NULL when n = 0). Seed example: $200 and $400 -> 300
 --   median_deal_size  = median of the same amounts (mean of the middle two for an even n)
 CREATE OR REPLACE TEMP TABLE fam_won_amount AS
-SELECT period_start,
-       dim_of(GROUPING(partner, owner, team, unit, channel)) AS dimension,
-       member_of(GROUPING(partner, owner, team, unit, channel),
-                 partner, owner, team, unit, channel) AS member,
+SELECT period_start, member_id(p_id, o_id, t_id, u_id, c_id) AS mid,
        kv(sum(amount), count(amount)) AS won_amount,
        kv(sum(amount) / count(amount), count(amount)) AS average_deal_size,
        kv(median(amount), count(amount)) AS median_deal_size
@@ -16,5 +13,5 @@ FROM (
     SELECT *, period_of(close_date) AS period_start
     FROM f_deals WHERE closed_by_cut AND is_won AND amount IS NOT NULL
 )
-GROUP BY GROUPING SETS ((period_start), (period_start, partner), (period_start, owner),
-                        (period_start, team), (period_start, unit), (period_start, channel));
+GROUP BY GROUPING SETS ((period_start), (period_start, p_id), (period_start, o_id),
+                        (period_start, t_id), (period_start, u_id), (period_start, c_id));

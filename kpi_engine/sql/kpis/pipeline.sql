@@ -10,8 +10,9 @@
 --   pipeline_created_amount  = amounts of deals created in P           (n = deals with an amount)
 -- The open pipeline at every period boundary is computed once for all grains, by events and
 -- running sums over the boundaries, in prepare/open_pipeline.sql (pipe_all); pipe_at keeps this
--- grain's boundaries: (t, dimension, member, open_count, open_amount, open_amount_n,
--- weighted_amount, weighted_n) for every member with a deal open at t.
+-- grain's boundaries: (t, mid, open_count, open_amount, open_amount_n, weighted_amount,
+-- weighted_n) for every member with a deal open at t. pipeline_created_amount is summed per
+-- month in prepare/attribution.sql (att_created).
 -- pipeline_change is derived (pipeline_change.sql) from pipe_at; members.sql reads it too.
 CREATE OR REPLACE TEMP TABLE pipe_at AS
 SELECT a.*
@@ -19,7 +20,7 @@ FROM pipe_all a
 WHERE a.t IN (SELECT t_end FROM periods UNION SELECT t_start FROM periods);
 
 CREATE OR REPLACE TEMP TABLE fam_pipeline_end AS
-SELECT p.period_start, a.dimension, a.member,
+SELECT p.period_start, a.mid,
        kv(open_count, open_count) AS pipeline_open_count,
        kv(open_amount, open_amount_n) AS pipeline_open_amount,
        kv(weighted_amount, weighted_n) AS pipeline_weighted_amount
@@ -27,11 +28,6 @@ FROM pipe_at a
 JOIN periods p ON p.t_end = a.t;
 
 CREATE OR REPLACE TEMP TABLE fam_pipeline_created AS
-SELECT period_start,
-       dim_of(GROUPING(partner, owner, team, unit, channel)) AS dimension,
-       member_of(GROUPING(partner, owner, team, unit, channel),
-                 partner, owner, team, unit, channel) AS member,
-       kv(coalesce(sum(amount), 0), count(amount)) AS pipeline_created_amount
-FROM (SELECT *, period_of(created_date) AS period_start FROM f_deals WHERE created_date IS NOT NULL)
-GROUP BY GROUPING SETS ((period_start), (period_start, partner), (period_start, owner),
-                        (period_start, team), (period_start, unit), (period_start, channel));
+SELECT period_start, mid,
+       kv(coalesce(created_amount, 0), created_amount_n) AS pipeline_created_amount
+FROM att_created;

@@ -10,15 +10,17 @@
 -- Reads kpi_wide, quality_weights(metric, weight) and kpi_params.min_closed_deals.
 CREATE OR REPLACE TEMP TABLE quality AS
 WITH qualified AS (
-    SELECT w.*
-    FROM kpi_wide w, kpi_params p
-    WHERE w.dimension <> 'overall' AND w.member NOT IN ('none', 'unknown')
+    SELECT w.*, m.dimension
+    FROM kpi_wide w
+    JOIN dim_members m USING (mid)
+    CROSS JOIN kpi_params p
+    WHERE m.dimension <> 'overall' AND m.member NOT IN ('none', 'unknown')
       AND w.deals_closed.n >= p.min_closed_deals
 ),
 metrics AS (
-    SELECT period_start, dimension, member, m.metric, m.value
+    SELECT period_start, dimension, mid, m.metric, m.value
     FROM (
-        SELECT period_start, dimension, member, unnest([
+        SELECT period_start, dimension, mid, unnest([
             {'metric': 'won_amount', 'value': won_amount.value},
             {'metric': 'deals_won', 'value': deals_won.value},
             {'metric': 'win_rate', 'value': win_rate.value},
@@ -31,22 +33,22 @@ metrics AS (
     )
 ),
 ranked AS (
-    SELECT m.period_start, m.dimension, m.member, q.weight,
+    SELECT m.period_start, m.mid, q.weight,
            cume_dist() OVER (PARTITION BY m.period_start, m.dimension, m.metric
                              ORDER BY m.value ASC NULLS FIRST) AS cd
     FROM metrics m JOIN quality_weights q ON q.metric = m.metric
 )
-SELECT period_start, dimension, member, round(100 * sum(weight * cd), 2) AS score
+SELECT period_start, mid, round(100 * sum(weight * cd), 2) AS score
 FROM ranked
-GROUP BY period_start, dimension, member;
+GROUP BY period_start, mid;
 
 CREATE OR REPLACE TEMP TABLE fam_quality AS
-SELECT w.period_start, w.dimension, w.member,
+SELECT w.period_start, w.mid,
        kv(q.score, w.deals_closed.n) AS quality_score,
        kv(q.score - prev.score, w.deals_closed.n) AS quality_score_change
 FROM kpi_wide w
-LEFT JOIN quality q USING (period_start, dimension, member)
+LEFT JOIN quality q USING (period_start, mid)
 LEFT JOIN quality prev
-  ON prev.dimension = w.dimension AND prev.member = w.member
+  ON prev.mid = w.mid
  AND prev.period_start = period_of(CAST(w.period_start - INTERVAL 1 DAY AS DATE))
-WHERE w.dimension <> 'overall';
+WHERE w.mid <> 0;

@@ -5,7 +5,7 @@
 --                    x deal size / sales cycle length.) Computed in DOUBLE from the
 --                    unrounded factors (counts, sums), stored to 10 places.
 CREATE OR REPLACE TEMP TABLE fam_sales_velocity AS
-SELECT period_start, dimension, member,
+SELECT period_start, mid,
        kv(CASE WHEN cycle_days_total <> 0 AND deals_closed.value <> 0 AND won_amount.n <> 0
                THEN CAST(deals_created.value AS DOUBLE)
                     * (CAST(deals_won.value AS DOUBLE) / CAST(deals_closed.value AS DOUBLE))

@@ -4,10 +4,7 @@
 --                      and counted in a warning); n = deals averaged; NULL when none
 --   sales_velocity   = see sales_velocity.sql
 CREATE OR REPLACE TEMP TABLE fam_cycle AS
-SELECT period_start,
-       dim_of(GROUPING(partner, owner, team, unit, channel)) AS dimension,
-       member_of(GROUPING(partner, owner, team, unit, channel),
-                 partner, owner, team, unit, channel) AS member,
+SELECT period_start, member_id(p_id, o_id, t_id, u_id, c_id) AS mid,
        kv(avg(close_date - created_date), count(*)) AS sales_cycle_days,
        -- the exact total, for sales_velocity (not a KPI row of its own)
        sum(close_date - created_date) AS cycle_days_total
@@ -16,5 +13,5 @@ FROM (
     FROM f_deals
     WHERE closed_by_cut AND is_won AND created_date IS NOT NULL AND close_date >= created_date
 )
-GROUP BY GROUPING SETS ((period_start), (period_start, partner), (period_start, owner),
-                        (period_start, team), (period_start, unit), (period_start, channel));
+GROUP BY GROUPING SETS ((period_start), (period_start, p_id), (period_start, o_id),
+                        (period_start, t_id), (period_start, u_id), (period_start, c_id));

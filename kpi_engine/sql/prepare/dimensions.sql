@@ -1,15 +1,12 @@
 -- Macros shared by the KPI families.
--- Every family aggregates with
---   GROUP BY GROUPING SETS ((period_start), (period_start, partner), (period_start, owner),
---                          (period_start, team), (period_start, unit), (period_start, channel))
--- and names each group with dim_of / member_of over GROUPING(partner, owner, team, unit, channel)
--- (a bit is 1 for a column aggregated away: partner alone -> 0b01111 = 15, ... overall -> 31).
-CREATE OR REPLACE TEMP MACRO dim_of(g) AS
-    CASE g WHEN 15 THEN 'partner' WHEN 23 THEN 'owner' WHEN 27 THEN 'team'
-           WHEN 29 THEN 'unit' WHEN 30 THEN 'channel' ELSE 'overall' END;
-CREATE OR REPLACE TEMP MACRO member_of(g, partner, owner, team, unit, channel) AS
-    CASE g WHEN 15 THEN partner WHEN 23 THEN owner WHEN 27 THEN team
-           WHEN 29 THEN unit WHEN 30 THEN channel ELSE 'all' END;
+-- Members are numbered in dim_members (facts.sql; overall = 0) and the facts carry each deal's
+-- member numbers p_id, o_id, t_id, u_id, c_id (partner, owner, team, unit, channel). A family
+-- aggregates with
+--   GROUP BY GROUPING SETS ((period), (period, p_id), (period, o_id), (period, t_id),
+--                          (period, u_id), (period, c_id))
+-- and names each group with member_id(p_id, o_id, t_id, u_id, c_id): the one number the group
+-- kept (the others are NULL in a grouping set), or 0 for the overall group.
+CREATE OR REPLACE TEMP MACRO member_id(p, o, t, u, c) AS coalesce(p, o, t, u, c, 0);
 -- one KPI cell: its value (DECIMAL(38,10): money exact, ratios rounded to 10 places) and n
 CREATE OR REPLACE TEMP MACRO kv(value, n) AS
     {'value': CAST(value AS DECIMAL(38, 10)), 'n': CAST(n AS BIGINT)};

@@ -5,8 +5,8 @@
 --   its weight at t is amount x probability of the stage of the latest stage_history row with
 --   entered_at < t; with no such row, of its current stage if it is still open; else it has none.
 -- Input: kpi_boundaries(t), every t_start and t_end of the grains' periods (kpis.py).
--- Output: pipe_all(t, dimension, member, open_count, open_amount, open_amount_n,
---                  weighted_amount, weighted_n), one row per boundary and member with a deal open.
+-- Output: pipe_all(t, mid, open_count, open_amount, open_amount_n, weighted_amount, weighted_n),
+--         one row per boundary and member (dim_members) with a deal open.
 --
 -- How: every boundary t is a UTC midnight (a period start, a period end or the --as-of day), so
 -- for an instant x, x < t <=> t is after the midnight of date(x). Numbering the boundaries 1..B
@@ -44,7 +44,7 @@ CREATE OR REPLACE TEMP TABLE open_windows AS
 SELECT *
 FROM (
     SELECT d.rowid AS wid, d.source, d.deal_id, d.pipeline, d.stage, d.is_closed, d.amount,
-           d.partner, d.owner, d.team, d.unit, d.channel,
+           d.p_id, d.o_id, d.t_id, d.u_id, d.c_id,
            c.bi AS open_from,
            CASE WHEN d.is_closed THEN e.bi ELSE s.never END AS open_to
     FROM f_deals d
@@ -79,7 +79,7 @@ stage_changes AS (
     SELECT wid, 0, CASE WHEN NOT is_closed THEN stage END FROM open_windows
 ),
 weighted AS (
-    SELECT w.wid, w.partner, w.owner, w.team, w.unit, w.channel, w.open_from, w.open_to,
+    SELECT w.wid, w.p_id, w.o_id, w.t_id, w.u_id, w.c_id, w.open_from, w.open_to,
            w.amount, c.stage_from, w.amount * st.probability AS weighted,
            lead(c.stage_from) OVER deal_w AS next_from,
            lag(w.amount * st.probability) OVER deal_w AS prev_weighted
@@ -88,7 +88,7 @@ weighted AS (
     LEFT JOIN stages st ON st.source = w.source AND st.pipeline = w.pipeline AND st.stage = c.stage
     WINDOW deal_w AS (PARTITION BY c.wid ORDER BY c.stage_from)
 )
-SELECT partner, owner, team, unit, channel, greatest(stage_from, open_from) AS bi,
+SELECT p_id, o_id, t_id, u_id, c_id, greatest(stage_from, open_from) AS bi,
        CAST(stage_from <= open_from AS INTEGER) AS d_count,
        CASE WHEN stage_from <= open_from THEN amount END AS d_amount,
        CAST(stage_from <= open_from AND amount IS NOT NULL AS INTEGER) AS d_amount_n,
@@ -99,7 +99,7 @@ SELECT partner, owner, team, unit, channel, greatest(stage_from, open_from) AS b
 FROM weighted
 WHERE coalesce(next_from, open_to) > open_from
 UNION ALL
-SELECT partner, owner, team, unit, channel, open_to, -1, -amount,
+SELECT p_id, o_id, t_id, u_id, c_id, open_to, -1, -amount,
        -CAST(amount IS NOT NULL AS INTEGER), -coalesce(weighted, 0),
        -CAST(weighted IS NOT NULL AS INTEGER)
 FROM weighted, boundary_span s
@@ -109,17 +109,14 @@ WHERE next_from IS NULL AND open_to < s.never;
 -- indexes are the pipeline at every boundary.
 CREATE OR REPLACE TEMP TABLE pipe_all AS
 WITH steps AS (
-    SELECT bi,
-           dim_of(GROUPING(partner, owner, team, unit, channel)) AS dimension,
-           member_of(GROUPING(partner, owner, team, unit, channel),
-                     partner, owner, team, unit, channel) AS member,
+    SELECT bi, member_id(p_id, o_id, t_id, u_id, c_id) AS mid,
            sum(d_count) AS d_count, sum(d_amount) AS d_amount, sum(d_amount_n) AS d_amount_n,
            sum(d_weighted) AS d_weighted, sum(d_weighted_n) AS d_weighted_n
     FROM deal_events
-    GROUP BY GROUPING SETS ((bi), (bi, partner), (bi, owner), (bi, team), (bi, unit), (bi, channel))
+    GROUP BY GROUPING SETS ((bi), (bi, p_id), (bi, o_id), (bi, t_id), (bi, u_id), (bi, c_id))
 ),
 running AS (
-    SELECT dimension, member, bi,
+    SELECT mid, bi,
            lead(bi) OVER member_w AS next_bi,
            CAST(sum(d_count) OVER member_w AS BIGINT) AS open_count,
            coalesce(sum(d_amount) OVER member_w, 0) AS open_amount,
@@ -127,9 +124,9 @@ running AS (
            sum(d_weighted) OVER member_w AS weighted_amount,
            CAST(sum(d_weighted_n) OVER member_w AS BIGINT) AS weighted_n
     FROM steps
-    WINDOW member_w AS (PARTITION BY dimension, member ORDER BY bi)
+    WINDOW member_w AS (PARTITION BY mid ORDER BY bi)
 )
-SELECT b.t, r.dimension, r.member, r.open_count, r.open_amount, r.open_amount_n,
+SELECT b.t, r.mid, r.open_count, r.open_amount, r.open_amount_n,
        r.weighted_amount, r.weighted_n
 FROM (
     SELECT r.*, unnest(range(r.bi, coalesce(r.next_bi, s.never))) AS i

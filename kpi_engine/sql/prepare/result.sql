@@ -8,21 +8,18 @@ SELECT period_start, period_end, as_of, dimension, member, member_name, kpi,
 FROM (
     UNPIVOT (
         SELECT w.period_start, p.period_end, CAST(p.t_end AS DATE) AS as_of,
-               w.dimension, w.member,
-               CASE WHEN w.dimension = 'overall' THEN 'All'
-                    WHEN w.member = 'none' THEN 'No ' || w.dimension
-                    ELSE coalesce(n.member_name, w.member) END AS member_name,
-               COLUMNS(w.* EXCLUDE (period_start, dimension, member, cycle_days_total)),
+               m.dimension, m.member, m.member_name,
+               COLUMNS(w.* EXCLUDE (period_start, mid, cycle_days_total)),
                pc.pipeline_change, sv.sales_velocity, cs.won_amount_share,
                coalesce(q.quality_score, kv(NULL, 0)) AS quality_score,
                coalesce(q.quality_score_change, kv(NULL, 0)) AS quality_score_change
         FROM kpi_wide w
-        JOIN fam_pipeline_change pc USING (period_start, dimension, member)
-        JOIN fam_sales_velocity sv USING (period_start, dimension, member)
-        JOIN fam_channel_share cs USING (period_start, dimension, member)
-        LEFT JOIN fam_quality q USING (period_start, dimension, member)
+        JOIN fam_pipeline_change pc USING (period_start, mid)
+        JOIN fam_sales_velocity sv USING (period_start, mid)
+        JOIN fam_channel_share cs USING (period_start, mid)
+        LEFT JOIN fam_quality q USING (period_start, mid)
         JOIN periods p ON p.period_start = w.period_start
-        LEFT JOIN member_names n ON n.dimension = w.dimension AND n.member = w.member
+        JOIN dim_members m ON m.mid = w.mid
     ) ON COLUMNS(* EXCLUDE (period_start, period_end, as_of, dimension, member, member_name))
     INTO NAME kpi VALUE v
 )

@@ -1,9 +1,9 @@
--- One row per member of a period with every base KPI as a column (a {value, n} struct).
+-- One row per member (mid) of a period with every base KPI as a column (a {value, n} struct).
 -- A KPI with no row for the member takes its empty value: 0 for counts and money sums, NULL for
 -- averages and rates, with n = 0 (kv(NULL, 0)).
 CREATE OR REPLACE TEMP TABLE kpi_wide AS
 SELECT
-    m.period_start, m.dimension, m.member,
+    m.period_start, m.mid,
     coalesce(dc.deals_won, kv(0, 0)) AS deals_won,
     coalesce(dc.deals_lost, kv(0, 0)) AS deals_lost,
     coalesce(dc.deals_closed, kv(0, 0)) AS deals_closed,
@@ -21,12 +21,12 @@ SELECT
     coalesce(sc.cycle_days_total, 0) AS cycle_days_total,
     coalesce(su.deal_success_rate, kv(NULL, 0)) AS deal_success_rate
 FROM members m
-LEFT JOIN fam_closed dc USING (period_start, dimension, member)
-LEFT JOIN fam_created cr USING (period_start, dimension, member)
-LEFT JOIN fam_win_rate wr USING (period_start, dimension, member)
-LEFT JOIN fam_success su USING (period_start, dimension, member)
-LEFT JOIN fam_pipeline_created pc USING (period_start, dimension, member)
-LEFT JOIN fam_won_amount ds USING (period_start, dimension, member)
-LEFT JOIN fam_pipeline_end pe USING (period_start, dimension, member)
-LEFT JOIN fam_leads lc USING (period_start, dimension, member)
-LEFT JOIN fam_cycle sc USING (period_start, dimension, member);
+LEFT JOIN fam_closed dc USING (period_start, mid)
+LEFT JOIN fam_created cr USING (period_start, mid)
+LEFT JOIN fam_win_rate wr USING (period_start, mid)
+LEFT JOIN fam_success su USING (period_start, mid)
+LEFT JOIN fam_pipeline_created pc USING (period_start, mid)
+LEFT JOIN fam_won_amount ds USING (period_start, mid)
+LEFT JOIN fam_pipeline_end pe USING (period_start, mid)
+LEFT JOIN fam_leads lc USING (period_start, mid)
+LEFT JOIN fam_cycle sc USING (period_start, mid);
