@@ -55,55 +55,70 @@ FROM (
 )
 WHERE open_from < open_to;
 
--- Per open deal, its changes at boundary indexes (deal_events): at open_from it starts counting
--- (+1, +amount, + its weighted amount then); at each index inside its window where the stage in
--- force changes, its weighted amount changes; at open_to (when a boundary) it stops counting.
--- The stage in force from index i on: the latest history row entered before boundary i (of rows
--- entered at the same instant, the greatest stage name); before the first row (index 0 here),
--- the current stage if the deal is still open, else none. prev_weighted: the weighted amount
--- in force before a change (there is always a row before one: index 0).
+-- Per open deal, its changes at boundary indexes (deal_events). The stage in force from index i
+-- on: the latest history row entered before boundary i (of rows entered at the same instant, the
+-- greatest stage name); before the first row (index 0 here), the current stage if the deal is
+-- still open, else none. Sorting each deal's rows (index 0, then by entered_at and stage name)
+-- makes segments: the last row of an index is in force from it (stage_from) up to the next
+-- row's index (stage_to; never after the last). Each segment that overlaps the deal's open
+-- window [open_from, open_to) adds its weighted amount where the overlap starts and takes it
+-- back where it ends; the segment holding open_from also adds +1 / +amount there, and the one
+-- holding open_to - 1 takes them back at open_to (when that is a boundary). Stage names are
+-- sorted as numbers (stage_ranks: rank by name) to keep the sort on integers.
+CREATE OR REPLACE TEMP TABLE stage_ranks AS
+SELECT stage, CAST(row_number() OVER (ORDER BY stage) AS INTEGER) AS rnk
+FROM (SELECT DISTINCT stage FROM stage_history);
+
 CREATE OR REPLACE TEMP TABLE deal_events AS
 WITH history AS (
-    SELECT w.wid, a.bi AS stage_from,
-           max({'entered_at': h.entered_at, 'stage': h.stage}).stage AS stage
+    SELECT w.wid, a.bi AS stage_from, epoch_us(h.entered_at) AS at_us, r.rnk
     FROM stage_history h
     JOIN open_windows w ON w.source = h.source AND w.deal_id = h.deal_id
+    JOIN stage_ranks r ON r.stage = h.stage
     CROSS JOIN boundary_span s
     JOIN boundary_after a ON a.day = clamp_day(CAST(h.entered_at AS DATE), s.first_day, s.last_day)
     WHERE a.bi < w.open_to
-    GROUP BY w.wid, a.bi
-),
-stage_changes AS (
-    SELECT wid, stage_from, stage FROM history
     UNION ALL
-    SELECT wid, 0, CASE WHEN NOT is_closed THEN stage END FROM open_windows
+    SELECT wid, 0, NULL, NULL FROM open_windows
+),
+segments AS (
+    SELECT wid, stage_from, rnk, next_from
+    FROM (
+        SELECT wid, stage_from, rnk,
+               lead(stage_from) OVER (PARTITION BY wid ORDER BY stage_from, at_us NULLS FIRST, rnk) AS next_from
+        FROM history
+    )
+    WHERE next_from IS NULL OR next_from > stage_from
 ),
 weighted AS (
-    SELECT w.wid, w.p_id, w.o_id, w.t_id, w.u_id, w.c_id, w.open_from, w.open_to,
-           w.amount, c.stage_from, w.amount * st.probability AS weighted,
-           lead(c.stage_from) OVER deal_w AS next_from,
-           lag(w.amount * st.probability) OVER deal_w AS prev_weighted
-    FROM stage_changes c
+    SELECT w.p_id, w.o_id, w.t_id, w.u_id, w.c_id, w.open_from, w.open_to, w.amount,
+           s.stage_from, coalesce(s.next_from, b.never) AS stage_to,
+           w.amount * st.probability AS weighted
+    FROM segments s
     JOIN open_windows w USING (wid)
-    LEFT JOIN stages st ON st.source = w.source AND st.pipeline = w.pipeline AND st.stage = c.stage
-    WINDOW deal_w AS (PARTITION BY c.wid ORDER BY c.stage_from)
+    CROSS JOIN boundary_span b
+    LEFT JOIN stage_ranks r ON r.rnk = s.rnk
+    LEFT JOIN stages st
+      ON st.source = w.source AND st.pipeline = w.pipeline
+     AND st.stage = CASE WHEN s.stage_from > 0 THEN r.stage WHEN NOT w.is_closed THEN w.stage END
+    WHERE greatest(s.stage_from, w.open_from) < least(coalesce(s.next_from, b.never), w.open_to)
 )
 SELECT p_id, o_id, t_id, u_id, c_id, greatest(stage_from, open_from) AS bi,
        CAST(stage_from <= open_from AS INTEGER) AS d_count,
        CASE WHEN stage_from <= open_from THEN amount END AS d_amount,
        CAST(stage_from <= open_from AND amount IS NOT NULL AS INTEGER) AS d_amount_n,
-       coalesce(weighted, 0)
-           - CASE WHEN stage_from > open_from THEN coalesce(prev_weighted, 0) ELSE 0 END AS d_weighted,
-       CAST(weighted IS NOT NULL AS INTEGER)
-           - CAST(stage_from > open_from AND prev_weighted IS NOT NULL AS INTEGER) AS d_weighted_n
+       coalesce(weighted, 0) AS d_weighted,
+       CAST(weighted IS NOT NULL AS INTEGER) AS d_weighted_n
 FROM weighted
-WHERE coalesce(next_from, open_to) > open_from
 UNION ALL
-SELECT p_id, o_id, t_id, u_id, c_id, open_to, -1, -amount,
-       -CAST(amount IS NOT NULL AS INTEGER), -coalesce(weighted, 0),
+SELECT p_id, o_id, t_id, u_id, c_id, least(stage_to, open_to),
+       -CAST(stage_to >= open_to AS INTEGER),
+       CASE WHEN stage_to >= open_to THEN -amount END,
+       -CAST(stage_to >= open_to AND amount IS NOT NULL AS INTEGER),
+       -coalesce(weighted, 0),
        -CAST(weighted IS NOT NULL AS INTEGER)
-FROM weighted, boundary_span s
-WHERE next_from IS NULL AND open_to < s.never;
+FROM weighted, boundary_span b
+WHERE least(stage_to, open_to) < b.never;
 
 -- Per member and boundary index, the sum of the deals' changes; their running sums over the
 -- indexes are the pipeline at every boundary.
