@@ -61,17 +61,14 @@ SELECT c.lead_source, m.mid
 FROM channel_map c JOIN dim_members m ON m.dimension = 'channel' AND m.member = c.channel;
 
 CREATE OR REPLACE TEMP TABLE f_deals AS
-WITH live AS (
-    SELECT d.*
+WITH live AS NOT MATERIALIZED (
+    SELECT d.*,
+           -- only an amount in another currency that the CRM has not converted needs a rate
+           d.amount IS NOT NULL AND d.currency IS NOT NULL AND d.currency <> p.reporting_currency
+               AND d.amount_reporting IS NULL AS needs_rate
     FROM deals d, kpi_params p
     WHERE NOT d.is_deleted
       AND (p.all_sources OR d.source IN (SELECT source FROM kpi_sources))
-),
-needs_rate AS (
-    -- only an amount in another currency that the CRM has not converted needs a rate
-    SELECT l.amount IS NOT NULL AND l.currency IS NOT NULL AND l.currency <> p.reporting_currency
-           AND l.amount_reporting IS NULL AS needs_rate, l.*
-    FROM live l, kpi_params p
 ),
 rate_days AS (
     -- the rate in force on the close date (today for deals without one): latest start_date <= it,
@@ -79,7 +76,7 @@ rate_days AS (
     SELECT k.source, k.currency, k.rate_day, r.rate, r.end_date AS rate_end
     FROM (
         SELECT DISTINCT source, currency, coalesce(close_date, current_date) AS rate_day
-        FROM needs_rate WHERE needs_rate
+        FROM live WHERE needs_rate
     ) k
     ASOF LEFT JOIN (
         SELECT r.* FROM currency_rates r, kpi_params p WHERE r.per_currency = p.reporting_currency
@@ -89,15 +86,14 @@ rate_days AS (
      AND k.rate_day >= r.start_date
 ),
 rated AS (
-    SELECT l.* EXCLUDE (needs_rate), r.rate, r.rate_end
-    FROM (SELECT * FROM needs_rate WHERE needs_rate) l
-    JOIN rate_days r
+    SELECT l.* EXCLUDE (needs_rate),
+           CASE WHEN l.needs_rate THEN r.rate END AS rate,
+           CASE WHEN l.needs_rate THEN r.rate_end END AS rate_end
+    FROM live l
+    LEFT JOIN rate_days r
       ON r.source = l.source
      AND r.currency = l.currency
      AND r.rate_day = coalesce(l.close_date, current_date)
-    UNION ALL BY NAME
-    SELECT * EXCLUDE (needs_rate), NULL AS rate, NULL AS rate_end
-    FROM needs_rate WHERE NOT needs_rate
 )
 SELECT
     d.source,
