@@ -47,7 +47,6 @@ pytestmark = pytest.mark.slow
 N_DEALS, SEED = 3000, 11
 QUERY = "/services/data/*/queryAll/*"
 HS_DEALS = "/crm/v3/objects/deals"
-HS_HISTORY = "/crm/v3/objects/deals/batch/read"
 
 
 @dataclass(frozen=True)
@@ -109,13 +108,14 @@ KILL_POINTS = [
               committed=_SF_ALL),
     KillPoint("hs-archived-owners", "sf-synced", *_held("GET", "/crm/v3/owners/", 2),
               committed=_merge(_SF_ALL, _rows("hubspot", stages=7))),
-    KillPoint("hs-deals-list-page-2", "sf-synced", *_held("GET", HS_DEALS, 12),
+    # a first sync lists 50 deals a request (with their stage history), 1,000 per commit
+    KillPoint("hs-deals-list-page-2", "sf-synced", *_held("GET", HS_DEALS, 22),
               committed=_merge(_SF_ALL, _HS_REF, _rows("hubspot", deals=1000,
                                                        stage_history=4366))),
-    KillPoint("hs-deals-page-2-commit", "sf-synced", ("POST", HS_HISTORY, 40),
-              ("GET", HS_DEALS, 21), "wal"),
-    KillPoint("hs-deals-list-page-3-in-flight", "sf-synced", ("GET", HS_DEALS, 25),
-              ("GET", HS_DEALS, 26), 0.02),
+    KillPoint("hs-deals-page-2-commit", "sf-synced", ("GET", HS_DEALS, 40),
+              ("GET", HS_DEALS, 41), "wal"),
+    KillPoint("hs-deals-list-page-3-in-flight", "sf-synced", ("GET", HS_DEALS, 50),
+              ("GET", HS_DEALS, 51), 0.02),
     KillPoint("hs-archived-deals", "sf-synced", *_held("GET", HS_DEALS, -1),
               committed=_merge(_SF_ALL, _HS_REF, _rows("hubspot", deals=2966,
                                                        stage_history=11178))),
