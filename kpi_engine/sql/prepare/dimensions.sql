@@ -10,3 +10,7 @@ CREATE OR REPLACE TEMP MACRO member_id(p, o, t, u, c) AS coalesce(p, o, t, u, c,
 -- one KPI cell: its value (DECIMAL(38,10): money exact, ratios rounded to 10 places) and n
 CREATE OR REPLACE TEMP MACRO kv(value, n) AS
     {'value': CAST(value AS DECIMAL(38, 10)), 'n': CAST(n AS BIGINT)};
+-- the UTC date of an instant: CAST(ts AS DATE) in the store's UTC session, without the time
+-- zone conversion's cost (about 10x) for finite instants
+CREATE OR REPLACE TEMP MACRO utc_date(ts) AS
+    CASE WHEN isfinite(ts) THEN CAST(make_timestamp(epoch_us(ts)) AS DATE) ELSE CAST(ts AS DATE) END;
