@@ -122,13 +122,17 @@ WHERE least(stage_to, open_to) < b.never;
 
 -- Per member and boundary index, the sum of the deals' changes; their running sums over the
 -- indexes are the pipeline at every boundary.
+-- (Grouped by partner, channel and (owner, team, unit); member_rollup sums the other groups.)
+CREATE OR REPLACE TEMP TABLE pipe_step_sets AS
+SELECT bi AS k, p_id, o_id, t_id, u_id, c_id,
+       sum(d_count) AS d_count, sum(d_amount) AS d_amount, sum(d_amount_n) AS d_amount_n,
+       sum(d_weighted) AS d_weighted, sum(d_weighted_n) AS d_weighted_n
+FROM deal_events
+GROUP BY GROUPING SETS ((bi, p_id), (bi, c_id), (bi, o_id, t_id, u_id));
+
 CREATE OR REPLACE TEMP TABLE pipe_all AS
 WITH steps AS (
-    SELECT bi, member_id(p_id, o_id, t_id, u_id, c_id) AS mid,
-           sum(d_count) AS d_count, sum(d_amount) AS d_amount, sum(d_amount_n) AS d_amount_n,
-           sum(d_weighted) AS d_weighted, sum(d_weighted_n) AS d_weighted_n
-    FROM deal_events
-    GROUP BY GROUPING SETS ((bi), (bi, p_id), (bi, o_id), (bi, t_id), (bi, u_id), (bi, c_id))
+    SELECT k AS bi, * EXCLUDE (k) FROM member_rollup('pipe_step_sets')
 ),
 running AS (
     SELECT mid, bi,
