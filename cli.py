@@ -5,7 +5,9 @@ Commands: sync, compute, export, status, demo. Errors are one line with a non-ze
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import date
@@ -59,20 +61,38 @@ def _config(
         raise _fail(exc) from None
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler, systemd or a CI runner cancelling the job), raised where the
+    process is, so it unwinds like Ctrl-C: the page in flight rolls back, the run is marked
+    stopped."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 class _Group(click.Group):
-    """Ctrl-C (or a SIGINT from a scheduler) ends with one line and exit code 130."""
+    """Ctrl-C (SIGINT) ends with one line and exit code 130; SIGTERM the same way with 143
+    (128 + 15, what a shell reports for a process ended by SIGTERM)."""
 
     def invoke(self, ctx: click.Context) -> object:
         import duckdb
 
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
         try:
             return super().invoke(ctx)
-        except (KeyboardInterrupt, duckdb.InterruptException):
+        except (KeyboardInterrupt, duckdb.InterruptException) as exc:
+            what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
             err.print(
-                "error: interrupted; every committed page is kept, nothing half-written",
+                f"error: {what}; every committed page is kept, nothing half-written",
                 markup=False,
             )
-            ctx.exit(130)
+            ctx.exit(143 if isinstance(exc, Terminated) else 130)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(cls=_Group)

@@ -148,7 +148,7 @@ def run_sync(
                         progress(stream.name, counts)
     except KeyboardInterrupt:
         _api(result, connector)
-        result.status, result.error = "stopped", "interrupted (Ctrl-C or SIGINT)"
+        result.status, result.error = "stopped", "interrupted (Ctrl-C, SIGINT or SIGTERM)"
         store.finish_run(result.run_id, result.status, _counts(result), result.error)
         raise
     except LimitReachedError as exc:

@@ -163,5 +163,5 @@ def test_sync_interrupted_marks_the_run_stopped(tmp_path: Path, monkeypatch: pyt
     with Store(tmp_path / "s.duckdb", read_only=True) as store:
         runs = store.con.execute("SELECT status, error FROM sync_runs").fetchall()
         deals = store.con.execute("SELECT count(*) FROM deals").fetchall()
-    assert runs == [("stopped", "interrupted (Ctrl-C or SIGINT)")]
+    assert runs == [("stopped", "interrupted (Ctrl-C, SIGINT or SIGTERM)")]
     assert deals == [(0,)]
