@@ -35,7 +35,7 @@ def parse_amount(value: object) -> Decimal | None:
         ValueError: the value is not a number (e.g. ``"n/a"``), not finite, or does not fit the
             store's DECIMAL(38, 6) (more than 6 decimal places, more than 32 integer digits).
     """
-    if type(value) is str:  # the common case, fast: plain decimal text that fits
+    if type(value) is str and value.isascii() and "_" not in value:  # common case, fast
         try:
             number = Decimal(value)
         except InvalidOperation:
@@ -43,7 +43,7 @@ def parse_amount(value: object) -> Decimal | None:
         else:
             if number.is_finite():
                 _, digits, exponent = number.as_tuple()
-                if -AMOUNT_SCALE <= exponent and len(digits) + exponent <= AMOUNT_INTEGER_DIGITS:
+                if exponent >= -AMOUNT_SCALE and len(digits) + exponent <= AMOUNT_INTEGER_DIGITS:
                     return number
     if value is None:
         return None
@@ -60,6 +60,9 @@ def parse_amount(value: object) -> Decimal | None:
         text = str(value).strip()
         if not text:
             return None
+        if not text.isascii() or "_" in text:  # Decimal() reads full-width digits and '1_000'
+            msg = f"{value!r} is not a plain number (ASCII digits, sign, point, exponent)"
+            raise ValueError(msg)
         if _THOUSANDS.match(text):
             text = text.replace(",", "")
         try:

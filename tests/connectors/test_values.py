@@ -32,7 +32,8 @@ def test_parse_amount_formats(raw: object, expected: Decimal | None) -> None:
     assert parse_amount(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["n/a", "12abc", "NaN", "Infinity", True])
+@pytest.mark.parametrize("raw", ["n/a", "12abc", "NaN", "Infinity", True,
+                                 "\uff11\uff12\uff13", "1_000", "\u0661\u0662"])
 def test_parse_amount_rejects_text(raw: object) -> None:
     with pytest.raises(ValueError, match="number"):
         parse_amount(raw)
@@ -72,7 +73,7 @@ def test_parse_instant_offset_lands_in_april() -> None:
 
 @pytest.mark.parametrize("raw", ["2024-13-45T00:00:00Z", "yesterday", "2024-03-31T23:30:00"])
 def test_parse_instant_rejects(raw: str) -> None:
-    with pytest.raises(ValueError, match="ISO-8601|time zone"):
+    with pytest.raises(ValueError, match=r"ISO-8601|time zone"):
         parse_instant(raw)
 
 
@@ -89,3 +90,14 @@ def test_parse_date_reads_iso_and_rejects_impossible_dates() -> None:
 )
 def test_parse_bool(raw: object, expected: bool | None) -> None:
     assert parse_bool(raw) is expected
+
+
+def test_parse_amount_fast_and_slow_paths_agree_on_scale_limits() -> None:
+    # 6 decimal places fit DECIMAL(38, 6); 7 do not, unless they are trailing zeros
+    assert parse_amount("0.123456") == Decimal("0.123456")
+    assert parse_amount("1.10000000") == Decimal("1.1")
+    with pytest.raises(ValueError, match="decimal places"):
+        parse_amount("0.1234567")
+    assert parse_amount("9" * 32) == Decimal("9" * 32)
+    with pytest.raises(ValueError, match="digits before the point"):
+        parse_amount("9" * 33)
