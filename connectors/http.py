@@ -8,17 +8,19 @@ sleep function is injectable so tests never wait for real.
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import TypeVar
 
 import requests
 import tenacity
 
-from connectors.errors import RetriableAPIError
+from connectors.errors import FatalAPIError, RetriableAPIError
 
 T = TypeVar("T")
 
@@ -122,3 +124,59 @@ def make_session(
     session.verify = ca_bundle if ca_bundle else True
     session.headers["User-Agent"] = user_agent
     return session
+
+
+def tls_setup_problem(exc: BaseException) -> str | None:
+    """Why TLS failed, when ``exc`` or an exception it wraps is a certificate that did not
+    verify or a CA bundle that cannot be used; retrying cannot fix either.
+
+    Walks the chain (``__cause__``, ``__context__``, urllib3's ``reason``, exception ``args``):
+    requests, urllib3 and hubspot-api-client each wrap the :mod:`ssl` error differently.
+
+    Returns:
+        A short reason (``certificate verify failed: self-signed certificate``), or None when
+        the error is something else (a dropped connection, a timeout).
+    """
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo:
+        error = todo.pop(0)
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {error.verify_message}"
+        if isinstance(error, ssl.SSLError) and error.library in ("PEM", "X509"):
+            return "the CA bundle holds no readable PEM certificate"
+        if isinstance(error, FileNotFoundError | IsADirectoryError | PermissionError):
+            return f"the CA bundle cannot be read ({error.strerror})"
+        linked = (error.__cause__, error.__context__, getattr(error, "reason", None), *error.args)
+        todo += [e for e in linked if isinstance(e, BaseException)]
+    return None
+
+
+def tls_hint(what: str, ca_bundle: str | Path | None) -> str:
+    """The fix for a TLS failure: ``what`` (the host setting) and the CA bundle in use."""
+    if ca_bundle:
+        return f"check {what} and ca_bundle {ca_bundle}"
+    return f"check {what}, and set ca_bundle if a proxy or a private CA signs its certificate"
+
+
+def tls_error(
+    prefix: str, exc: BaseException, host_setting: str, ca_bundle: str | Path | bool | None
+) -> FatalAPIError | None:
+    """The fatal one-line error for a TLS failure retrying cannot fix, or None (see
+    :func:`tls_setup_problem`).
+
+    Args:
+        prefix: what was being done (``HubSpot GET /crm/v3/owners``).
+        exc: the error the HTTP library raised.
+        host_setting: the setting naming the host (``host https://api.hubapi.com``).
+        ca_bundle: the CA bundle in use (a requests ``verify`` value: a path, or True for the
+            system store).
+    """
+    problem = tls_setup_problem(exc)
+    if problem is None:
+        return None
+    bundle = ca_bundle if isinstance(ca_bundle, str | Path) else None
+    return FatalAPIError(f"{prefix}: TLS failed ({problem}); {tls_hint(host_setting, bundle)}")

@@ -14,6 +14,8 @@ method of every search and batch read (case C-09). Instead each call runs under
   :class:`LimitReachedError` at once (the sync stops, state kept).
   https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines
 - 5xx, timeouts, dropped connections and cut-off bodies: retried with backoff.
+- A certificate that does not verify or an unusable ``ca_bundle``: :class:`FatalAPIError` at
+  once, one line naming the host and the CA bundle.
 - 401 -> :class:`AuthError`; other 4xx -> :class:`FatalAPIError`.
 
 Search calls are paced under the search limit (4 per second per token). The
@@ -33,7 +35,13 @@ import urllib3
 from hubspot import HubSpot
 
 from connectors.errors import AuthError, FatalAPIError, LimitReachedError, RetriableAPIError
-from connectors.http import RetryPolicy, call_with_retries, parse_retry_after
+from connectors.http import (
+    RetryPolicy,
+    call_with_retries,
+    parse_retry_after,
+    tls_error,
+    tls_hint,
+)
 
 #: Seconds to wait after a 429 without Retry-After, by the policy named in its body.
 POLICY_WAITS = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}
@@ -101,6 +109,8 @@ class HubSpotClient:
         if ca_bundle:
             config["ssl_ca_cert"] = ca_bundle
         hs = HubSpot(**config)
+        self.host = host
+        self.ca_bundle = ca_bundle
         self.policy = policy
         self.usage = Usage()
         self.timeout = timeout
@@ -221,15 +231,17 @@ class HubSpotClient:
                                   _request_timeout=self.timeout, **kwargs)
                 data = response.data
             except urllib3.exceptions.HTTPError as exc:
-                msg = f"HubSpot {what}: connection failed ({type(exc).__name__}: {exc})"
-                raise RetriableAPIError(msg) from None
+                raise self._connection_error(what, exc) from None
             except Exception as exc:
-                status = getattr(exc, "status", None)
-                if status is None:
+                api = _api_exception(exc)
+                if api is None:
                     raise
-                self.usage.read_headers(getattr(exc, "headers", None))
-                raise _api_error(what, status, getattr(exc, "headers", None) or {},
-                                 getattr(exc, "body", None)) from None
+                if api.status == 0:  # no HTTP response: TLS (the library catches SSLError)
+                    raise self._connection_error(what, api) from None
+                headers = getattr(api, "headers", None)
+                self.usage.read_headers(headers)
+                raise _api_error(what, api.status, headers or {},
+                                 getattr(api, "body", None)) from None
             self.usage.read_headers(response.headers)
             try:
                 return json.loads(data)
@@ -238,6 +250,20 @@ class HubSpotClient:
                 raise RetriableAPIError(msg) from None
 
         return call_with_retries(once, self.policy)
+
+    def _connection_error(self, what: str, exc: BaseException) -> Exception:
+        """The one-line error of a request that got no HTTP response: fatal when TLS cannot
+        verify the host (a wrong or missing ``ca_bundle`` stays wrong), else retried."""
+        fatal = tls_error(f"HubSpot {what}", exc, f"host {self.host}", self.ca_bundle)
+        if fatal is not None:
+            return fatal
+        if isinstance(exc, urllib3.exceptions.HTTPError):
+            detail = f"{type(exc).__name__}: {exc}"
+        else:  # the library's ApiException(status=0): reason "SSLError\n<detail>"
+            detail = str(getattr(exc, "reason", None) or type(exc).__name__)
+        hint = tls_hint(f"host {self.host}", self.ca_bundle)
+        msg = f"HubSpot {what}: connection failed ({' '.join(detail.split())}); {hint}"
+        return RetriableAPIError(msg)
 
     def _wait(self, seconds: float) -> None:
         if seconds > 0:
@@ -256,6 +282,18 @@ class HubSpotClient:
         self._last_search = self._monotonic()
 
 
+def _api_exception(exc: BaseException) -> Any:
+    """The library's ApiException behind ``exc`` (it has an int ``status``), or None.
+
+    Without an HTTP response (TLS failures) hubspot-api-client raises ``ApiException(status=0)``
+    and then, decoding its ``body`` of None, an ``AttributeError`` in its place.
+    """
+    for error in (exc, exc.__context__):
+        if error is not None and isinstance(getattr(error, "status", None), int):
+            return error
+    return None
+
+
 def _api_error(what: str, status: int, headers: Any, body: Any) -> Exception:
     """The connector error for an HTTP error answer (see the module docstring)."""
     try:
@@ -265,9 +303,6 @@ def _api_error(what: str, status: int, headers: Any, body: Any) -> Exception:
     if not isinstance(payload, dict):
         payload = {}
     message = str(payload.get("message") or "").strip()
-    if status == 0:
-        msg = f"HubSpot {what}: {message or 'TLS or connection error'} (check host and ca_bundle)"
-        return FatalAPIError(msg)
     if status == 429:
         policy = str(payload.get("policyName") or "").upper()
         if not policy and "secondly" in message.lower():

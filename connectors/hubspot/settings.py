@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from connectors.bad_records import BadRecordSetting
+from connectors.setting_checks import existing_file
 
 #: Deal properties always asked for (the issue's list); ``deal_properties`` adds to them.
 BASE_DEAL_PROPERTIES = (
@@ -117,7 +118,9 @@ class HubSpotSettings(BadRecordSetting):
     currency_rates: dict[str, Decimal] = Field(default_factory=dict)
     closedate_midnight_utc_is_date: bool = True
 
-    @field_validator("ca_bundle", "secrets_file")
+    _ca_bundle = field_validator("ca_bundle")(existing_file)
+
+    @field_validator("secrets_file")
     @classmethod
     def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         base = (info.context or {}).get("base_dir")

@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 import requests
 
 from connectors.errors import AuthError, ConfigError, RetriableAPIError
-from connectors.http import RetryPolicy, call_with_retries, parse_retry_after
+from connectors.http import RetryPolicy, call_with_retries, parse_retry_after, tls_error
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.secrets import resolve_secret
 
@@ -59,10 +59,14 @@ def _token_request(
     Raises:
         AuthError: the token endpoint refused the grant (its ``error`` and description named).
         RetriableAPIError: connection error, timeout, 429 or 5xx.
+        FatalAPIError: TLS cannot verify the host (certificate, ``ca_bundle``).
     """
     try:
         resp = session.post(url, data=form, timeout=timeout)
     except (requests.ConnectionError, requests.Timeout) as exc:
+        fatal = tls_error(f"salesforce login at {url}", exc, "login_url", session.verify)
+        if fatal is not None:
+            raise fatal from exc
         msg = f"salesforce login at {url}: {type(exc).__name__}"
         raise RetriableAPIError(msg) from exc
     if resp.status_code == 429 or resp.status_code >= 500:

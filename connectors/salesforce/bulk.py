@@ -51,7 +51,7 @@ from connectors.errors import (
     LimitReachedError,
     RetriableAPIError,
 )
-from connectors.http import RetryPolicy, call_with_retries, parse_retry_after
+from connectors.http import RetryPolicy, call_with_retries, parse_retry_after, tls_error
 
 __all__ = [
     "ADDRESS_COMPONENTS",
@@ -191,6 +191,9 @@ def send(
             method, url, headers=dict(headers or {}), timeout=timeout, **kwargs
         )
     except (requests.ConnectionError, requests.Timeout) as exc:
+        fatal = tls_error(what, exc, "login_url", session.verify)
+        if fatal is not None:
+            raise fatal from exc
         msg = f"{what}: {type(exc).__name__}: {exc}"
         raise RetriableAPIError(msg) from exc
     if on_response is not None:

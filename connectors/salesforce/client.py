@@ -10,9 +10,11 @@ the API allowance guard and query paging.
   again on its own and never retries a ``nextRecordsUrl`` with a new session (case C-08): an
   expired session surfaces as :class:`SessionExpired` and the connector re-issues the query.
 - Errors map to what the caller does: connection errors, timeouts, 5xx and broken bodies ->
-  :class:`RetriableAPIError` (retried here); 401 ``INVALID_SESSION_ID`` -> :class:`SessionExpired`;
-  400 ``INVALID_QUERY_LOCATOR`` -> :class:`QueryLocatorLost`; 403 ``REQUEST_LIMIT_EXCEEDED`` ->
-  :class:`LimitReachedError` (never retried, case C-09); other 4xx -> :class:`FatalAPIError`.
+  :class:`RetriableAPIError` (retried here), but a certificate that does not verify or an
+  unusable ``ca_bundle`` -> :class:`FatalAPIError` at once; 401 ``INVALID_SESSION_ID`` ->
+  :class:`SessionExpired`; 400 ``INVALID_QUERY_LOCATOR`` -> :class:`QueryLocatorLost`; 403
+  ``REQUEST_LIMIT_EXCEEDED`` -> :class:`LimitReachedError` (never retried, case C-09); other
+  4xx -> :class:`FatalAPIError`.
 """
 
 from __future__ import annotations
@@ -42,7 +44,13 @@ from connectors.errors import (
     LimitReachedError,
     RetriableAPIError,
 )
-from connectors.http import RetryPolicy, call_with_retries, make_session, parse_retry_after
+from connectors.http import (
+    RetryPolicy,
+    call_with_retries,
+    make_session,
+    parse_retry_after,
+    tls_error,
+)
 from connectors.salesforce.auth import Login, login
 from connectors.salesforce.settings import SalesforceSettings
 
@@ -208,13 +216,20 @@ class SalesforceClient:
             return self._once(what, fn)
 
         def on_retry(attempt: int, error: RetriableAPIError, wait: float) -> None:
-            log.warning("salesforce %s: %s; try %d again in %.1f s", what, error, attempt + 1, wait)
+            log.warning("%s; try %d again in %.1f s", error, attempt + 1, wait)
 
         return call_with_retries(once, self.policy, on_retry=on_retry)
 
     def _once(self, what: str, fn: Callable[[Salesforce], T]) -> T:
         try:
             return fn(self.sf)
+        except requests.exceptions.SSLError as exc:
+            ca_bundle = self.settings.ca_bundle
+            fatal = tls_error(f"salesforce {what}", exc, "login_url", ca_bundle)
+            if fatal is not None:
+                raise fatal from exc
+            msg = f"salesforce {what}: {type(exc).__name__}"
+            raise RetriableAPIError(msg) from exc
         except (
             requests.ConnectionError,
             requests.Timeout,

@@ -21,21 +21,17 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from connectors.bad_records import BadRecordSetting
 from connectors.secrets import mask
+from connectors.setting_checks import existing_file
 
 #: Every stream the connector can pull, in pull order.
 STREAM_NAMES = ("currency_rates", "stages", "owners", "partners", "deals", "stage_history", "leads")
 
 _FIELD_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _resolve(path: Path, info: ValidationInfo) -> Path:
-    base = (info.context or {}).get("base_dir")
-    return path if path.is_absolute() or base is None else Path(base) / path
 
 
 class SalesforceSettings(BadRecordSetting):
@@ -121,16 +117,7 @@ class SalesforceSettings(BadRecordSetting):
     timeout_seconds: float = Field(default=120.0, gt=0)
     retry_attempts: int = Field(default=6, ge=1)
 
-    @field_validator("ca_bundle", "private_key_file", "secrets_file")
-    @classmethod
-    def _paths(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        full = _resolve(value, info)
-        if not full.is_file():
-            msg = f"file {full} does not exist or is not a file"
-            raise ValueError(msg)
-        return full
+    _paths = field_validator("ca_bundle", "private_key_file", "secrets_file")(existing_file)
 
     @field_validator(
         "partner_field",

@@ -103,3 +103,20 @@ def test_cli_sync_prints_rejects_per_stream_and_status_lists_them(
         "is not a partner Account synced from this org (not matched by partner_filter, or "
         "deleted)"
     )
+
+
+def test_cli_sync_salesforce_non_pem_ca_bundle_is_fatal_at_once(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "not-pem.pem"
+    bundle.write_text("not a certificate\n", encoding="utf-8")
+    path = config(sb, tmp_path)
+    text = path.read_text(encoding="utf-8").replace(str(sb.ca_bundle), str(bundle))
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(path), "sync", "--source", "salesforce"])
+    assert result.exit_code == 1
+    assert [line for line in result.stderr.splitlines() if line] == [
+        f"error: salesforce login at {sb.url}/services/oauth2/token: TLS failed (the CA bundle "
+        f"holds no readable PEM certificate); check login_url and ca_bundle {bundle}"
+    ]  # one line, and no "try 2 again" warning: not retried
+    assert sb.calls == []

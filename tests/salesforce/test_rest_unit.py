@@ -259,7 +259,9 @@ def test_pull_stops_before_configured_share_of_allowance(env: None, sleeps: list
 
 # -- retries, describe, auth -------------------------------------------------------------------
 @responses.activate
-def test_pull_retries_5xx_with_backoff(env: None, sleeps: list) -> None:
+def test_pull_retries_5xx_with_backoff(
+    env: None, sleeps: list, caplog: pytest.LogCaptureFixture
+) -> None:
     add_login(responses)
     add_describes(responses)
     responses.get(
@@ -273,6 +275,10 @@ def test_pull_retries_5xx_with_backoff(env: None, sleeps: list) -> None:
     result, _ = sync(store, settings(), sleeps)
     assert result.streams["deals"].inserted == 3
     assert sleeps == [1.0, 2.0]
+    assert [r.getMessage() for r in caplog.records if r.name == "connectors.salesforce.client"] == [
+        "salesforce query Opportunity: HTTP 503 SERVER_UNAVAILABLE; try 2 again in 1.0 s",
+        "salesforce query Opportunity: the response body is not valid JSON; try 3 again in 2.0 s",
+    ]  # the error's own "salesforce <what>:" prefix, once
 
 
 @responses.activate
