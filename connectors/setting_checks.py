@@ -7,6 +7,7 @@ the config's other problems.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import ValidationInfo
@@ -26,3 +27,19 @@ def existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
         msg = f"file {full} does not exist or is not a file"
         raise ValueError(msg)
     return full
+
+
+def positive_rates(value: dict[str, Decimal]) -> dict[str, Decimal]:
+    """``currency_rates`` (ISO code -> units of that currency per one reporting-currency unit):
+    every rate must be a finite number > 0 (a rate of 0 or below would turn amounts into
+    nonsense or a division by zero).
+
+    Raises:
+        ValueError: names each bad rate with its value.
+    """
+    bad = [f"{code} {rate}" for code, rate in value.items()
+           if not rate.is_finite() or rate <= 0]
+    if bad:
+        msg = f"every rate must be a number > 0: {', '.join(bad)}"
+        raise ValueError(msg)
+    return value

@@ -158,3 +158,23 @@ def test_cli_secrets_file_supplies_a_variable_and_a_broken_one_is_named(
         f"{config}: sources.salesforce.password_env: environment variable "
         "PARTNERKPI_TEST_NO_PASSWORD is not set (export it or add it to the secrets file)",
     ]
+
+
+def test_cli_currency_rates_must_be_above_zero_reported_with_other_problems(
+    tmp_path: Path,
+) -> None:
+    data = maven_config(tmp_path / "s.duckdb")
+    data["colour"] = "red"
+    data["sources"]["csv"]["currency_rates"] = {"EUR": 0.92, "GBP": 0}
+    data["sources"]["hubspot"] = {"token_env": "PARTNERKPI_TEST_NO_TOKEN",
+                                  "currency_rates": {"EUR": -1, "JPY": 0, "GBP": 0.79}}
+    config = write_config(tmp_path / "bad.yaml", data)
+    result = CliRunner().invoke(cli, ["--config", str(config), "status"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {config}: sources.csv.currency_rates: every rate must be a number > 0: GBP 0",
+        f"error: {config}: sources.hubspot.currency_rates: every rate must be a number > 0: "
+        "EUR -1, JPY 0",
+        f"error: {config}: colour: unknown setting (check the spelling against "
+        "config.example.yaml)",
+    ]

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from connectors.setting_checks import positive_rates
+
 DEAL_COLUMNS = {
     "deal_id": True,  # canonical column -> required in the mapping
     "stage": True,
@@ -158,11 +160,4 @@ class CsvSettings(BaseModel):
             raise ValueError(msg)
         return value
 
-    @field_validator("currency_rates")
-    @classmethod
-    def _check_rates(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
-        bad = [k for k, r in value.items() if r <= 0]
-        if bad:
-            msg = f"rate of {', '.join(bad)} must be > 0"
-            raise ValueError(msg)
-        return value
+    _check_rates = field_validator("currency_rates")(positive_rates)

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from connectors.bad_records import BadRecordSetting
-from connectors.setting_checks import existing_file
+from connectors.setting_checks import existing_file, positive_rates
 
 #: Deal properties always asked for (the issue's list); ``deal_properties`` adds to them.
 BASE_DEAL_PROPERTIES = (
@@ -88,7 +88,7 @@ class HubSpotSettings(BadRecordSetting):
             0.0 = lost).
         currency_rates: units of a currency per one unit of the reporting currency, for deals
             whose ``amount_in_home_currency`` cannot be used (home currency is not the reporting
-            currency).
+            currency); each > 0.
         closedate_midnight_utc_is_date: read a close date at exactly 00:00 UTC as that calendar
             date (a date-only value written by the API or an import) instead of converting it
             to the portal's time zone.
@@ -119,6 +119,7 @@ class HubSpotSettings(BadRecordSetting):
     closedate_midnight_utc_is_date: bool = True
 
     _ca_bundle = field_validator("ca_bundle")(existing_file)
+    _check_rates = field_validator("currency_rates")(positive_rates)
 
     @field_validator("secrets_file")
     @classmethod
