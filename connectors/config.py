@@ -148,7 +148,7 @@ def _secrets_problems(
     raw_sources = data.get("sources")
     if not isinstance(raw_sources, Mapping):
         return []
-    problems = []
+    checked = []
     for name, model in _CRM_SETTINGS.items():
         raw = raw_sources.get(name)
         if (sources is not None and name not in sources) or not isinstance(raw, Mapping):
@@ -156,9 +156,8 @@ def _secrets_problems(
         settings = (getattr(config.sources, name) if config is not None
                     else _settings_without_errors(model, raw, context))
         if settings is not None:
-            problems += secret_problems(f"sources.{name}", settings.secret_settings(),
-                                        settings.secrets_file)
-    return problems
+            checked.append((f"sources.{name}", settings.secret_settings(), settings.secrets_file))
+    return secret_problems(checked)
 
 
 def load_config(

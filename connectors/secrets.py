@@ -2,50 +2,83 @@
 config itself, and masked wherever they could be shown.
 
 A setting such as ``password_env: SF_PASSWORD`` names the environment variable holding the
-secret. ``secrets_file`` (a YAML or ``KEY=value`` file outside the repo) may supply variables
-that are not set in the environment.
+secret. ``secrets_file`` (``KEY=value`` or ``export KEY=value`` lines, in a file outside the
+repo) may supply variables that are not set in the environment.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from connectors.errors import ConfigError
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # what a variable name can be
+#: What a variable name usually looks like; only such a name is shown in messages: a security
+#: token (letters and digits) pasted into a ``*_env`` setting would pass ``_ENV_NAME``.
+_SHOWN_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_EXPORT = re.compile(r"^export\s+")
 
 
-def load_secrets_file(path: str | Path | None) -> dict[str, str]:
-    """Read ``KEY=value`` lines (``#`` comments, blank lines allowed) from a secrets file.
+def read_secrets_file(path: str | Path) -> tuple[dict[str, str], list[str]]:
+    """Read a secrets file: ``KEY=value`` or ``export KEY=value`` lines (shell style), ``#``
+    comments and blank lines; a value may be wrapped in quotes.
 
-    Raises:
-        ConfigError: the file cannot be read, or a line is not ``KEY=value``.
+    Returns:
+        The values by key, and every problem (one line each, never a line's text: it may hold
+        a secret): the file cannot be read, or each line that is not ``KEY=value``.
     """
-    if path is None:
-        return {}
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
-        msg = f"secrets file {file}: cannot be read ({exc.strerror})"
-        raise ConfigError(msg) from None
+        return {}, [f"secrets file {file}: cannot be read ({exc.strerror})"]
     except UnicodeDecodeError as exc:
-        msg = f"secrets file {file}: byte at offset {exc.start} is not UTF-8; save it as UTF-8"
-        raise ConfigError(msg) from None
-    values = {}
+        return {}, [f"secrets file {file}: byte at offset {exc.start} is not UTF-8; "
+                    "save it as UTF-8"]
+    values, problems = {}, []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
-            msg = f"secrets file {file}:{number}: expected KEY=value"
-            raise ConfigError(msg)
+        key, sep, value = _EXPORT.sub("", line).partition("=")
+        if not sep or not _ENV_NAME.match(key.strip()):
+            problems.append(f"secrets file {file}:{number}: expected KEY=value or export "
+                            "KEY=value (the line is not shown)")
+            continue
         values[key.strip()] = value.strip().strip('"').strip("'")
+    return values, problems
+
+
+def load_secrets_file(
+    path: str | Path | None, setting: str = "secrets_file"
+) -> dict[str, str]:
+    """The values of a secrets file (see :func:`read_secrets_file`); ``{}`` without one.
+
+    Args:
+        path: the file, or None.
+        setting: the config path naming it (``sources.hubspot.secrets_file``), for errors.
+
+    Raises:
+        ConfigError: the file cannot be read, or lines are not ``KEY=value`` (each named).
+    """
+    if path is None:
+        return {}
+    values, problems = read_secrets_file(path)
+    if problems:
+        raise ConfigError([f"{setting}: {line}" for line in problems])
     return values
+
+
+def env_name_problem(value: str) -> str | None:
+    """Why a ``*_env`` setting's value cannot be a variable name (shown masked), or None."""
+    if _ENV_NAME.match(value):
+        return None
+    return (f"{mask(value)!r} is not an environment variable name; this setting names the "
+            "variable holding the secret: put the secret in an environment variable and name "
+            "that variable here")
 
 
 def resolve_secret(env_name: str, setting: str, extra: Mapping[str, str] | None = None) -> str:
@@ -58,50 +91,63 @@ def resolve_secret(env_name: str, setting: str, extra: Mapping[str, str] | None 
         extra: values read from the secrets file.
 
     Raises:
-        ConfigError: the variable is not set (the message names the variable, never a value).
+        ConfigError: the name cannot be a variable's, or the variable is not set or empty. The
+            message shows the name only when it looks like one (``UPPER_CASE``), never a value.
     """
-    if not _ENV_NAME.match(env_name):  # a secret pasted where its variable's name belongs
-        msg = (
-            f"{setting}: {mask(env_name) or repr(env_name)} is not an environment variable "
-            "name; put the secret in an environment variable and name that variable here"
-        )
+    problem = env_name_problem(env_name)
+    if problem:  # a secret pasted where its variable's name belongs
+        msg = f"{setting}: {problem}"
         raise ConfigError(msg)
     value = os.environ.get(env_name) or (extra or {}).get(env_name)
-    if not value:
-        msg = (
-            f"{setting}: environment variable {env_name} is not set "
-            "(export it or add it to the secrets file)"
-        )
-        raise ConfigError(msg)
-    return value
+    if value:
+        return value
+    empty = env_name in os.environ or env_name in (extra or {})
+    if _SHOWN_NAME.match(env_name):
+        named = f"environment variable {env_name}"
+        fix = ("give it the secret's value" if empty
+               else "export it or add it to the secrets file")
+        msg = f"{setting}: {named} is {'empty' if empty else 'not set'} ({fix})"
+    else:
+        msg = (f"{setting}: the environment variable it names is "
+               f"{'empty' if empty else 'not set'}; the name is not shown because it does not "
+               "look like a variable name (UPPER_CASE letters, digits, _): if it is a pasted "
+               "secret, put the secret in the environment and name the variable here")
+    raise ConfigError(msg)
 
 
-def secret_problems(
-    setting: str, env_settings: Mapping[str, str], secrets_file: str | Path | None
-) -> list[str]:
-    """Every secret of a source that cannot be read, one line each (checked before any request).
+def secret_problems(sources: Sequence[tuple[str, Mapping[str, str], Path | None]]) -> list[str]:
+    """Every secret of the CRM sources that cannot be read, one line each (checked before any
+    request).
 
     Args:
-        setting: the source's config path (``sources.hubspot``).
-        env_settings: setting name -> the environment variable it names (``token_env`` ->
-            ``HUBSPOT_ACCESS_TOKEN``): the secrets the source will read.
-        secrets_file: the source's ``secrets_file``, or None.
+        sources: per source, its config path (``sources.hubspot``), setting name -> the
+            environment variable it names (``token_env`` -> ``HUBSPOT_ACCESS_TOKEN``: the
+            secrets it will read) and its ``secrets_file`` (or None).
 
     Returns:
-        The secrets file that cannot be read or parsed, then each variable set neither in the
-        environment nor in the file; empty when all can be read. Never a secret's value.
+        Per source: the problems of its secrets file (once for a file two sources share, naming
+        both settings), then each variable set neither in the environment nor in the file;
+        empty when all can be read. Never a secret's value.
     """
+    users: dict[Path, list[str]] = {}
+    for setting, _, file in sources:
+        if file is not None:
+            users.setdefault(Path(file).resolve(), []).append(f"{setting}.secrets_file")
+    read: dict[Path, dict[str, str]] = {}
     problems = []
-    try:
-        extra = load_secrets_file(secrets_file)
-    except ConfigError as exc:
-        problems += exc.problems
-        extra = {}
-    for name, env in env_settings.items():
-        try:
-            resolve_secret(env, f"{setting}.{name}", extra)
-        except ConfigError as exc:
-            problems += exc.problems
+    for setting, env_settings, file in sources:
+        extra: dict[str, str] = {}
+        if file is not None:
+            key = Path(file).resolve()
+            if key not in read:
+                read[key], file_problems = read_secrets_file(file)
+                problems += [f"{' and '.join(users[key])}: {line}" for line in file_problems]
+            extra = read[key]
+        for name, env in env_settings.items():
+            try:
+                resolve_secret(env, f"{setting}.{name}", extra)
+            except ConfigError as exc:
+                problems += exc.problems
     return problems
 
 

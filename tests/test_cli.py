@@ -121,11 +121,12 @@ def test_cli_sync_schema_and_secret_problems_all_at_once_before_any_request(
     assert result.stderr.splitlines() == [
         f"error: {config}: sources.salesforce.page_size: Input should be a valid integer, "
         "unable to parse string as an integer",
+        f"error: {config}: sources.hubspot.secrets_file: file {secrets_dir} does not exist or "
+        "is not a file",
         f"error: {config}: colour: unknown setting (check the spelling against "
         "config.example.yaml)",
         f"error: {config}: sources.salesforce.password_env: environment variable "
         "PARTNERKPI_TEST_NO_PASSWORD is not set (export it or add it to the secrets file)",
-        f"error: {config}: secrets file {secrets_dir}: cannot be read (Is a directory)",
         f"error: {config}: sources.hubspot.token_env: environment variable "
         "PARTNERKPI_TEST_NO_TOKEN is not set (export it or add it to the secrets file)",
     ]
@@ -154,7 +155,8 @@ def test_cli_secrets_file_supplies_a_variable_and_a_broken_one_is_named(
     with pytest.raises(ConfigError) as info:
         load_config(config, check_secrets=True)
     assert info.value.problems == [
-        f"{config}: secrets file {broken}: byte at offset 31 is not UTF-8; save it as UTF-8",
+        f"{config}: sources.salesforce.secrets_file: secrets file {broken}: byte at offset 31 "
+        "is not UTF-8; save it as UTF-8",
         f"{config}: sources.salesforce.password_env: environment variable "
         "PARTNERKPI_TEST_NO_PASSWORD is not set (export it or add it to the secrets file)",
     ]
@@ -177,4 +179,61 @@ def test_cli_currency_rates_must_be_above_zero_reported_with_other_problems(
         "EUR -1, JPY 0",
         f"error: {config}: colour: unknown setting (check the spelling against "
         "config.example.yaml)",
+    ]
+
+
+def test_cli_shared_secrets_file_export_lines_every_bad_line_once_and_empty_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("PARTNERKPI_TEST_NO_TOKEN", "PARTNERKPI_TEST_NO_PASSWORD", "PARTNERKPI_TEST_ID"):
+        monkeypatch.delenv(name, raising=False)
+    shared = tmp_path / "partnerkpi.env"
+    shared.write_text(
+        "# both CRMs\n"
+        "export PARTNERKPI_TEST_NO_TOKEN=pat-na1-0000\n"
+        "pat-na1-pasted-alone\n"
+        "PARTNERKPI_TEST_NO_PASSWORD=\n"
+        "export  PARTNERKPI_TEST_ID='client-id'\n"
+        "SF SECRET=hunter2\n",
+        encoding="utf-8")
+    config = write_config(tmp_path / "c.yaml", {"sources": {
+        "salesforce": {"username": "u@example.com", "password_env": "PARTNERKPI_TEST_NO_PASSWORD",
+                       "client_id_env": "PARTNERKPI_TEST_ID", "client_secret_env": "sfSecret",
+                       "secrets_file": str(shared)},
+        "hubspot": {"token_env": "PARTNERKPI_TEST_NO_TOKEN", "secrets_file": str(shared)},
+    }})
+    result = CliRunner().invoke(cli, ["--config", str(config), "sync"])
+    assert result.exit_code == 1
+    bad_line = (f"error: {config}: sources.salesforce.secrets_file and "
+                f"sources.hubspot.secrets_file: secrets file {shared}:{{}}: expected KEY=value "
+                "or export KEY=value (the line is not shown)")
+    assert result.stderr.splitlines() == [
+        bad_line.format(3),
+        bad_line.format(6),
+        f"error: {config}: sources.salesforce.password_env: environment variable "
+        "PARTNERKPI_TEST_NO_PASSWORD is empty (give it the secret's value)",
+        f"error: {config}: sources.salesforce.client_secret_env: the environment variable it "
+        "names is not set; the name is not shown because it does not look like a variable name "
+        "(UPPER_CASE letters, digits, _): if it is a pasted secret, put the secret in the "
+        "environment and name the variable here",
+    ]  # the token and the client id (export lines) were read; no line's text is shown
+    assert "pasted-alone" not in result.output
+    assert "hunter2" not in result.output
+
+
+def test_cli_missing_secrets_file_same_message_for_both_crms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARTNERKPI_TEST_NO_TOKEN", "pat-na1-0000")
+    monkeypatch.setenv("PARTNERKPI_TEST_NO_PASSWORD", "pw")
+    config = write_config(tmp_path / "c.yaml", {"sources": {
+        "salesforce": {"username": "u@example.com", "password_env": "PARTNERKPI_TEST_NO_PASSWORD",
+                       "secrets_file": "missing.env"},
+        "hubspot": {"token_env": "PARTNERKPI_TEST_NO_TOKEN", "secrets_file": "missing.env"},
+    }})
+    result = CliRunner().invoke(cli, ["--config", str(config), "sync"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {config}: sources.{source}.secrets_file: file {tmp_path / 'missing.env'} does "
+        "not exist or is not a file" for source in ("salesforce", "hubspot")
     ]

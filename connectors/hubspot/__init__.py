@@ -70,7 +70,8 @@ class HubSpotConnector:
         self.settings = settings
         self.reporting_currency = reporting_currency
         token = resolve_secret(settings.token_env, "sources.hubspot.token_env",
-                               load_secrets_file(settings.secrets_file))
+                               load_secrets_file(settings.secrets_file,
+                                                 "sources.hubspot.secrets_file"))
         self.client = HubSpotClient(
             token, settings.host, str(settings.ca_bundle) if settings.ca_bundle else None,
             policy or RetryPolicy(attempts=settings.retry_attempts),

@@ -150,7 +150,8 @@ class HubSpotPusher:
                  policy: RetryPolicy | None = None) -> None:
         self.crm_object = writeback.object
         token = resolve_secret(settings.token_env, "sources.hubspot.token_env",
-                               load_secrets_file(settings.secrets_file))
+                               load_secrets_file(settings.secrets_file,
+                                                 "sources.hubspot.secrets_file"))
         self.client = HubSpotPushClient(
             token, settings.host, str(settings.ca_bundle) if settings.ca_bundle else None,
             policy or RetryPolicy(attempts=settings.retry_attempts),

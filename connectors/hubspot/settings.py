@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.bad_records import BadRecordSetting
 from connectors.setting_checks import existing_file, positive_rates
@@ -58,7 +58,8 @@ class HubSpotSettings(BadRecordSetting):
 
     Attributes:
         token_env: environment variable holding the private-app access token (Bearer).
-        secrets_file: optional ``KEY=value`` file supplying ``token_env`` when unset.
+        secrets_file: optional ``KEY=value`` (or ``export KEY=value``) file supplying
+            ``token_env`` when unset; it must exist.
         host: API base URL (``https://api.hubapi.com``; the CRM sandbox's URL in tests).
         ca_bundle: PEM file of CAs to trust instead of the system store (a TLS proxy, the
             sandbox); relative to the config file.
@@ -118,16 +119,8 @@ class HubSpotSettings(BadRecordSetting):
     currency_rates: dict[str, Decimal] = Field(default_factory=dict)
     closedate_midnight_utc_is_date: bool = True
 
-    _ca_bundle = field_validator("ca_bundle")(existing_file)
+    _files = field_validator("ca_bundle", "secrets_file")(existing_file)
     _check_rates = field_validator("currency_rates")(positive_rates)
-
-    @field_validator("secrets_file")
-    @classmethod
-    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        base = (info.context or {}).get("base_dir")
-        if value is None or value.is_absolute() or base is None:
-            return value
-        return Path(base) / value
 
     @field_validator("host")
     @classmethod

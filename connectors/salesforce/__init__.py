@@ -110,7 +110,7 @@ class SalesforceConnector:
         self.settings = settings
         self.reporting_currency = reporting_currency
         self.policy = policy or RetryPolicy(attempts=settings.retry_attempts)
-        secrets = load_secrets_file(settings.secrets_file)
+        secrets = load_secrets_file(settings.secrets_file, "sources.salesforce.secrets_file")
         self.client = SalesforceClient(
             settings, policy=self.policy, secrets=secrets, session=session
         )

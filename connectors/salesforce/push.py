@@ -118,7 +118,8 @@ class SalesforcePusher:
         self.crm_object = writeback.object
         self.policy = policy or RetryPolicy(attempts=settings.retry_attempts)
         self.client = SalesforceClient(settings, policy=self.policy,
-                                       secrets=load_secrets_file(settings.secrets_file),
+                                       secrets=load_secrets_file(settings.secrets_file,
+                                                                 "sources.salesforce.secrets_file"),
                                        session=session)
         self.write_calls = 0
 

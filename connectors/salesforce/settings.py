@@ -24,14 +24,13 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from connectors.bad_records import BadRecordSetting
-from connectors.secrets import mask
+from connectors.secrets import env_name_problem
 from connectors.setting_checks import existing_file
 
 #: Every stream the connector can pull, in pull order.
 STREAM_NAMES = ("currency_rates", "stages", "owners", "partners", "deals", "stage_history", "leads")
 
 _FIELD_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class SalesforceSettings(BadRecordSetting):
@@ -168,10 +167,9 @@ class SalesforceSettings(BadRecordSetting):
     )
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
-            msg = (f"{mask(value)!r} is not an environment variable name (the secret itself "
-                   "goes there)")
-            raise ValueError(msg)
+        problem = env_name_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
         return value
 
     def secret_settings(self) -> dict[str, str]:

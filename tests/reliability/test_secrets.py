@@ -152,13 +152,23 @@ def test_secrets_absent_from_outputs_logs_store_and_exports(sb: Sandbox, tmp_pat
                      "variable REL_SF_CLIENT_SECRET is not set", id="missing-client-secret"),
         pytest.param({}, {"password_env": SECRETS["REL_SF_PASSWORD"]}, None,
                      "error: {config}: sources.salesforce.password_env: '****7f3a' is not an "
-                     "environment variable name (the secret itself goes there)",
+                     "environment variable name; this setting names the variable holding the "
+                     "secret: put the secret in an environment variable and name that variable "
+                     "here",
                      id="password-pasted-into-password_env"),
         pytest.param({}, None, {"token_env": SECRETS["REL_HS_TOKEN"]},
-                     "error: {config}: sources.hubspot.token_env: ****5e9b is not an "
-                     "environment variable name; put the secret in an environment variable and "
-                     "name that variable here",
+                     "error: {config}: sources.hubspot.token_env: '****5e9b' is not an "
+                     "environment variable name; this setting names the variable holding the "
+                     "secret: put the secret in an environment variable and name that variable "
+                     "here",
                      id="token-pasted-into-token_env"),
+        pytest.param({}, {"security_token_env": SECRETS["REL_SF_TOKEN"]}, None,
+                     "error: {config}: sources.salesforce.security_token_env: the environment "
+                     "variable it names is not set; the name is not shown because it does not "
+                     "look like a variable name (UPPER_CASE letters, digits, _): if it is a "
+                     "pasted secret, put the secret in the environment and name the variable "
+                     "here",
+                     id="token-of-letters-and-digits-pasted-into-security_token_env"),
     ],
 )
 def test_secrets_absent_from_error_paths(
@@ -176,7 +186,9 @@ def test_secrets_absent_from_error_paths(
             assert done.returncode == 1
             assert done.stderr.splitlines()[-1].startswith(prefix.format(config=config))
         if pasted and args == ("run", "--json"):
-            assert "****" in done.stdout + done.stderr  # shown masked
+            # shown masked, or (a name that does not look like one) not shown at all
+            shown = "****" if "****" in prefix else "the name is not shown"
+            assert shown in done.stdout + done.stderr
     if (tmp_path / "store.duckdb").exists():
         scan_store(tmp_path / "store.duckdb", sb)
 
