@@ -97,6 +97,8 @@ def main() -> None:
                     sync_s = time.perf_counter() - t
                 deals = result.streams["deals"].tables["deals"].inserted
                 rss = peak_rss_mb()
+                duck_mb = store.con.execute(
+                    "SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()[0][0] / 2**20
             t = time.perf_counter()
             replayed = replay(recorded, sb.ca_bundle)
             loop_s = time.perf_counter() - t
@@ -105,8 +107,9 @@ def main() -> None:
             ratios.append(sync_s / loop_s)
             print(f"run {run}: sync {sync_s:.2f} s ({deals:,} deals, {result.api_calls:,} API "
                   f"calls, {deals / sync_s:,.0f} deals/s); bare loop over the same "
-                  f"{len(recorded.calls):,} requests {loop_s:.2f} s ({replayed:,} records parsed); "
-                  f"ratio {sync_s / loop_s:.2f}x; peak RSS so far {rss:,.0f} MB")
+                  f"{recorded.count:,} requests {loop_s:.2f} s ({replayed:,} records parsed); "
+                  f"ratio {sync_s / loop_s:.2f}x; peak RSS so far {rss:,.0f} MB "
+                  f"(DuckDB holding {duck_mb:,.0f} MB at the end of the sync)")
         print(f"median of {args.runs}: sync {statistics.median(syncs):.2f} s, bare loop "
               f"{statistics.median(loops):.2f} s, ratio {statistics.median(ratios):.2f}x "
               f"(goal <= 1.5x)")

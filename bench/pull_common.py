@@ -16,16 +16,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import pickle
 import re
 import resource
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +100,23 @@ class SandboxProcess:
             self.proc.kill()
 
 
-@dataclass
 class Recorded:
-    """The requests a block sent: ``(method, absolute URL, body bytes or None, headers)``."""
+    """The requests a block sent, ``(method, absolute URL, body bytes or None, headers)`` each,
+    pickled to a temporary file as they go (kept out of memory: the benchmark process's peak
+    RSS is the connector's)."""
 
-    calls: list[tuple[str, str, bytes | None, dict[str, str]]] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the recording
+        self.count = 0
+
+    def add(self, call: tuple[str, str, bytes | None, dict[str, str]]) -> None:
+        pickle.dump(call, self.file)
+        self.count += 1
+
+    def __iter__(self) -> Iterator[tuple[str, str, bytes | None, dict[str, str]]]:
+        self.file.seek(0)
+        for _ in range(self.count):
+            yield pickle.load(self.file)
 
 
 @contextmanager
@@ -116,9 +129,9 @@ def record_requests() -> Iterator[Recorded]:
                 *args: Any, **kwargs: Any) -> Any:
         data = body.encode() if isinstance(body, str) else body
         absolute = url if url.startswith("http") else f"{pool.scheme}://{pool.host}:{pool.port}{url}"
-        recorded.calls.append((method, absolute, data if isinstance(data, bytes) else None,
-                               {k: v for k, v in (headers or {}).items()
-                                if k.lower() not in _SKIP_HEADERS}))
+        recorded.add((method, absolute, data if isinstance(data, bytes) else None,
+                      {k: v for k, v in (headers or {}).items()
+                       if k.lower() not in _SKIP_HEADERS}))
         return original(pool, method, url, body, headers, *args, **kwargs)
 
     urllib3.connectionpool.HTTPConnectionPool.urlopen = urlopen  # type: ignore[method-assign]
@@ -136,7 +149,7 @@ def replay(recorded: Recorded, ca_bundle: str) -> int:
     """
     session = make_session(ca_bundle)
     records = 0
-    for method, url, body, headers in recorded.calls:
+    for method, url, body, headers in recorded:
         content = session.request(method, url, data=body, headers=headers).content
         if content[:1] in (b"{", b"["):
             parsed = json.loads(content)

@@ -76,6 +76,9 @@ def main() -> None:
                     rows = sum(c.inserted for c in result.streams.values())
                     deals = result.streams["deals"].inserted
                     rss = peak_rss_mb()
+                    duck_mb = store.con.execute(
+                        "SELECT sum(memory_usage_bytes) / 2 ** 20 FROM duckdb_memory()"
+                    ).fetchall()[0][0]
                 t = time.perf_counter()
                 replayed = replay(recorded, sb.ca_bundle)
                 loop_s = time.perf_counter() - t
@@ -83,10 +86,11 @@ def main() -> None:
                 loops.append(loop_s)
                 ratios.append(sync_s / loop_s)
                 print(f"{path} run {run}: sync {sync_s:.2f} s ({deals:,} opportunities, {rows:,} "
-                      f"rows in all streams, {result.api_calls or len(recorded.calls):,} API "
+                      f"rows in all streams, {result.api_calls or recorded.count:,} API "
                       f"calls, {rows / sync_s:,.0f} rows/s); bare loop over the same "
-                      f"{len(recorded.calls):,} requests {loop_s:.2f} s ({replayed:,} records "
-                      f"parsed); ratio {sync_s / loop_s:.2f}x; peak RSS so far {rss:,.0f} MB")
+                      f"{recorded.count:,} requests {loop_s:.2f} s ({replayed:,} records "
+                      f"parsed); ratio {sync_s / loop_s:.2f}x; peak RSS so far {rss:,.0f} MB "
+                  f"(DuckDB holding {duck_mb:,.0f} MB at the end of the sync)")
             print(f"{path}: median of {args.runs}: sync {statistics.median(syncs):.2f} s, bare "
                   f"loop {statistics.median(loops):.2f} s, ratio {statistics.median(ratios):.2f}x "
                   "(goal <= 1.5x)")
