@@ -84,13 +84,20 @@ def hubspot_rows(out: str, _: dict | None) -> list[Row]:
     )
     deals = _num(r"sandbox: ([\d,]+) deals", out)
     size = f"{deals:,.0f}" if deals else "?"
+    rss = _num(r"peak RSS: connector process ([\d,]+) MB", out)
     return [
         (
             f"HubSpot full sync / bare loop, {size} deals",
             "<= 1.5x",
             _fmt(ratio, "x"),
             _verdict(ratio, 1.5),
-        )
+        ),
+        (
+            f"HubSpot full sync peak RSS (connector process), {size} deals",
+            "<= 250 MB (1M deals)",
+            _fmt(rss, " MB"),
+            _verdict(rss, 250.0) if deals == 1_000_000 else "info",
+        ),
     ]
 
 
