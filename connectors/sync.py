@@ -138,9 +138,8 @@ def run_sync(
         with store.transaction() if connector.atomic else nullcontext():
             for stream in connector.streams():
                 counts = result.streams.setdefault(stream.name, StreamResult())
-                state = {
-                    s.name: store.get_watermark(source, s.name) for s in connector.streams()
-                }
+                stored = store.watermarks(source)
+                state = {s.name: stored.get(s.name) for s in connector.streams()}
                 watermark = None if full_refresh else state.get(stream.name)
                 for page in connector.pull(stream, watermark, state):
                     _commit(store, source, stream.name, page, counts, result.run_id, known)

@@ -324,6 +324,12 @@ class Store:
         ).fetchall()
         return rows[0][0] if rows else None
 
+    def watermarks(self, source: str) -> dict[str, str | None]:
+        """Every stored watermark of a source, ``{stream: watermark}`` (one query)."""
+        return dict(self.con.execute(
+            "SELECT stream, watermark FROM sync_state WHERE source = ?", [source]
+        ).fetchall())
+
     def set_watermark(self, source: str, stream: str, watermark: str | None) -> None:
         """Record a stream's watermark (call inside the transaction that wrote its rows).
 
