@@ -292,11 +292,12 @@ class Store:
                 f"AND {_quote(id_col)} IN (SELECT unnest(?))",
                 [source, id_list],
             ).fetchall()[0]
-            self.con.execute(
-                f"UPDATE {_quote(table)} SET is_deleted = true WHERE source = ? AND NOT is_deleted "
-                f"AND {_quote(id_col)} IN (SELECT unnest(?))",
-                [source, id_list],
-            )
+            if count:  # usually 0: a CRM's list of deleted records repeats every run
+                self.con.execute(
+                    f"UPDATE {_quote(table)} SET is_deleted = true WHERE source = ? "
+                    f"AND NOT is_deleted AND {_quote(id_col)} IN (SELECT unnest(?))",
+                    [source, id_list],
+                )
         return count
 
     def keys(self, table: str, source: str, columns: Sequence[str]) -> set[tuple[Any, ...]]:
