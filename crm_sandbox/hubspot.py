@@ -140,6 +140,7 @@ class HubSpotFacade(ObjectEndpoints, PortalEndpoints):
         self.refresh_tokens: set[str] = {DEFAULT_REFRESH_TOKEN}
         self.failures: dict[tuple[str, int], tuple[str, str]] = {}
         self._search_cache: dict[tuple[str, int, str], list[HsRecord]] = {}
+        self._keyset_indexes: dict[tuple[str, int], Any] = {}
         self._lock = threading.RLock()
         self._correlation = 0
         self._daily_used = 0

@@ -18,6 +18,9 @@ from crm_sandbox.hubspot_search import (
     MAX_SEARCH_RESULTS,
     SearchError,
     compile_filter_groups,
+    keyset_index,
+    keyset_slice,
+    keyset_start,
     parse_sorts,
     query_predicate,
     sort_records,
@@ -199,6 +202,16 @@ class ObjectEndpoints:
         if cached is not None:
             return cached
         properties = self.properties[otype]
+        start = keyset_start(body, properties)
+        if start is not None:  # a keyset page: bisect a sorted index, not a scan of every record
+            index_key = (otype, store.version)
+            if index_key not in self._keyset_indexes:
+                self._keyset_indexes.clear()
+                self._keyset_indexes[index_key] = keyset_index(
+                    [store.by_id[i] for i in store.active], properties)
+            index = self._keyset_indexes[index_key]
+            if index is not None:
+                return keyset_slice(index, start)
         predicate = compile_filter_groups(body.get("filterGroups"), properties)
         sorts = parse_sorts(body.get("sorts"))
         text = query_predicate(body.get("query"), SEARCHABLE[otype])

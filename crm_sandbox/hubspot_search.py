@@ -9,6 +9,7 @@ text. Archived objects are never searched.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -259,3 +260,76 @@ def query_predicate(query: Any, searchable: tuple[str, ...]) -> Callable[[HsReco
         return str(record.id) == needle
 
     return match
+
+
+#: The keyset order a connector pages a search by (modified time, then object id).
+KEYSET_MODIFIED, KEYSET_ID = "hs_lastmodifieddate", "hs_object_id"
+
+
+def keyset_start(
+    body: dict[str, Any], properties: dict[str, PropertyDef]
+) -> tuple[Any, ...] | None:
+    """The search's lower bound when it is a keyset page, else None.
+
+    A keyset page sorts by ``hs_lastmodifieddate`` then ``hs_object_id`` ascending, has no
+    ``query``, and filters ``[ts >= L]`` (first page: returns ``(L,)``) or
+    ``[ts > T] OR [ts = T AND id > I]`` (later pages: returns ``(T, I, None)``, meaning strictly
+    after ``(T, I)``). Such a search is answered from a sorted index by bisection
+    (:func:`keyset_index`) with exactly the records and order the general path would give.
+    """
+    sorts = body.get("sorts")
+    asc = [{"propertyName": KEYSET_MODIFIED, "direction": "ASCENDING"},
+           {"propertyName": KEYSET_ID, "direction": "ASCENDING"}]
+    if sorts != asc or body.get("query") not in (None, ""):
+        return None
+    groups = body.get("filterGroups")
+    mod_kind = kind_of(properties.get(KEYSET_MODIFIED))
+    id_kind = kind_of(properties.get(KEYSET_ID))
+    try:
+        if (isinstance(groups, list) and len(groups) == 1
+                and groups[0].get("filters") and len(groups[0]["filters"]) == 1):
+            (f,) = groups[0]["filters"]
+            if f.get("propertyName") == KEYSET_MODIFIED and f.get("operator") == "GTE":
+                low = typed_value(mod_kind, f.get("value"))
+                return None if low is None else (low,)
+        if isinstance(groups, list) and len(groups) == 2:
+            (gt,) = groups[0]["filters"]
+            eq, after = groups[1]["filters"]
+            if (gt.get("propertyName") == eq.get("propertyName") == KEYSET_MODIFIED
+                    and after.get("propertyName") == KEYSET_ID
+                    and (gt.get("operator"), eq.get("operator"), after.get("operator"))
+                    == ("GT", "EQ", "GT") and gt.get("value") == eq.get("value")):
+                stamp = typed_value(mod_kind, gt.get("value"))
+                last = typed_value(id_kind, after.get("value"))
+                return None if stamp is None or last is None else (stamp, last, None)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
+def keyset_index(
+    records: list[HsRecord], properties: dict[str, PropertyDef]
+) -> tuple[list[tuple[Any, Any]], list[HsRecord]] | None:
+    """``(keys, records)`` sorted by (modified, object id), or None when a record lacks either
+    value (the general path then decides where it goes)."""
+    mod_kind = kind_of(properties.get(KEYSET_MODIFIED))
+    id_kind = kind_of(properties.get(KEYSET_ID))
+    keyed = []
+    for r in records:
+        mod, oid = record_value(r, KEYSET_MODIFIED, mod_kind), record_value(r, KEYSET_ID, id_kind)
+        if mod is None or oid is None:
+            return None
+        keyed.append(((mod, oid), r.id, r))
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    return [k for k, _, _ in keyed], [r for _, _, r in keyed]
+
+
+def keyset_slice(index: tuple[list[tuple[Any, Any]], list[HsRecord]],
+                 start: tuple[Any, ...]) -> list[HsRecord]:
+    """The records of a keyset search from its :func:`keyset_start` bound."""
+    keys, records = index
+    if len(start) == 1:  # ts >= L
+        pos = bisect.bisect_left(keys, (start[0],))
+    else:  # (ts, id) > (T, I)
+        pos = bisect.bisect_right(keys, (start[0], start[1]))
+    return records[pos:]
