@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,19 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hubspot import HubSpot
 
-from bench.pull_common import (
-    SandboxProcess,
-    peak_rss_mb,
-    record_requests,
-    replay,
-)
+from bench.pull_common import SandboxProcess, median_line, peak_rss_mb, pull_run
 from connectors.http import RetryPolicy
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.hubspot.settings import BASE_DEAL_PROPERTIES
 from connectors.hubspot.streams import search_deal_pages
-from connectors.sync import run_sync
 from crm_sandbox.hubspot import DEFAULT_TOKEN
-from kpi_engine.store import Store
 
 PROPS = list(BASE_DEAL_PROPERTIES)
 
@@ -86,33 +77,16 @@ def main() -> None:
         print(f"sandbox: {n:,} deals, ready in {sb.ready_s:.1f} s (own process)")
         settings = HubSpotSettings(token_env="HUBSPOT_BENCH_TOKEN", host=sb.url,
                                    ca_bundle=Path(sb.ca_bundle))
-        syncs, loops, ratios = [], [], []
-        for run in range(1, args.runs + 1):
-            with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.duckdb") as store:
-                connector = HubSpotConnector(settings, "USD",
-                                             policy=RetryPolicy(sleep=lambda s: None))
-                with record_requests() as recorded:
-                    t = time.perf_counter()
-                    result = run_sync(store, connector)
-                    sync_s = time.perf_counter() - t
-                deals = result.streams["deals"].tables["deals"].inserted
-                rss = peak_rss_mb()
-                duck_mb = store.con.execute(
-                    "SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()[0][0] / 2**20
-            t = time.perf_counter()
-            replayed = replay(recorded, sb.ca_bundle)
-            loop_s = time.perf_counter() - t
-            syncs.append(sync_s)
-            loops.append(loop_s)
-            ratios.append(sync_s / loop_s)
-            print(f"run {run}: sync {sync_s:.2f} s ({deals:,} deals, {result.api_calls:,} API "
-                  f"calls, {deals / sync_s:,.0f} deals/s); bare loop over the same "
-                  f"{recorded.count:,} requests {loop_s:.2f} s ({replayed:,} records parsed); "
-                  f"ratio {sync_s / loop_s:.2f}x; peak RSS so far {rss:,.0f} MB "
-                  f"(DuckDB holding {duck_mb:,.0f} MB at the end of the sync)")
-        print(f"median of {args.runs}: sync {statistics.median(syncs):.2f} s, bare loop "
-              f"{statistics.median(loops):.2f} s, ratio {statistics.median(ratios):.2f}x "
-              f"(goal <= 1.5x)")
+        runs = []
+        for n_run in range(1, args.runs + 1):
+            connector = HubSpotConnector(settings, "USD", policy=RetryPolicy(sleep=lambda s: None))
+            run = pull_run(connector, sb.ca_bundle)
+            runs.append(run)
+            deals = run.result.streams["deals"].tables["deals"].inserted
+            print(f"run {n_run}: sync {run.sync_s:.2f} s ({deals:,} deals, "
+                  f"{run.result.api_calls:,} API calls, {deals / run.sync_s:,.0f} deals/s); "
+                  f"{run.tail()}")
+        print(median_line(runs))
         print(f"peak RSS: connector process {peak_rss_mb():,.0f} MB (goal at 1M <= 250 MB), "
               f"sandbox process {sb.peak_rss_mb():,.0f} MB")
         if args.models:

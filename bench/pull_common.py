@@ -21,12 +21,14 @@ import re
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,8 @@ import urllib3.connectionpool
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors.http import make_session
+from connectors.sync import SyncResult, run_sync
+from kpi_engine.store import Store
 
 #: Request headers not replayed (requests sets them itself).
 _SKIP_HEADERS = {"content-length", "host", "connection"}
@@ -158,3 +162,58 @@ def replay(recorded: Recorded, ca_bundle: str) -> int:
         elif content:
             records += max(sum(1 for _ in csv.reader(io.StringIO(content.decode()))) - 1, 0)
     return records
+
+
+@dataclass
+class PullRun:
+    """One benchmark run: a full sync into a fresh store, then the replay of its requests.
+
+    Attributes:
+        sync_s / loop_s: seconds of the sync and of the replay.
+        result: the sync's result. requests: requests it sent. replayed: records the replay parsed.
+        rss_mb: this process's peak RSS after the sync. duckdb_mb: what DuckDB held at its end.
+    """
+
+    sync_s: float
+    loop_s: float
+    result: SyncResult
+    requests: int
+    replayed: int
+    rss_mb: float
+    duckdb_mb: float
+
+    @property
+    def ratio(self) -> float:
+        """Sync seconds per replay second."""
+        return self.sync_s / self.loop_s
+
+    def tail(self) -> str:
+        """The part of a run's line every pull benchmark prints the same way."""
+        return (f"bare loop over the same {self.requests:,} requests {self.loop_s:.2f} s "
+                f"({self.replayed:,} records parsed); ratio {self.ratio:.2f}x; peak RSS so far "
+                f"{self.rss_mb:,.0f} MB (DuckDB holding {self.duckdb_mb:,.0f} MB at the end of "
+                "the sync)")
+
+
+def pull_run(connector: Any, ca_bundle: str) -> PullRun:
+    """Sync every stream of ``connector`` into a fresh store, recording its requests, then
+    replay them (:func:`replay`)."""
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.duckdb") as store:
+        with record_requests() as recorded:
+            started = time.perf_counter()
+            result = run_sync(store, connector)
+            sync_s = time.perf_counter() - started
+        rss = peak_rss_mb()
+        duck_mb = store.con.execute(
+            "SELECT sum(memory_usage_bytes) / 2 ** 20 FROM duckdb_memory()").fetchall()[0][0]
+    started = time.perf_counter()
+    replayed = replay(recorded, ca_bundle)
+    loop_s = time.perf_counter() - started
+    return PullRun(sync_s, loop_s, result, recorded.count, replayed, rss, duck_mb)
+
+
+def median_line(runs: list[PullRun]) -> str:
+    """``median of N: sync .. s, bare loop .. s, ratio ..x (goal <= 1.5x)`` (run_all reads it)."""
+    return (f"median of {len(runs)}: sync {statistics.median(r.sync_s for r in runs):.2f} s, "
+            f"bare loop {statistics.median(r.loop_s for r in runs):.2f} s, ratio "
+            f"{statistics.median(r.ratio for r in runs):.2f}x (goal <= 1.5x)")

@@ -18,23 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.pull_common import (
-    SandboxProcess,
-    peak_rss_mb,
-    record_requests,
-    replay,
-)
+from bench.pull_common import SandboxProcess, median_line, peak_rss_mb, pull_run
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
-from connectors.sync import run_sync
-from kpi_engine.store import Store
 
 CREDENTIALS = {"SF_PASSWORD": "sandbox-password", "SF_TOKEN": "SANDBOXTOKEN",
                "SF_CLIENT_ID": "partnerkpi-sandbox-client",
@@ -64,36 +54,17 @@ def main() -> None:
     with SandboxProcess(args.deals, seed=11) as sb:
         print(f"sandbox: {args.deals:,} opportunities, ready in {sb.ready_s:.1f} s (own process)")
         for path in paths:
-            syncs, loops, ratios = [], [], []
-            for run in range(1, args.runs + 1):
-                with tempfile.TemporaryDirectory() as tmp, \
-                        Store(Path(tmp) / "b.duckdb") as store:
-                    connector = SalesforceConnector(settings(sb, bulk=path == "bulk"), "USD")
-                    with record_requests() as recorded:
-                        t = time.perf_counter()
-                        result = run_sync(store, connector)
-                        sync_s = time.perf_counter() - t
-                    rows = sum(c.inserted for c in result.streams.values())
-                    deals = result.streams["deals"].inserted
-                    rss = peak_rss_mb()
-                    duck_mb = store.con.execute(
-                        "SELECT sum(memory_usage_bytes) / 2 ** 20 FROM duckdb_memory()"
-                    ).fetchall()[0][0]
-                t = time.perf_counter()
-                replayed = replay(recorded, sb.ca_bundle)
-                loop_s = time.perf_counter() - t
-                syncs.append(sync_s)
-                loops.append(loop_s)
-                ratios.append(sync_s / loop_s)
-                print(f"{path} run {run}: sync {sync_s:.2f} s ({deals:,} opportunities, {rows:,} "
-                      f"rows in all streams, {result.api_calls or recorded.count:,} API "
-                      f"calls, {rows / sync_s:,.0f} rows/s); bare loop over the same "
-                      f"{recorded.count:,} requests {loop_s:.2f} s ({replayed:,} records "
-                      f"parsed); ratio {sync_s / loop_s:.2f}x; peak RSS so far {rss:,.0f} MB "
-                  f"(DuckDB holding {duck_mb:,.0f} MB at the end of the sync)")
-            print(f"{path}: median of {args.runs}: sync {statistics.median(syncs):.2f} s, bare "
-                  f"loop {statistics.median(loops):.2f} s, ratio {statistics.median(ratios):.2f}x "
-                  "(goal <= 1.5x)")
+            runs = []
+            for n_run in range(1, args.runs + 1):
+                connector = SalesforceConnector(settings(sb, bulk=path == "bulk"), "USD")
+                run = pull_run(connector, sb.ca_bundle)
+                runs.append(run)
+                rows = sum(c.inserted for c in run.result.streams.values())
+                deals = run.result.streams["deals"].inserted
+                print(f"{path} run {n_run}: sync {run.sync_s:.2f} s ({deals:,} opportunities, "
+                      f"{rows:,} rows in all streams, {run.result.api_calls or run.requests:,} "
+                      f"API calls, {rows / run.sync_s:,.0f} rows/s); {run.tail()}")
+            print(f"{path}: {median_line(runs)}")
         print(f"peak RSS: connector process {peak_rss_mb():,.0f} MB (goal at 1M <= 250 MB), "
               f"sandbox process {sb.peak_rss_mb():,.0f} MB")
 

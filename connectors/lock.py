@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from connectors.errors import ConnectorError
+from kpi_engine.store import pid_alive
 
 try:
     import fcntl
@@ -33,16 +34,6 @@ class LockedError(ConnectorError):
     def __init__(self, message: str, holder: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.holder = holder or {}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _describe(path: Path, holder: dict[str, Any]) -> str:
@@ -110,7 +101,7 @@ class StoreLock:
         try:
             holder = self.read_holder()
             if holder:
-                if fcntl is None and holder.get("host") == socket.gethostname() and _alive(
+                if fcntl is None and holder.get("host") == socket.gethostname() and pid_alive(
                     int(holder.get("pid") or 0)
                 ):
                     raise LockedError(_describe(self.path, holder), holder)

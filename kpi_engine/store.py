@@ -421,7 +421,8 @@ class Store:
         )
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -441,7 +442,7 @@ def _create(path: str) -> None:
     building = f"{path}.creating-{os.getpid()}"
     for leftover in Path(path).parent.glob(f"{Path(path).name}.creating-*"):
         pid = leftover.name.rsplit("-", 1)[1].removesuffix(".wal")
-        if not pid.isdigit() or not _pid_alive(int(pid)) or int(pid) == os.getpid():
+        if not pid.isdigit() or not pid_alive(int(pid)) or int(pid) == os.getpid():
             leftover.unlink(missing_ok=True)
     con = duckdb.connect(building)
     try:

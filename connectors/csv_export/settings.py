@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from connectors.setting_checks import positive_rates
+from connectors.setting_checks import existing_file, positive_rates
 
 DEAL_COLUMNS = {
     "deal_id": True,  # canonical column -> required in the mapping
@@ -55,15 +55,6 @@ LEAD_COLUMNS = {
 }
 
 
-def _resolve(path: Path, info: ValidationInfo) -> Path:
-    base = (info.context or {}).get("base_dir")
-    full = path if path.is_absolute() or base is None else Path(base) / path
-    if not full.is_file():
-        msg = f"file {full} does not exist or is not a file"
-        raise ValueError(msg)
-    return full
-
-
 class _FileSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     _columns: dict[str, bool] = {}
@@ -73,8 +64,8 @@ class _FileSettings(BaseModel):
 
     @field_validator("path")
     @classmethod
-    def _check_path(cls, path: Path, info: ValidationInfo) -> Path:
-        return _resolve(path, info)
+    def _check_path(cls, path: Path, info: ValidationInfo) -> Path | None:
+        return existing_file(path, info)
 
     @model_validator(mode="after")
     def _check_columns(self) -> _FileSettings:
