@@ -31,7 +31,14 @@ from crm_sandbox.datasets import synthetic
 from crm_sandbox.salesforce_auth import SalesforceCredentials
 from crm_sandbox.server import Sandbox
 from kpi_engine.store import Store
-from tests.reliability.harness import HS_FIELDS, SF_FIELDS, run_cli, write_yaml
+from tests.reliability.harness import (
+    HS_FIELDS,
+    SF_FIELDS,
+    hs_source,
+    run_cli,
+    sf_source,
+    write_yaml,
+)
 
 SECRETS = {
     "REL_SF_PASSWORD": "SENTINEL-SF-PASSWORD-7f3a",
@@ -80,15 +87,11 @@ def assert_clean(text: str | bytes, sb: Sandbox, where: str) -> None:
 
 
 def sf(sb: Sandbox, **overrides: Any) -> dict[str, Any]:
-    return {"auth": "password", "login_url": sb.url, "ca_bundle": sb.ca_bundle,
-            "username": "sandbox@partnerkpi.example", "password_env": "REL_SF_PASSWORD",
-            "security_token_env": "REL_SF_TOKEN", "client_id_env": "REL_SF_CLIENT_ID",
-            "client_secret_env": "REL_SF_CLIENT_SECRET", "retry_attempts": 1, **overrides}
+    return sf_source(sb, **{"retry_attempts": 1, **overrides})
 
 
 def hs(sb: Sandbox, **overrides: Any) -> dict[str, Any]:
-    return {"token_env": "REL_HS_TOKEN", "host": sb.url, "ca_bundle": sb.ca_bundle,
-            "retry_attempts": 1, **overrides}
+    return hs_source(sb, **{"retry_attempts": 1, **overrides})
 
 
 def cfg(tmp: Path, sb: Sandbox, name: str = "partnerkpi.yaml", *, sf_over: dict | None = None,
