@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.config import AppConfig, load_config
+from jobs.config import AppConfig, load_config
 from connectors.errors import ConfigError, ConnectorError, LimitReachedError
-from connectors.jobs import open_store, sync_sources
+from jobs.sync import open_store, sync_sources
 from connectors.sync import StreamResult
 from kpi_engine.errors import EngineError
 from kpi_engine.export import FORMATS, export, plain_number
@@ -483,7 +483,7 @@ def sandbox(port: int, data: str, n_deals: int, seed: int) -> None:
 def demo(workdir: str) -> None:
     """Serve the real data set as a Salesforce org and a HubSpot portal (the local CRM sandbox)
     and run the main job against each: sync, compute, leaderboard, push plan, report."""
-    from connectors.demo import run_demo
+    from jobs.demo import run_demo
     from kpi_engine.store import Store
 
     try:
@@ -580,8 +580,8 @@ def push(
     """Write partner KPIs into the CRM (only changed values). Exit 2: some records failed."""
     import json as _json
 
-    from connectors.lock import LockedError, StoreLock
-    from connectors.run import EXIT_LOCKED, EXIT_PARTIAL, push_json, push_targets
+    from kpi_engine.lock import LockedError, StoreLock
+    from jobs.run import EXIT_LOCKED, EXIT_PARTIAL, push_json, push_targets
 
     config = _config(ctx)
     lock = None if dry_run else StoreLock(config.database, command="partnerkpi push")
@@ -629,7 +629,7 @@ def run(ctx: click.Context, as_json: bool, report_path: str | None) -> None:
     """The scheduled job: sync, compute, push. Exit 0 ok, 1 failed, 2 partial, 3 locked."""
     import json as _json
 
-    from connectors.run import run_job
+    from jobs.run import run_job
     from kpi_engine.report import write_report
 
     config = _config(ctx, check_secrets=True)

@@ -137,7 +137,7 @@ def test_cli_sync_schema_and_secret_problems_all_at_once_before_any_request(
 def test_cli_secrets_file_supplies_a_variable_and_a_broken_one_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from connectors.config import load_config
+    from jobs.config import load_config
     from connectors.errors import ConfigError
 
     monkeypatch.delenv("PARTNERKPI_TEST_NO_TOKEN", raising=False)

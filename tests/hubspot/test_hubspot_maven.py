@@ -19,9 +19,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from connectors.config import AppConfig
-from connectors.demo import maven_team_units
-from connectors.jobs import sync_sources
+from jobs.config import AppConfig
+from jobs.demo import maven_team_units
+from jobs.sync import sync_sources
 from crm_sandbox.datasets import load_maven
 from crm_sandbox.server import Sandbox
 from kpi_engine.kpis import compute

@@ -30,9 +30,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-import connectors.jobs
+import jobs.sync
 from cli import cli
-from connectors.config import AppConfig
+from jobs.config import AppConfig
 from connectors.http import RetryPolicy
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
@@ -199,7 +199,7 @@ def cli_sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
                                 policy=_policy(sleeps, settings.retry_attempts),
                                 monotonic=_never_waits())
 
-    monkeypatch.setattr(connectors.jobs, "make_connector", make_connector)
+    monkeypatch.setattr(jobs.sync, "make_connector", make_connector)
     return sleeps
 
 

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from connectors.config import load_config
+from jobs.config import load_config
 from kpi_engine.settings import KpiSettings
 from kpi_engine.store import Store
 from tests.conftest import maven_config, write_config

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.config import load_config
-from connectors.jobs import open_store, sync_sources
+from jobs.config import load_config
+from jobs.sync import open_store, sync_sources
 from crm_sandbox.datasets import load_maven
 from crm_sandbox.server import Sandbox
 from kpi_engine.kpis import compute

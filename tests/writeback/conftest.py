@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from connectors.config import AppConfig
+from jobs.config import AppConfig
 from connectors.http import RetryPolicy
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.salesforce import SalesforceConnector, SalesforceSettings

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import responses
 
-from connectors.config import AppConfig
+from jobs.config import AppConfig
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.hubspot.push import HubSpotPushClient, HubSpotPusher
-from connectors.run import push_targets
+from jobs.run import push_targets
 from connectors.salesforce.push import SalesforcePusher
 from connectors.sync import run_sync
 from crm_sandbox.datasets import synthetic

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from connectors.errors import ConfigError
-from connectors.run import push_targets
+from jobs.run import push_targets
 from crm_sandbox.server import Sandbox
 from kpi_engine.store import Store
 from kpi_engine.writeback import Target

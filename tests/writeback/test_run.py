@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from cli import cli
-from connectors.config import AppConfig
+from jobs.config import AppConfig
 from connectors.errors import ConfigError
-from connectors.lock import LockedError, StoreLock
-from connectors.run import make_pusher
+from kpi_engine.lock import LockedError, StoreLock
+from jobs.run import make_pusher
 from crm_sandbox.server import Sandbox
 from tests.conftest import ROOT, write_config
 from tests.writeback.conftest import SF_FIELDS, config_dict, writes
@@ -160,7 +160,7 @@ def test_stream_field_lists_do_not_pull_kpi_fields(maven: Sandbox) -> None:
     pulled = {f.lower() for spec in sf for f in spec.fields}
     assert not pulled & {f.lower() for f in SF_FIELDS.values()}
     config = AppConfig.model_validate(config_dict(maven, Path("x.duckdb")))
-    from connectors.run import pulled_fields
+    from jobs.run import pulled_fields
 
     assert not pulled_fields(config, "hubspot") & set(HS_FIELDS.values())
     assert config.sources.hubspot is not None

@@ -6,7 +6,7 @@ The CLI parses and prints; everything it runs lives here or in ``kpi_engine``.
 from __future__ import annotations
 
 from connectors.base import Connector
-from connectors.config import AppConfig
+from jobs.config import AppConfig
 from connectors.errors import ConfigError
 from connectors.sync import ProgressCallback, SyncResult, run_sync
 from kpi_engine.errors import StoreError

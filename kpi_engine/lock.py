@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from connectors.errors import ConnectorError
+from kpi_engine.errors import StoreError
 from kpi_engine.store import pid_alive
 
 try:
@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
-class LockedError(ConnectorError):
+class LockedError(StoreError):
     """Another job holds the store; ``holder`` is what its lock file says."""
 
     def __init__(self, message: str, holder: dict[str, Any] | None = None) -> None:

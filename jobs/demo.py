@@ -24,9 +24,9 @@ from typing import Any
 
 import yaml
 
-from connectors.config import AppConfig, load_config
-from connectors.jobs import open_store, sync_sources
-from connectors.run import push_targets
+from jobs.config import AppConfig, load_config
+from jobs.sync import open_store, sync_sources
+from jobs.run import push_targets
 from connectors.sync import SyncResult
 from connectors.writeback import PushResult
 from kpi_engine.kpis import ComputeSummary, compute

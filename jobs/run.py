@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from connectors.config import AppConfig
+from jobs.config import AppConfig
 from connectors.errors import ConfigError, ConnectorError
 from connectors.http import RetryPolicy
-from connectors.jobs import open_store, sync_sources
-from connectors.lock import LockedError, StoreLock
+from jobs.sync import open_store, sync_sources
+from kpi_engine.lock import LockedError, StoreLock
 from connectors.sync import SyncResult
 from connectors.writeback import Pusher, PushResult, run_push
 from kpi_engine.errors import EngineError, StoreError

@@ -5,7 +5,7 @@ paths inside it are relative to the file. Secrets are never written in it: setti
 environment variables that hold them. ``config.example.yaml`` documents every setting.
 
 Commands that reach a CRM (``sync``, ``run``) also check, before any request, that every secret
-the sources will read can be read (:func:`connectors.secrets.secret_problems`): an unset
+the sources will read can be read (:func:`jobs.secrets.secret_problems`): an unset
 variable or an unreadable secrets file is reported with the schema's problems, one line each.
 """
 
@@ -23,7 +23,7 @@ from connectors.csv_export.settings import CsvSettings
 from connectors.errors import ConfigError
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
-from connectors.secrets import secret_problems
+from jobs.secrets import secret_problems
 from connectors.writeback_settings import WritebackSection
 from kpi_engine.settings import KpiSettings, QualityScoreSettings, check_channels
 
