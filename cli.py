@@ -18,10 +18,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from jobs.config import AppConfig, load_config
+from connectors import registry
 from connectors.errors import ConfigError, ConnectorError, LimitReachedError
-from jobs.sync import open_store, sync_sources
 from connectors.sync import StreamResult
+from jobs.config import AppConfig, load_config
+from jobs.sync import open_store, sync_sources
 from kpi_engine.errors import EngineError
 from kpi_engine.export import FORMATS, export, plain_number
 from kpi_engine.kpis import DIMENSIONS, GRAINS, KPI_NAMES, ComputeSummary, compute
@@ -178,7 +179,7 @@ def _progress_bar() -> tuple[Progress, Callable[[str, StreamResult], None]]:
 @cli.command()
 @click.option(
     "--source",
-    type=click.Choice(["csv", "salesforce", "hubspot"]),
+    type=click.Choice(registry.names()),
     default=None,
     help="Sync only this source (default: every configured source).",
 )
@@ -562,7 +563,7 @@ def _print_push(result) -> None:
 @click.option(
     "--source",
     "target",
-    type=click.Choice(["salesforce", "hubspot"]),
+    type=click.Choice(registry.push_names()),
     default=None,
     help="Push to this CRM only (default: every CRM under writeback).",
 )
@@ -580,8 +581,8 @@ def push(
     """Write partner KPIs into the CRM (only changed values). Exit 2: some records failed."""
     import json as _json
 
-    from kpi_engine.lock import LockedError, StoreLock
     from jobs.run import EXIT_LOCKED, EXIT_PARTIAL, push_json, push_targets
+    from kpi_engine.lock import LockedError, StoreLock
 
     config = _config(ctx)
     lock = None if dry_run else StoreLock(config.database, command="partnerkpi push")

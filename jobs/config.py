@@ -17,14 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
-from connectors.csv_export.settings import CsvSettings
+from connectors import registry
+from connectors.base import WritebackTarget
 from connectors.errors import ConfigError
-from connectors.hubspot.settings import HubSpotSettings
-from connectors.salesforce.settings import SalesforceSettings
 from jobs.secrets import secret_problems
-from connectors.writeback_settings import WritebackSection
+from kpi_engine.kpis import KPI_NAMES
 from kpi_engine.settings import KpiSettings, QualityScoreSettings, check_channels
 
 DEFAULT_CONFIG = "partnerkpi.yaml"
@@ -44,14 +51,50 @@ class KpisSection(BaseModel):
     _check_channels = field_validator("channels")(check_channels)
 
 
-class SourcesSection(BaseModel):
-    """``sources:``: one entry per configured source."""
+class _Sections(BaseModel):
+    """What ``sources:`` and ``writeback:`` share: one optional entry per source."""
 
     model_config = ConfigDict(extra="forbid")
 
-    csv: CsvSettings | None = None
-    salesforce: SalesforceSettings | None = None
-    hubspot: HubSpotSettings | None = None
+    def get(self, name: str) -> Any:
+        """The entry of source ``name`` (None when not configured)."""
+        return getattr(self, name, None)
+
+    def names(self) -> list[str]:
+        """The configured entries, in registry (sync / push) order."""
+        return [name for name in type(self).model_fields if getattr(self, name) is not None]
+
+
+class _WritebackSections(_Sections):
+    def targets(self) -> list[str]:
+        """The CRMs configured for write-back, in push order."""
+        return self.names()
+
+    @field_validator("*")
+    @classmethod
+    def _kpis_known(cls, value: WritebackTarget | None) -> WritebackTarget | None:
+        unknown = [k for k in (value.fields if value is not None else {}) if k not in KPI_NAMES]
+        if unknown:
+            msg = f"fields: unknown KPI {unknown[0]!r} (one of: {', '.join(KPI_NAMES)})"
+            raise ValueError(msg)
+        return value
+
+
+#: ``sources:``: one entry per source of the registry (:mod:`connectors.registry`).
+SourcesSection = create_model(  # type: ignore[call-overload]
+    "SourcesSection",
+    __base__=_Sections,
+    __doc__="``sources:``: one entry per configured source.",
+    **{a.name: (a.settings | None, None) for a in registry.ADAPTERS},
+)
+
+#: ``writeback:``: one entry per CRM to write KPIs into (none: nothing is pushed).
+WritebackSection = create_model(  # type: ignore[call-overload]
+    "WritebackSection",
+    __base__=_WritebackSections,
+    __doc__="``writeback:``: one entry per CRM to write KPIs into (none: nothing is pushed).",
+    **{a.name: (a.writeback | None, None) for a in registry.ADAPTERS if a.writeback},
+)
 
 
 class AppConfig(BaseModel):
@@ -66,9 +109,10 @@ class AppConfig(BaseModel):
 
     database: Path = Path("partnerkpi.duckdb")
     reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    sources: SourcesSection = Field(default_factory=SourcesSection)
+    sources: SourcesSection = Field(default_factory=SourcesSection)  # type: ignore[valid-type]
     kpis: KpisSection = Field(default_factory=KpisSection)
-    writeback: WritebackSection = Field(default_factory=WritebackSection)
+    writeback: WritebackSection = Field(  # type: ignore[valid-type]
+        default_factory=WritebackSection)
     path: Path | None = Field(default=None, exclude=True)
 
     @field_validator("database")
@@ -88,7 +132,15 @@ class AppConfig(BaseModel):
 
     def source_names(self) -> list[str]:
         """Names of the configured sources, in sync order."""
-        return [name for name in ("csv", "salesforce", "hubspot") if getattr(self.sources, name)]
+        return self.sources.names()
+
+    def source(self, name: str) -> Any:
+        """The settings of source ``name`` (``sources.<name>``), None when not configured."""
+        return self.sources.get(name)
+
+    def writeback_target(self, name: str) -> WritebackTarget | None:
+        """``writeback.<name>``, None when not configured."""
+        return self.writeback.get(name)
 
 
 def _problems(error: ValidationError) -> list[str]:
@@ -116,17 +168,9 @@ def find_config(path: str | Path | None = None) -> Path:
     return chosen
 
 
-#: The sources whose settings name secrets.
-_CRM_SETTINGS: dict[str, type[SalesforceSettings] | type[HubSpotSettings]] = {
-    "salesforce": SalesforceSettings,
-    "hubspot": HubSpotSettings,
-}
-
-
 def _settings_without_errors(
-    model: type[SalesforceSettings] | type[HubSpotSettings], raw: Mapping[str, Any],
-    context: dict[str, Any],
-) -> SalesforceSettings | HubSpotSettings | None:
+    model: type[BaseModel], raw: Mapping[str, Any], context: dict[str, Any],
+) -> Any:
     """A source's settings with its invalid keys dropped (their defaults instead), so that its
     secrets can be checked alongside its schema errors; None when it still does not validate."""
     data = dict(raw)
@@ -149,7 +193,10 @@ def _secrets_problems(
     if not isinstance(raw_sources, Mapping):
         return []
     checked = []
-    for name, model in _CRM_SETTINGS.items():
+    for adapter in registry.ADAPTERS:
+        if not adapter.secrets:
+            continue
+        name, model = adapter.name, adapter.settings
         raw = raw_sources.get(name)
         if (sources is not None and name not in sources) or not isinstance(raw, Mapping):
             continue

@@ -24,24 +24,18 @@ from typing import Any
 
 import yaml
 
-from jobs.config import AppConfig, load_config
-from jobs.sync import open_store, sync_sources
-from jobs.run import push_targets
+from connectors import registry
+from connectors.errors import ConfigError
 from connectors.sync import SyncResult
 from connectors.writeback import PushResult
+from jobs.config import AppConfig, load_config
+from jobs.run import push_targets
+from jobs.sync import open_store, sync_sources
 from kpi_engine.kpis import ComputeSummary, compute
 from kpi_engine.report import write_report
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-CRMS = ("salesforce", "hubspot")
 
-# The sandbox's built-in credentials (crm_sandbox.salesforce_auth / crm_sandbox.hubspot).
-_DEMO_ENV = {
-    "PARTNERKPI_DEMO_SF_PASSWORD": "sandbox-password",
-    "PARTNERKPI_DEMO_SF_TOKEN": "SANDBOXTOKEN",
-    "PARTNERKPI_DEMO_SF_CLIENT_ID": "partnerkpi-sandbox-client",
-    "PARTNERKPI_DEMO_SF_CLIENT_SECRET": "partnerkpi-sandbox-secret",
-}
 _KPIS = {
     "fiscal_year_start_month": 1,
     "quality_score": {"min_closed_deals": 5, "weights": {"won_amount": 0.5, "deals_won": 0.5}},
@@ -49,61 +43,22 @@ _KPIS = {
 
 
 def maven_team_units() -> dict[str, str]:
-    """HubSpot has no unit field: the data set's manager -> regional office, as config."""
+    """The data set's manager -> regional office, for a CRM whose owners carry no unit field."""
     with (FIXTURES / "maven" / "sales_teams.csv").open(newline="", encoding="utf-8") as f:
         return {row["manager"]: row["regional_office"] for row in csv.DictReader(f)}
 
 
-def _source(crm: str, url: str, ca_bundle: str) -> dict[str, Any]:
-    if crm == "salesforce":
-        return {
-            "auth": "password",
-            "login_url": url,
-            "ca_bundle": ca_bundle,
-            "username": "sandbox@partnerkpi.example",
-            "password_env": "PARTNERKPI_DEMO_SF_PASSWORD",
-            "security_token_env": "PARTNERKPI_DEMO_SF_TOKEN",
-            "client_id_env": "PARTNERKPI_DEMO_SF_CLIENT_ID",
-            "client_secret_env": "PARTNERKPI_DEMO_SF_CLIENT_SECRET",
-        }
-    return {
-        "host": url,
-        "ca_bundle": ca_bundle,
-        "token_env": "PARTNERKPI_DEMO_HUBSPOT_TOKEN",
-        "team_units": maven_team_units(),
-    }
-
-
-_WRITEBACK = {
-    "salesforce": {
-        "object": "Account",
-        "grain": "quarter",
-        "fields": {
-            "win_rate": "Partner_Win_Rate__c",
-            "average_deal_size": "Partner_Avg_Deal_Size__c",
-            "quality_score": "Partner_Quality_Score__c",
-        },
-    },
-    "hubspot": {
-        "object": "companies",
-        "grain": "quarter",
-        "fields": {
-            "win_rate": "partner_win_rate",
-            "average_deal_size": "partner_avg_deal_size",
-            "quality_score": "partner_quality_score",
-        },
-    },
-}
-
-
-def demo_config(workdir: Path, crm: str, url: str, ca_bundle: str) -> AppConfig:
-    """Write ``<workdir>/<crm>.yaml`` (the CRM pointed at the sandbox) and load it."""
+def demo_config(
+    workdir: Path, crm: str, source: dict[str, Any], writeback: dict[str, Any]
+) -> AppConfig:
+    """Write ``<workdir>/<crm>.yaml`` (``sources.<crm>`` and ``writeback.<crm>`` as the CRM's
+    adapter points them at the sandbox) and load it."""
     data = {
         "database": str((workdir / f"{crm}.duckdb").resolve()),
         "reporting_currency": "USD",
-        "sources": {crm: _source(crm, url, ca_bundle)},
+        "sources": {crm: source},
         "kpis": _KPIS,
-        "writeback": {crm: _WRITEBACK[crm]},
+        "writeback": {crm: writeback},
     }
     path = workdir / f"{crm}.yaml"
     path.write_text(
@@ -112,6 +67,21 @@ def demo_config(workdir: Path, crm: str, url: str, ca_bundle: str) -> AppConfig:
         encoding="utf-8",
     )
     return load_config(path)
+
+
+def _demo_settings(
+    crm: str, url: str, ca_bundle: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    demo = registry.adapter(crm).demo
+    if demo is None:
+        msg = f"source {crm!r} has no demo against the CRM sandbox"
+        raise ConfigError(msg)
+    return demo(url, ca_bundle, maven_team_units())
+
+
+def demo_crms() -> list[str]:
+    """The CRMs the demo runs against (those whose adapter can point at the sandbox)."""
+    return [a.name for a in registry.ADAPTERS if a.demo is not None]
 
 
 @dataclass
@@ -161,20 +131,20 @@ def run_demo(workdir: Path) -> DemoResult:
         ConnectorError / EngineError: as the job itself would.
     """
     from crm_sandbox.datasets import load_maven
-    from crm_sandbox.hubspot import DEFAULT_TOKEN
     from crm_sandbox.server import Sandbox
 
     workdir.mkdir(parents=True, exist_ok=True)
     result = DemoResult(workdir=workdir)
-    env = {**_DEMO_ENV, "PARTNERKPI_DEMO_HUBSPOT_TOKEN": DEFAULT_TOKEN}
-    with _environment(env), Sandbox(load_maven()).start() as sb:
-        for crm in CRMS:
-            config = demo_config(workdir, crm, sb.url, sb.ca_bundle)
+    with Sandbox(load_maven()).start() as sb:
+        for crm in demo_crms():
+            source, writeback, env = _demo_settings(crm, sb.url, sb.ca_bundle)
             report = workdir / f"{crm}-report.html"
-            with open_store(config) as store:
-                syncs = sync_sources(config, store)
-                summary = compute(store, config.kpi_settings())
-                pushes = push_targets(config, store, dry_run=True)
-                write_report(store, config.kpi_settings(), report, dimension="partner")
+            with _environment(env):
+                config = demo_config(workdir, crm, source, writeback)
+                with open_store(config) as store:
+                    syncs = sync_sources(config, store)
+                    summary = compute(store, config.kpi_settings())
+                    pushes = push_targets(config, store, dry_run=True)
+                    write_report(store, config.kpi_settings(), report, dimension="partner")
             result.runs.append(CrmDemo(crm, config, syncs, summary, pushes, report))
     return result

@@ -10,17 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from jobs.config import AppConfig
+from connectors import registry
+from connectors.base import Pusher, PushingConnector
 from connectors.errors import ConfigError, ConnectorError
 from connectors.http import RetryPolicy
-from jobs.sync import open_store, sync_sources
-from kpi_engine.lock import LockedError, StoreLock
 from connectors.sync import SyncResult
-from connectors.writeback import Pusher, PushResult, run_push
+from connectors.writeback import PushResult, run_push
+from jobs.config import AppConfig
+from jobs.sync import open_store, sync_sources
 from kpi_engine.errors import EngineError, StoreError
 from kpi_engine.kpis import GRAINS, ComputeSummary, compute
+from kpi_engine.lock import LockedError, StoreLock
 from kpi_engine.store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL, EXIT_LOCKED = 0, 1, 2, 3
@@ -28,43 +30,36 @@ EXIT_CODES = {"ok": EXIT_OK, "failed": EXIT_FAILED, "partial": EXIT_PARTIAL, "lo
 
 
 def make_pusher(config: AppConfig, name: str, *, policy: RetryPolicy | None = None) -> Pusher:
-    """The push side of a CRM configured in both ``sources`` and ``writeback``.
+    """The push side of a CRM configured in both ``sources`` and ``writeback``: its
+    connector's :meth:`pusher`, sharing the connector's client.
 
     Raises:
         ConfigError: the CRM is unknown, or not configured as a source or for write-back.
     """
-    if name not in ("salesforce", "hubspot"):
-        msg = f"cannot push to {name!r}: use salesforce or hubspot"
+    if name not in registry.push_names():
+        msg = f"cannot push to {name!r}: use {registry.either(registry.push_names())}"
         raise ConfigError(msg)
-    writeback = getattr(config.writeback, name)
+    writeback = config.writeback_target(name)
     if writeback is None:
         msg = f"writeback.{name} is not configured (see config.example.yaml)"
         raise ConfigError(msg)
-    settings = getattr(config.sources, name)
+    settings = config.source(name)
     if settings is None:
         msg = (f"writeback.{name} needs sources.{name}: partners are matched by the record ids "
                "synced from it")
         raise ConfigError(msg)
     check_no_echo(config, name)
-    if name == "salesforce":
-        from connectors.salesforce.push import SalesforcePusher
-
-        return SalesforcePusher(settings, writeback, policy=policy)
-    from connectors.hubspot.push import HubSpotPusher
-
-    return HubSpotPusher(settings, writeback, policy=policy)
+    connector = registry.adapter(name).connect(settings, config.reporting_currency,
+                                               policy=policy)
+    return cast(PushingConnector, connector).pusher(writeback)
 
 
 def pulled_fields(config: AppConfig, name: str) -> set[str]:
     """Partner-record fields the source's pull reads as data (lower-cased)."""
-    if name == "salesforce" and config.sources.salesforce is not None:
-        s = config.sources.salesforce
-        return {f.lower() for f in ("Name", "Type", s.partner_tier_field) if f}
-    if name == "hubspot" and config.sources.hubspot is not None:
-        rule = config.sources.hubspot.partners
-        return {f.lower() for f in (rule.name_property, rule.tier_property,
-                                    rule.company_property, "hs_lastmodifieddate") if f}
-    return set()
+    settings = config.source(name)
+    if settings is None:
+        return set()
+    return set(registry.adapter(name).pulled_fields(settings))
 
 
 def check_no_echo(config: AppConfig, name: str) -> None:
@@ -73,7 +68,9 @@ def check_no_echo(config: AppConfig, name: str) -> None:
     Raises:
         ConfigError: a target field is also read by the pull (e.g. ``partner_tier_field``).
     """
-    writeback = getattr(config.writeback, name)
+    writeback = config.writeback_target(name)
+    if writeback is None:
+        return
     read = pulled_fields(config, name)
     echo = [f"writeback.{name}.fields.{kpi}: {target} is also pulled by sources.{name}; a "
             "KPI field must not be read back as data" for kpi, target in writeback.fields.items()
@@ -93,7 +90,7 @@ def push_targets(
     policy: RetryPolicy | None = None,
     pushers: dict[str, Pusher] | None = None,
 ) -> list[PushResult]:
-    """Push to one CRM, or every CRM in ``writeback`` (salesforce, then hubspot).
+    """Push to one CRM, or every CRM in ``writeback`` (in registry order).
 
     Pushers are all built (and their settings checked) before the first call.
 
@@ -106,14 +103,19 @@ def push_targets(
     """
     names = [target] if target else config.writeback.targets()
     if not names:
-        msg = "nothing to push: add writeback.salesforce or writeback.hubspot to the config"
+        where = registry.either([f"writeback.{n}" for n in registry.push_names()])
+        msg = f"nothing to push: add {where} to the config"
         raise ConfigError(msg)
     built = {n: (pushers or {}).get(n) or make_pusher(config, n, policy=policy) for n in names}
-    return [
-        run_push(store, built[n], getattr(config.writeback, n), dry_run=dry_run,
-                 create_fields=create_fields, today=today)
-        for n in names
-    ]
+    results = []
+    for n in names:
+        writeback = config.writeback_target(n)
+        if writeback is None:
+            msg = f"writeback.{n} is not configured (see config.example.yaml)"
+            raise ConfigError(msg)
+        results.append(run_push(store, built[n], writeback, dry_run=dry_run,
+                                create_fields=create_fields, today=today))
+    return results
 
 
 @dataclass

@@ -5,38 +5,27 @@ The CLI parses and prints; everything it runs lives here or in ``kpi_engine``.
 
 from __future__ import annotations
 
+from connectors import registry
 from connectors.base import Connector
-from jobs.config import AppConfig
 from connectors.errors import ConfigError
 from connectors.sync import ProgressCallback, SyncResult, run_sync
+from jobs.config import AppConfig
 from kpi_engine.errors import StoreError
 from kpi_engine.store import Store
 
 
 def make_connector(config: AppConfig, name: str) -> Connector:
-    """The connector of a configured source.
+    """The connector of a configured source (built by its adapter, :mod:`connectors.registry`).
 
     Raises:
         ConfigError: the source is not configured, or not known.
     """
-    if name not in ("csv", "salesforce", "hubspot"):
-        msg = f"unknown source {name!r}: use csv, salesforce or hubspot"
-        raise ConfigError(msg)
-    settings = getattr(config.sources, name)
+    adapter = registry.adapter(name)
+    settings = config.source(name)
     if settings is None:
         msg = f"source {name!r} is not configured (add sources.{name} to the config)"
         raise ConfigError(msg)
-    if name == "csv":
-        from connectors.csv_export import CsvConnector
-
-        return CsvConnector(settings, config.reporting_currency)
-    if name == "salesforce":
-        from connectors.salesforce import SalesforceConnector
-
-        return SalesforceConnector(settings, config.reporting_currency)
-    from connectors.hubspot import HubSpotConnector
-
-    return HubSpotConnector(settings, config.reporting_currency)
+    return adapter.connect(settings, config.reporting_currency)
 
 
 def open_store(config: AppConfig, *, read_only: bool = False, must_exist: bool = False) -> Store:
@@ -60,7 +49,7 @@ def sync_sources(
     full_refresh: bool = False,
     progress: ProgressCallback | None = None,
 ) -> list[SyncResult]:
-    """Sync one source, or every configured source in order (csv, salesforce, hubspot).
+    """Sync one source, or every configured source in registry order.
 
     Connectors are all built (and their settings checked) before the first pull.
 
@@ -73,7 +62,8 @@ def sync_sources(
     """
     names = [source] if source else config.source_names()
     if not names:
-        msg = "no source configured: add sources.csv, sources.salesforce or sources.hubspot"
+        msg = ("no source configured: add "
+               f"{registry.either([f'sources.{n}' for n in registry.names()])}")
         raise ConfigError(msg)
     connectors = [make_connector(config, name) for name in names]
     return [run_sync(store, c, full_refresh=full_refresh, progress=progress) for c in connectors]

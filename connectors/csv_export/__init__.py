@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Page, Stream
+from connectors.base import Adapter, Page, Stream
 from connectors.csv_export.settings import CsvSettings
 from connectors.errors import RecordError
 from connectors.values import parse_amount, parse_bool, parse_date, parse_instant
@@ -300,3 +300,8 @@ class CsvConnector:
                 "of deals_created, pipeline, sales cycle and deal success"
             )
         return Page({"deals": rows}, snapshot={"deals": True}, warnings=warnings)
+
+
+#: The CRM-export (CSV) source as the registry (:mod:`connectors.registry`) reads it: no push,
+#: no secrets.
+ADAPTER = Adapter(name=SOURCE, settings=CsvSettings, connect=CsvConnector)

@@ -42,6 +42,8 @@ from connectors.http import (
     tls_error,
     tls_hint,
 )
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.secrets import load_secrets_file, resolve_secret
 
 #: Seconds to wait after a 429 without Retry-After, by the policy named in its body.
 POLICY_WAITS = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}
@@ -125,6 +127,35 @@ class HubSpotClient:
         self._owners = hs.crm.owners.owners_api
         self._pipelines = hs.crm.pipelines.pipelines_api
         self._assoc = hs.crm.associations.v4.batch_api
+        self._companies_update = hs.crm.companies.batch_api.update
+        self._properties = hs.crm.properties.core_api
+        self._groups = hs.crm.properties.groups_api
+        #: ``batch/update`` requests sent (retries included)
+        self.write_calls = 0
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: HubSpotSettings,
+        policy: RetryPolicy | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> HubSpotClient:
+        """The client of ``sources.hubspot``: its token (from the environment or the secrets
+        file), host, CA bundle, search pacing and timeout.
+
+        Raises:
+            ConfigError: the token's environment variable is not set.
+        """
+        token = resolve_secret(settings.token_env, "sources.hubspot.token_env",
+                               load_secrets_file(settings.secrets_file,
+                                                 "sources.hubspot.secrets_file"))
+        return cls(
+            token, settings.host, str(settings.ca_bundle) if settings.ca_bundle else None,
+            policy or RetryPolicy(attempts=settings.retry_attempts),
+            search_per_second=settings.search_requests_per_second,
+            timeout=settings.timeout_seconds, monotonic=monotonic,
+        )
 
     # -- endpoints -------------------------------------------------------------------------
     def search_deals(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -213,6 +244,33 @@ class HubSpotClient:
                                        header_params={"Accept": "application/json"}, **kwargs)
 
         return self._call("GET /account-info/v3/details", details)
+
+    # -- write-back endpoints (connectors.hubspot.push) -------------------------------------
+    def _counted(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.write_calls += 1
+            return method(*args, **kwargs)
+        return call
+
+    def company_properties(self) -> dict[str, Any]:
+        """``GET /crm/v3/properties/companies``."""
+        return self._call("GET /crm/v3/properties/companies", self._properties.get_all,
+                          "companies")
+
+    def create_company_property(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /crm/v3/properties/companies``."""
+        return self._call("POST /crm/v3/properties/companies", self._properties.create,
+                          "companies", body)
+
+    def create_company_group(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /crm/v3/properties/companies/groups``."""
+        return self._call("POST /crm/v3/properties/companies/groups", self._groups.create,
+                          "companies", body)
+
+    def update_companies(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /crm/v3/objects/companies/batch/update`` (counted in ``write_calls``)."""
+        return self._call("POST /crm/v3/objects/companies/batch/update",
+                          self._counted(self._companies_update), body)
 
     # -- one call ----------------------------------------------------------------------------
     def _call(self, what: str, method: Callable[..., Any], *args: Any, search: bool = False,

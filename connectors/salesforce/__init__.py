@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.bad_records import BadRecords
-from connectors.base import Page, Stream
+from connectors.base import Adapter, Page, Stream
 from connectors.errors import ConfigError
 from connectors.http import RetryPolicy
 from connectors.salesforce.client import (
@@ -38,6 +38,8 @@ from connectors.salesforce.client import (
     SalesforceClient,
     SessionExpired,
 )
+from connectors.salesforce.demo import demo_settings
+from connectors.salesforce.push import SalesforcePusher
 from connectors.salesforce.rows import (
     RowContext,
     deal_row,
@@ -51,7 +53,7 @@ from connectors.salesforce.rows import (
     rate_rows,
     stage_row,
 )
-from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.settings import SalesforceSettings, SalesforceWriteback, pulled_fields
 from connectors.salesforce.streams import (
     StreamSpec,
     build_soql,
@@ -61,7 +63,7 @@ from connectors.salesforce.streams import (
 from connectors.secrets import load_secrets_file
 from connectors.values import format_instant, parse_instant
 
-__all__ = ["SalesforceConnector", "SalesforceSettings"]
+__all__ = ["ADAPTER", "SalesforceConnector", "SalesforceSettings"]
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,11 @@ class SalesforceConnector:
     def api_usage(self) -> ApiUsage:
         """API calls of this run and the org's daily allowance (from ``Sforce-Limit-Info``)."""
         return self.client.usage
+
+    def pusher(self, writeback: SalesforceWriteback) -> SalesforcePusher:
+        """The push side for ``writeback.salesforce``, sharing this connector's client (one
+        login, one session, one count of API calls)."""
+        return SalesforcePusher(self.settings, writeback, client=self.client)
 
     def streams(self) -> Sequence[Stream]:
         """The selected streams, in pull order (rates and stages first, deals before history),
@@ -391,3 +398,15 @@ class SalesforceConnector:
             rejects=ctx.bad.take(),
             references=self._references.get(spec.name, ()),
         )
+
+
+#: The Salesforce source as the registry (:mod:`connectors.registry`) reads it.
+ADAPTER = Adapter(
+    name="salesforce",
+    settings=SalesforceSettings,
+    connect=SalesforceConnector,
+    writeback=SalesforceWriteback,
+    pulled_fields=pulled_fields,
+    secrets=True,
+    demo=demo_settings,
+)

@@ -32,14 +32,13 @@ from typing import Any
 
 import requests
 
+from connectors.base import FieldInfo, RecordResult, RecordUpdate
 from connectors.errors import AuthError, ConfigError
 from connectors.http import RetryPolicy, call_with_retries
 from connectors.salesforce.bulk import send
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.settings import SalesforceSettings, SalesforceWriteback
 from connectors.secrets import load_secrets_file
-from connectors.writeback import FieldInfo, RecordResult, RecordUpdate
-from connectors.writeback_settings import SalesforceWriteback
 
 #: Salesforce field types that hold numbers.
 NUMERIC_TYPES = frozenset({"percent", "currency", "double", "int", "long"})
@@ -102,6 +101,8 @@ class SalesforcePusher:
         writeback: ``writeback.salesforce``.
         policy: retries (default: ``settings.retry_attempts`` tries, real sleeps).
         session: the HTTP session (default: one verifying TLS against ``ca_bundle``).
+        client: the connector's client to share (its login, session and policy); default: a
+            client of its own built from ``settings``, ``policy`` and ``session``.
     """
 
     source = "salesforce"
@@ -113,14 +114,18 @@ class SalesforcePusher:
         *,
         policy: RetryPolicy | None = None,
         session: requests.Session | None = None,
+        client: SalesforceClient | None = None,
     ) -> None:
         self.settings = settings
-        self.crm_object = writeback.object
-        self.policy = policy or RetryPolicy(attempts=settings.retry_attempts)
-        self.client = SalesforceClient(settings, policy=self.policy,
-                                       secrets=load_secrets_file(settings.secrets_file,
-                                                                 "sources.salesforce.secrets_file"),
-                                       session=session)
+        self.crm_object: str = writeback.object
+        if client is None:
+            policy = policy or RetryPolicy(attempts=settings.retry_attempts)
+            client = SalesforceClient(settings, policy=policy,
+                                      secrets=load_secrets_file(settings.secrets_file,
+                                                                "sources.salesforce.secrets_file"),
+                                      session=session)
+        self.client = client
+        self.policy = client.policy
         self.write_calls = 0
 
     def describe_fields(self) -> dict[str, FieldInfo]:

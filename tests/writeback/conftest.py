@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from jobs.config import AppConfig
 from connectors.http import RetryPolicy
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
@@ -23,6 +22,7 @@ from connectors.sync import run_sync
 from crm_sandbox.datasets import load_maven
 from crm_sandbox.hubspot import DEFAULT_TOKEN
 from crm_sandbox.server import Sandbox
+from jobs.config import AppConfig
 from kpi_engine.kpis import compute
 from kpi_engine.store import Store
 from tests.conftest import write_config

@@ -15,15 +15,16 @@ from typing import Any
 import pytest
 import responses
 
-from jobs.config import AppConfig
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
-from connectors.hubspot.push import HubSpotPushClient, HubSpotPusher
-from jobs.run import push_targets
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.push import HubSpotPusher
 from connectors.salesforce.push import SalesforcePusher
 from connectors.sync import run_sync
 from crm_sandbox.datasets import synthetic
 from crm_sandbox.server import Sandbox
 from crm_sandbox.world import Partner, World
+from jobs.config import AppConfig
+from jobs.run import push_targets
 from kpi_engine.store import Store
 from tests.writeback.conftest import HS_FIELDS, SF_FIELDS, Sleeps, hs_source, policy
 
@@ -251,13 +252,13 @@ def test_hubspot_bodies_batches_of_100_from_250_partners(
         insert_kpis(store, [(pid, None, "win_rate", str(Decimal(n % 7) / 8))
                             for n, pid in enumerate(ids)])
     bodies: list[dict[str, Any]] = []
-    original = HubSpotPushClient.update_companies
+    original = HubSpotClient.update_companies
 
-    def recording(self: HubSpotPushClient, body: dict[str, Any]) -> dict[str, Any]:
+    def recording(self: HubSpotClient, body: dict[str, Any]) -> dict[str, Any]:
         bodies.append(json.loads(json.dumps(body)))
         return original(self, body)
 
-    monkeypatch.setattr(HubSpotPushClient, "update_companies", recording)
+    monkeypatch.setattr(HubSpotClient, "update_companies", recording)
     config = AppConfig.model_validate({
         "database": str(path), "sources": {"hubspot": hs_source(sb)},
         "writeback": {"hubspot": {"fields": {"win_rate": HS_FIELDS["win_rate"]}}}})

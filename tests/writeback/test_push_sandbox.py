@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from cli import cli
 from connectors.errors import ConfigError
-from jobs.run import push_targets
 from crm_sandbox.server import Sandbox
+from jobs.run import push_targets
 from kpi_engine.store import Store
 from kpi_engine.writeback import Target
 from tests.writeback.conftest import (

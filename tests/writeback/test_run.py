@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from cli import cli
-from jobs.config import AppConfig
 from connectors.errors import ConfigError
-from kpi_engine.lock import LockedError, StoreLock
-from jobs.run import make_pusher
 from crm_sandbox.server import Sandbox
+from jobs.config import AppConfig
+from jobs.run import make_pusher
+from kpi_engine.lock import LockedError, StoreLock
 from tests.conftest import ROOT, write_config
 from tests.writeback.conftest import SF_FIELDS, config_dict, writes
 

@@ -1,0 +1,114 @@
+"""Which way the imports go (README "How it works"): checked on the source, and by importing each
+CRM folder in a fresh interpreter."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connectors import registry
+
+ROOT = Path(__file__).resolve().parents[2]
+CRM_FOLDERS = sorted(p.parent.name for p in (ROOT / "connectors").glob("*/__init__.py"))
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports (top level or inside functions), absolute names."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+def _is_module(name: str) -> bool:
+    path = ROOT.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _files(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def _top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def test_registry_lists_every_crm_folder_once() -> None:
+    folders = {"csv_export": "csv", "salesforce": "salesforce", "hubspot": "hubspot"}
+    assert CRM_FOLDERS == sorted(folders)
+    assert registry.names() == ["csv", "salesforce", "hubspot"]
+    assert registry.push_names() == ["salesforce", "hubspot"]
+
+
+@pytest.mark.parametrize("folder", CRM_FOLDERS)
+def test_crm_folder_imports_neither_duckdb_nor_the_store_nor_the_loops(folder: str) -> None:
+    code = (
+        "import importlib, json, pkgutil, sys\n"
+        f"pkg = importlib.import_module('connectors.{folder}')\n"
+        "for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    loaded = set(json.loads(done.stdout))
+    assert "duckdb" not in loaded
+    forbidden = {"kpi_engine", "jobs", "cli", "crm_sandbox", "connectors.sync",
+                 "connectors.writeback", "connectors.registry"}
+    assert {m for m in loaded if m in forbidden or _top(m) in {"kpi_engine", "jobs"}} == set()
+
+
+@pytest.mark.parametrize("folder", CRM_FOLDERS)
+def test_crm_folder_imports_no_other_crm_folder(folder: str) -> None:
+    others = {f"connectors.{f}" for f in CRM_FOLDERS if f != folder}
+    found = {
+        (path.name, name)
+        for path in _files(f"connectors/{folder}")
+        for name in _imports(path)
+        if any(name == o or name.startswith(o + ".") for o in others)
+    }
+    assert found == set()
+
+
+@pytest.mark.parametrize(
+    ("package", "never"),
+    [
+        ("connectors", {"jobs", "cli", "crm_sandbox"}),
+        ("kpi_engine", {"jobs", "cli", "connectors", "crm_sandbox"}),
+        ("jobs", {"cli"}),
+        ("crm_sandbox", {"jobs", "cli", "connectors", "kpi_engine"}),
+    ],
+    ids=["connectors", "kpi_engine", "jobs", "crm_sandbox"],
+)
+def test_package_never_imports(package: str, never: set[str]) -> None:
+    found = {
+        (str(path.relative_to(ROOT)), name)
+        for path in _files(package)
+        for name in _imports(path)
+        if _top(name) in never
+    }
+    assert found == set()
+
+
+def test_cli_reaches_the_connectors_only_through_jobs_and_the_registry() -> None:
+    allowed = {"connectors.registry", "connectors.errors", "connectors.sync"}
+    used = {n for n in _imports(ROOT / "cli.py")
+            if _top(n) == "connectors" and n != "connectors" and _is_module(n)}
+    assert used <= allowed
+
+
+def test_every_pushing_adapter_builds_a_pusher_sharing_the_connectors_client() -> None:
+    for adapter in registry.ADAPTERS:
+        if adapter.writeback is None:
+            continue
+        connect = adapter.connect
+        assert callable(getattr(connect, "pusher", None)), adapter.name
