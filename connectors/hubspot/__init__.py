@@ -34,6 +34,7 @@ from connectors.hubspot.demo import demo_settings
 from connectors.hubspot.push import HubSpotPusher
 from connectors.hubspot.settings import HubSpotSettings, HubSpotWriteback, pulled_fields
 from connectors.hubspot.streams import STREAMS, chunks, cursor_pages, search_deal_pages
+from connectors.paging import paginate
 from connectors.values import format_instant, parse_instant
 
 __all__ = ["ADAPTER", "HubSpotConnector", "HubSpotSettings"]
@@ -145,25 +146,30 @@ class HubSpotConnector:
             return
         props = [rule.name_property, "type", "hs_lastmodifieddate",
                  *([rule.tier_property] if rule.tier_property else [])]
-        last = 0
-        while True:
-            body = {
+
+        def fetch(last: int | None) -> dict[str, Any]:
+            return self.client.search_companies({
                 "filterGroups": [{"filters": [
                     {"propertyName": rule.company_property, "operator": "IN",
                      "values": rule.company_values},
-                    {"propertyName": "hs_object_id", "operator": "GT", "value": str(last)}]}],
+                    {"propertyName": "hs_object_id", "operator": "GT", "value": str(last or 0)}]}],
                 "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
                 "properties": props, "limit": 200,
-            }
-            response = self.client.search_companies(body)
+            })
+
+        def next_id(response: dict[str, Any]) -> int | None:
+            results = response.get("results") or []
+            if not results or not (response.get("paging") or {}).get("next"):
+                return None
+            return int(results[-1]["id"])
+
+        for response in paginate(fetch, next_id, "HubSpot partner company search",
+                                 token_name="keyset id", increasing=True):
             results = response.get("results") or []
             rows = [R.partner_row(c, rule.name_property, rule.tier_property) for c in results]
             self._known_partners.update(r["partner_id"] for r in rows)
             if rows:
                 yield Page({"partners": rows})
-            if not results or not (response.get("paging") or {}).get("next"):
-                return
-            last = int(results[-1]["id"])
 
     def _pull_currency_rates(self, watermark: str | None) -> Iterator[Page]:
         yield Page({"currency_rates": R.rate_rows(self.settings.currency_rates,

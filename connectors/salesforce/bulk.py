@@ -52,6 +52,7 @@ from connectors.errors import (
     RetriableAPIError,
 )
 from connectors.http import RetryPolicy, call_with_retries, parse_retry_after, tls_error
+from connectors.paging import paginate
 
 __all__ = [
     "ADDRESS_COMPONENTS",
@@ -525,30 +526,28 @@ def _run_job(
         state = str(info["state"])
 
     results_url = f"{job_url}/results"
-    locator: str | None = None
-    seen: set[str] = set()
-    while True:
+    pages = 0
+
+    def fetch(locator: str | None) -> tuple[list[Row], str]:
+        nonlocal pages
+        pages += 1
         params = {"maxRecords": str(max_records)}
         if locator is not None:
             params["locator"] = locator
-        page_what = f"{what}: results page {len(seen) + 1}"
+        page_what = f"{what}: results page {pages}"
 
-        def fetch(
-            params: dict[str, str] = params, page_what: str = page_what
-        ) -> tuple[list[Row], str]:
+        def once() -> tuple[list[Row], str]:
             response = call("GET", results_url, page_what, params=params, stream=True)
             return _read_page(response, page_what, chunk_size)
 
-        rows, next_locator = call_with_retries(fetch, policy)
+        return call_with_retries(once, policy)
+
+    def next_locator(page: tuple[list[Row], str]) -> str | None:
+        return None if page[1] == "null" else page[1]
+
+    for rows, _ in paginate(fetch, next_locator, what, token_name="Sforce-Locator"):
         if rows:
             yield rows
-        if next_locator == "null":
-            return
-        if next_locator in seen:
-            msg = f"{what}: Sforce-Locator {next_locator!r} repeated; stopping"
-            raise FatalAPIError(msg)
-        seen.add(next_locator)
-        locator = next_locator
 
 
 def _read_page(response: requests.Response, what: str, chunk_size: int) -> tuple[list[Row], str]:

@@ -51,6 +51,7 @@ from connectors.http import (
     parse_retry_after,
     tls_error,
 )
+from connectors.paging import paginate
 from connectors.salesforce.auth import Login, login
 from connectors.salesforce.settings import SalesforceSettings
 
@@ -313,17 +314,22 @@ class SalesforceClient:
         """
         options = {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
         timeout = self.settings.timeout_seconds
-        body = self.call(
-            what, lambda sf: sf.query(soql, include_deleted=True, headers=options, timeout=timeout)
-        )
-        seen: set[str] = set()
-        while True:
+
+        def fetch(next_url: str | None) -> dict[str, Any]:
+            if next_url is None:
+                body = self.call(what, lambda sf: sf.query(
+                    soql, include_deleted=True, headers=options, timeout=timeout))
+            else:
+                body = self.call(what, lambda sf: sf.query_more(
+                    next_url, identifier_is_url=True, headers=options, timeout=timeout))
             if not isinstance(body, dict) or not isinstance(body.get("done"), bool):
                 msg = f"salesforce {what}: the query response has no done flag"
                 raise FatalAPIError(msg)
-            yield body
+            return body
+
+        def next_records_url(body: dict[str, Any]) -> str | None:
             if body["done"]:
-                return
+                return None
             next_url = body.get("nextRecordsUrl")
             if not next_url:
                 msg = (
@@ -331,13 +337,7 @@ class SalesforceClient:
                     "the result would be incomplete"
                 )
                 raise FatalAPIError(msg)
-            if next_url in seen:
-                msg = f"salesforce {what}: nextRecordsUrl {next_url} came twice"
-                raise FatalAPIError(msg)
-            seen.add(next_url)
-            body = self.call(
-                what,
-                lambda sf, url=next_url: sf.query_more(
-                    url, identifier_is_url=True, headers=options, timeout=timeout
-                ),
-            )
+            return str(next_url)
+
+        yield from paginate(fetch, next_records_url, f"salesforce {what}",
+                            token_name="nextRecordsUrl")
