@@ -1,6 +1,35 @@
 """partnerkpi's command line: parse, call one library function, print. No SQL, no HTTP here.
 
-Commands: sync, compute, export, status, demo. Errors are one line with a non-zero exit code.
+Commands (each has ``--help``; the README's "Commands" table is the same list):
+
+- ``sync``: pull the configured sources into the DuckDB store, incrementally.
+- ``compute``: compute every partner KPI into ``kpi_values``.
+- ``export``: write the computed KPIs (CSV, JSON, Parquet).
+- ``status``: rows per table and source, the last runs, rejects, the last compute.
+- ``push``: write partner KPIs into the CRM fields under ``writeback:``.
+- ``run``: the scheduled job: sync, compute, push (then the HTML report).
+- ``report``: the HTML report of one period.
+- ``demo``: the main job against the CRM sandbox serving the built-in data set.
+- ``sandbox``: serve the local CRM sandbox until Ctrl-C.
+
+Exit codes, the one table every command follows (``sync``, ``compute``, ``push``, ``run`` ...);
+each error class carries its code (``exit_code``), nothing is decided from a message's text:
+
+====  ==============================================================================
+code  meaning
+====  ==============================================================================
+0     ok
+1     failed (config, network, API error, bad data); what was committed stays
+2     partial push: some records were not written (listed; sent again next push);
+      also click's usage error (a mistyped option), told apart by its ``Usage:`` lines
+      on standard error before anything ran (``run --json`` says ``"status": "partial"``)
+3     locked: another job holds the store (our lock file or DuckDB's file lock)
+4     API limit: a CRM's allowance (or ``max_api_share``) stopped the job; what was
+      committed stays; run it again later
+130   interrupted (Ctrl-C); 143: terminated (SIGTERM); the page in flight rolls back
+====  ==============================================================================
+
+Errors are one line on standard error (a config with several problems: one line each).
 """
 
 from __future__ import annotations
@@ -18,8 +47,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import connectors.errors as connector_errors
+import jobs.run as jobs_run
+import kpi_engine.errors as engine_errors
 from connectors import registry
-from connectors.errors import ConfigError, ConnectorError, LimitReachedError
+from connectors.errors import ConfigError, ConnectorError
 from connectors.sync import StreamResult
 from jobs.config import AppConfig, load_config
 from jobs.sync import open_store, sync_sources
@@ -29,8 +61,13 @@ from kpi_engine.kpis import DIMENSIONS, GRAINS, KPI_NAMES, ComputeSummary, compu
 from kpi_engine.leaderboard import latest_period, leaderboard
 from kpi_engine.status import rejects_query, store_status
 
-#: Exit code of a sync stopped by the CRM's API allowance (state kept; run again later).
-LIMIT_EXIT_CODE = 3
+#: The exit codes (the module docstring's table; errors carry theirs as ``exit_code``).
+EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = jobs_run.EXIT_OK, jobs_run.EXIT_FAILED, jobs_run.EXIT_PARTIAL
+EXIT_LOCKED = engine_errors.EXIT_LOCKED
+EXIT_LIMIT = connector_errors.EXIT_LIMIT
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+#: Exit code of a command stopped by a CRM's API allowance (state kept; run again later).
+LIMIT_EXIT_CODE = EXIT_LIMIT
 
 # a pipe or a file gets 140 columns (rich's default of 80 wraps the partner tables)
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
@@ -38,19 +75,23 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class _Failed(click.ClickException):
+    """A library error as click's exception: one line, the error's own exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = code  # type: ignore[misc]  # click declares a class-wide default
+
     def show(self, file: object = None) -> None:
+        """Print ``error: <message>`` on standard error."""
         err.print(f"error: {self.message}", markup=False)
 
 
-def _fail(exc: Exception) -> _Failed:
+def _fail(exc: ConnectorError | EngineError) -> _Failed:
     if isinstance(exc, ConfigError) and len(exc.problems) > 1:
         for line in exc.problems[:-1]:
             err.print(f"error: {line}", markup=False)
-        return _Failed(exc.problems[-1])
-    failed = _Failed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    if isinstance(exc, LimitReachedError):
-        failed.exit_code = LIMIT_EXIT_CODE
-    return failed
+        return _Failed(exc.problems[-1], exc.exit_code)
+    return _Failed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
 
 
 def _config(
@@ -90,7 +131,7 @@ class _Group(click.Group):
                 f"error: {what}; every committed page is kept, nothing half-written",
                 markup=False,
             )
-            ctx.exit(143 if isinstance(exc, Terminated) else 130)
+            ctx.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
@@ -581,8 +622,8 @@ def push(
     """Write partner KPIs into the CRM (only changed values). Exit 2: some records failed."""
     import json as _json
 
-    from jobs.run import EXIT_LOCKED, EXIT_PARTIAL, push_json, push_targets
-    from kpi_engine.lock import LockedError, StoreLock
+    from jobs.run import push_json, push_targets
+    from kpi_engine.lock import StoreLock
 
     config = _config(ctx)
     lock = None if dry_run else StoreLock(config.database, command="partnerkpi push")
@@ -593,15 +634,8 @@ def push(
             results = push_targets(
                 config, store, target=target, dry_run=dry_run, create_fields=create_properties
             )
-    except LockedError as exc:
-        failed = _fail(exc)
-        failed.exit_code = EXIT_LOCKED
-        raise failed from None
     except (ConnectorError, EngineError) as exc:
-        failed = _fail(exc)
-        if "lock" in str(exc).lower() and isinstance(exc, EngineError):
-            failed.exit_code = EXIT_LOCKED
-        raise failed from None
+        raise _fail(exc) from None
     finally:
         if lock is not None:
             lock.release()
@@ -627,7 +661,8 @@ def push(
 )
 @click.pass_context
 def run(ctx: click.Context, as_json: bool, report_path: str | None) -> None:
-    """The scheduled job: sync, compute, push. Exit 0 ok, 1 failed, 2 partial, 3 locked."""
+    """The scheduled job: sync, compute, push. Exit 0 ok, 1 failed, 2 partial, 3 locked, 4 API
+    limit."""
     import json as _json
 
     from jobs.run import run_job

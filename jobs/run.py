@@ -1,8 +1,10 @@
 """The write-back jobs the CLI runs: ``push`` (plan and write KPIs into the CRMs) and ``run``
 (the scheduled job: sync every source -> compute -> push), one job per store at a time.
 
-Exit codes (:data:`EXIT_CODES`): 0 ok, 1 failed, 2 partial (some records not written), 3 locked
-(another job holds the store).
+Exit codes (:data:`EXIT_CODES`, the table ``cli.py`` and the README show): 0 ok, 1 failed,
+2 partial (some records not written), 3 locked (another job holds the store), 4 stopped by a
+CRM's API limit. An error carries its own code (``exit_code``), so ``sync``, ``push`` and ``run``
+exit alike for the same stop.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from connectors.sync import SyncResult
 from connectors.writeback import PushResult, run_push
 from jobs.config import AppConfig
 from jobs.sync import open_store, sync_sources
-from kpi_engine.errors import EngineError, StoreError
+from kpi_engine.errors import EXIT_LOCKED, EngineError
 from kpi_engine.kpis import GRAINS, ComputeSummary, compute
 from kpi_engine.lock import LockedError, StoreLock
 from kpi_engine.store import Store
 
-EXIT_OK, EXIT_FAILED, EXIT_PARTIAL, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 2
+#: Exit code by ``run`` status; a ``failed`` run exits with its error's code (an API limit: 4).
 EXIT_CODES = {"ok": EXIT_OK, "failed": EXIT_FAILED, "partial": EXIT_PARTIAL, "locked": EXIT_LOCKED}
 
 
@@ -135,10 +138,14 @@ class RunSummary:
     step: str | None = None
     lock_holder: dict[str, Any] | None = None
     stale_lock: dict[str, Any] | None = None
+    #: the exit code the error carries (``failed``: 1, or 4 for an API limit)
+    error_exit_code: int | None = None
 
     @property
     def exit_code(self) -> int:
-        """0 ok, 1 failed, 2 partial, 3 locked."""
+        """0 ok, 1 failed, 2 partial, 3 locked, 4 stopped by an API limit."""
+        if self.status == "failed" and self.error_exit_code is not None:
+            return self.error_exit_code
         return EXIT_CODES.get(self.status, EXIT_FAILED)
 
     def to_json(self) -> dict[str, Any]:
@@ -235,12 +242,9 @@ def run_job(
             if config.writeback.targets():
                 summary.pushes = push_targets(config, store, today=today, policy=policy,
                                               pushers=pushers)
-    except StoreError as exc:
-        summary.error = str(exc).splitlines()[0]
-        summary.status = "locked" if "lock" in summary.error.lower() else "failed"
-        return summary
     except (ConnectorError, EngineError) as exc:
-        summary.status = "failed"
+        summary.status = "locked" if isinstance(exc, LockedError) else "failed"
+        summary.error_exit_code = exc.exit_code
         summary.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return summary
     finally:

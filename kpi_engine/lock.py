@@ -19,21 +19,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from kpi_engine.errors import StoreError
+from kpi_engine.errors import LockedError
 from kpi_engine.store import pid_alive
+
+__all__ = ["LockedError", "StoreLock"]
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
-
-
-class LockedError(StoreError):
-    """Another job holds the store; ``holder`` is what its lock file says."""
-
-    def __init__(self, message: str, holder: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.holder = holder or {}
 
 
 def _describe(path: Path, holder: dict[str, Any]) -> str:

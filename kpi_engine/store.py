@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from kpi_engine.errors import StoreError
+from kpi_engine.errors import LockedError, StoreError
 
 CANONICAL_TABLES = ("partners", "owners", "stages", "deals", "stage_history", "leads", "currency_rates")
 
@@ -78,7 +78,8 @@ class Store:
         read_only: open without taking the write lock (``status``, ``export``).
 
     Raises:
-        StoreError: the file is locked by another process or is not a DuckDB file.
+        LockedError: another process holds the file (DuckDB's file lock).
+        StoreError: the file cannot be opened (e.g. not a DuckDB file).
     """
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
@@ -90,6 +91,10 @@ class Store:
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0]
             msg = f"cannot open the store {self.path}: {first}"
+            # DuckDB has no exception class of its own for a file another process holds: its
+            # IOException's text is the only sign, read here at the edge and nowhere else
+            if isinstance(exc, duckdb.IOException) and "Could not set lock" in str(exc):
+                raise LockedError(msg) from exc
             raise StoreError(msg) from exc
         self.con.execute("SET TimeZone = 'UTC'")
         self._depth = 0

@@ -34,7 +34,13 @@ from typing import Any
 import urllib3
 from hubspot import HubSpot
 
-from connectors.errors import AuthError, FatalAPIError, LimitReachedError, RetriableAPIError
+from connectors.errors import (
+    AuthError,
+    ConnectorError,
+    FatalAPIError,
+    LimitReachedError,
+    RetriableAPIError,
+)
 from connectors.http import (
     RetryPolicy,
     call_with_retries,
@@ -352,14 +358,19 @@ def _api_exception(exc: BaseException) -> Any:
     return None
 
 
-def _api_error(what: str, status: int, headers: Any, body: Any) -> Exception:
-    """The connector error for an HTTP error answer (see the module docstring)."""
+def _api_error(what: str, status: int, headers: Any, body: Any) -> ConnectorError:
+    """The connector error for an HTTP error answer (see the module docstring), carrying the
+    answer's ``status``, ``error_code`` (category) and ``api_message``."""
     try:
         payload = json.loads(body) if body else {}
     except (TypeError, ValueError):
         payload = {}
     if not isinstance(payload, dict):
         payload = {}
+    return _with_context(_error_of(what, status, headers, payload), status, payload)
+
+
+def _error_of(what: str, status: int, headers: Any, payload: dict[str, Any]) -> ConnectorError:
     message = str(payload.get("message") or "").strip()
     if status == 429:
         policy = str(payload.get("policyName") or "").upper()
@@ -383,3 +394,11 @@ def _api_error(what: str, status: int, headers: Any, body: Any) -> Exception:
         return AuthError(msg)
     category = payload.get("category") or payload.get("errorType") or ""
     return FatalAPIError(f"HubSpot {what}: {status} {category} {message}".strip())
+
+
+def _with_context(error: ConnectorError, status: int, payload: dict[str, Any]) -> ConnectorError:
+    """``error`` with the answer's status, category and message attached."""
+    error.status = status
+    error.error_code = str(payload.get("category") or payload.get("errorType") or "") or None
+    error.api_message = str(payload.get("message") or "") or None
+    return error

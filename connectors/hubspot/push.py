@@ -6,8 +6,8 @@
   Number properties keep the KPI's own scale (a win rate is written 0..1).
   https://developers.hubspot.com/docs/api-reference/crm-properties-v3/guide
 - Missing properties are created with ``POST /crm/v3/properties/companies`` (``type: number``,
-  ``fieldType: number``) in the ``partnerkpi`` group; when HubSpot answers that the group does not
-  exist, the group is created (``POST /crm/v3/properties/companies/groups``) and the property again.
+  ``fieldType: number``) in the ``partnerkpi`` group. A group no property definition names is
+  created first (``POST /crm/v3/properties/companies/groups``; 409 Conflict: it exists already).
 - Updates: ``POST /crm/v3/objects/companies/batch/update`` with
   ``{"inputs": [{"id": ..., "properties": {name: "value"}}]}``, at most 100 inputs per call;
   values are strings and ``""`` clears a property. The answer is 200 when every input was
@@ -106,6 +106,8 @@ class HubSpotPusher:
                  policy: RetryPolicy | None = None, client: HubSpotClient | None = None) -> None:
         self.crm_object: str = writeback.object
         self.client = client or HubSpotClient.from_settings(settings, policy)
+        #: property groups known to exist (read with the property definitions)
+        self._groups: set[str] = set()
 
     @property
     def write_calls(self) -> int:
@@ -115,8 +117,9 @@ class HubSpotPusher:
     def describe_fields(self) -> dict[str, FieldInfo]:
         """The company property definitions, keyed by (lower-case) internal name."""
         body = self.client.company_properties()
-        return {str(p["name"]).lower(): _field_info(p)
-                for p in body.get("results") or [] if isinstance(p, Mapping) and p.get("name")}
+        found = [p for p in body.get("results") or [] if isinstance(p, Mapping) and p.get("name")]
+        self._groups.update(str(p["groupName"]) for p in found if p.get("groupName"))
+        return {str(p["name"]).lower(): _field_info(p) for p in found}
 
     def missing_field_hint(self, kpi: str, name: str) -> str:
         """How to create the missing property."""
@@ -126,19 +129,20 @@ class HubSpotPusher:
         """Create a number property for ``kpi`` in ``group`` (the group too, when missing).
 
         Raises:
-            FatalAPIError: HubSpot refused the definition.
+            FatalAPIError: HubSpot refused the group or the definition.
         """
         body = {"name": name, "label": "Partner " + kpi.replace("_", " "), "type": "number",
                 "fieldType": "number", "groupName": group,
                 "description": f"partnerkpi: the partner's {kpi} (written by partnerkpi push)"}
-        try:
-            created = self.client.create_company_property(body)
-        except FatalAPIError as exc:
-            if "group" not in str(exc).lower():
-                raise
-            self.client.create_company_group({"name": group, "label": "partnerkpi",
-                                              "displayOrder": -1})
-            created = self.client.create_company_property(body)
+        if group not in self._groups:
+            try:
+                self.client.create_company_group({"name": group, "label": "partnerkpi",
+                                                  "displayOrder": -1})
+            except FatalAPIError as exc:
+                if exc.status != 409:  # 409 Conflict: the group exists (with no property yet)
+                    raise
+            self._groups.add(group)
+        created = self.client.create_company_property(body)
         return _field_info(created)
 
     def push(self, batch: Sequence[RecordUpdate]) -> list[RecordResult]:

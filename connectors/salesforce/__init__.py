@@ -32,13 +32,9 @@ from connectors.bad_records import BadRecords
 from connectors.base import Adapter, Page, Stream
 from connectors.errors import ConfigError
 from connectors.http import RetryPolicy
-from connectors.salesforce.client import (
-    ApiUsage,
-    QueryLocatorLost,
-    SalesforceClient,
-    SessionExpired,
-)
+from connectors.salesforce.client import ApiUsage, SalesforceClient
 from connectors.salesforce.demo import demo_settings
+from connectors.salesforce.http import QueryLocatorLost, SessionExpired
 from connectors.salesforce.push import SalesforcePusher
 from connectors.salesforce.rows import (
     RowContext,

@@ -9,12 +9,12 @@ the API allowance guard and query paging.
 - simple-salesforce is built from a session id (``auth_type = "direct"``), so it never logs in
   again on its own and never retries a ``nextRecordsUrl`` with a new session (case C-08): an
   expired session surfaces as :class:`SessionExpired` and the connector re-issues the query.
-- Errors map to what the caller does: connection errors, timeouts, 5xx and broken bodies ->
+- Errors map to what the caller does: connection errors, timeouts and broken bodies ->
   :class:`RetriableAPIError` (retried here), but a certificate that does not verify or an
-  unusable ``ca_bundle`` -> :class:`FatalAPIError` at once; 401 ``INVALID_SESSION_ID`` ->
-  :class:`SessionExpired`; 400 ``INVALID_QUERY_LOCATOR`` -> :class:`QueryLocatorLost`; 403
-  ``REQUEST_LIMIT_EXCEEDED`` -> :class:`LimitReachedError` (never retried, case C-09); other
-  4xx -> :class:`FatalAPIError`.
+  unusable ``ca_bundle`` -> :class:`FatalAPIError` at once; an error status goes through the one
+  table of :mod:`connectors.salesforce.http` (401 -> :class:`SessionExpired`, 400
+  ``INVALID_QUERY_LOCATOR`` -> :class:`QueryLocatorLost`, 403 ``REQUEST_LIMIT_EXCEEDED`` ->
+  :class:`LimitReachedError`, never retried: case C-09; 429 / 5xx retried; other 4xx fatal).
 """
 
 from __future__ import annotations
@@ -30,11 +30,6 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceError,
-    SalesforceExpiredSession,
-    SalesforceGeneralError,
-    SalesforceMalformedRequest,
-    SalesforceRefusedRequest,
-    SalesforceResourceNotFound,
 )
 
 from connectors.errors import (
@@ -53,20 +48,13 @@ from connectors.http import (
 )
 from connectors.paging import paginate
 from connectors.salesforce.auth import Login, login
+from connectors.salesforce.http import salesforce_error
 from connectors.salesforce.settings import SalesforceSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
-
-
-class SessionExpired(AuthError):
-    """401 ``INVALID_SESSION_ID``: log in again and re-issue the query (never its locator)."""
-
-
-class QueryLocatorLost(FatalAPIError):
-    """400 ``INVALID_QUERY_LOCATOR``: the cursor is gone; re-issue the query."""
 
 
 @dataclass
@@ -238,41 +226,13 @@ class SalesforceClient:
         ) as exc:
             msg = f"salesforce {what}: {type(exc).__name__}"
             raise RetriableAPIError(msg) from exc
-        except SalesforceExpiredSession as exc:
-            msg = f"salesforce {what}: session expired or invalid (INVALID_SESSION_ID)"
-            raise SessionExpired(msg) from exc
-        except SalesforceRefusedRequest as exc:
+        except SalesforceError as exc:  # an error status: the one table decides its class
             code, text = _first_error(exc)
-            if code == "REQUEST_LIMIT_EXCEEDED":
-                msg = (
-                    f"salesforce: API limit reached: {what} refused with {code} ({text}); "
-                    "stopped with the committed data kept; run sync again after the org's "
-                    "24-hour allowance recovers"
-                )
-                raise LimitReachedError(msg) from exc
-            msg = f"salesforce {what}: 403 {code}: {text}"
-            raise FatalAPIError(msg) from exc
-        except SalesforceMalformedRequest as exc:
-            code, text = _first_error(exc)
-            if code == "INVALID_QUERY_LOCATOR":
-                msg = f"salesforce {what}: {code} ({text})"
-                raise QueryLocatorLost(msg) from exc
-            msg = f"salesforce {what}: 400 {code}: {text}"
-            raise FatalAPIError(msg) from exc
-        except SalesforceResourceNotFound as exc:
-            code, text = _first_error(exc)
-            msg = f"salesforce {what}: 404 {code}: {text}"
-            raise FatalAPIError(msg) from exc
-        except SalesforceGeneralError as exc:
-            code, text = _first_error(exc)
-            if exc.status == 429 or exc.status >= 500:
-                msg = f"salesforce {what}: HTTP {exc.status} {code}".rstrip()
-                raise RetriableAPIError(msg, retry_after=self._retry_after) from exc
-            msg = f"salesforce {what}: HTTP {exc.status} {code}: {text}"
-            raise FatalAPIError(msg) from exc
-        except SalesforceError as exc:
-            msg = f"salesforce {what}: HTTP {exc.status}: {str(exc.content)[:200]}"
-            raise FatalAPIError(msg) from exc
+            limit = (f"salesforce: API limit reached: {what} refused with {code} ({text}); "
+                     "stopped with the committed data kept; run sync again after the org's "
+                     "24-hour allowance recovers")
+            raise salesforce_error(f"salesforce {what}", exc.status, code, text,
+                                   retry_after=self._retry_after, limit_message=limit) from exc
         except ValueError as exc:  # a body cut short: not JSON
             msg = f"salesforce {what}: the response body is not valid JSON"
             raise RetriableAPIError(msg) from exc
@@ -290,7 +250,7 @@ class SalesforceClient:
                 f"describe {sobject}", lambda sf: sf.restful(f"sobjects/{sobject}/describe")
             )
         except FatalAPIError as exc:
-            if " 404 " in f" {exc} ":
+            if exc.status == 404:
                 msg = f"salesforce: the org shows no sObject {sobject} (describe answered 404)"
                 raise ConfigError(msg) from None
             raise

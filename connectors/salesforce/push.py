@@ -15,7 +15,7 @@ Collections updates, read every record's result.
 - Errors and retries as for the pulls: 429 / 5xx / dropped connections are retried
   (``Retry-After`` honoured) through :func:`connectors.http.call_with_retries` — safe, because
   setting a field to a value is idempotent; 401 logs in again once; 403
-  ``REQUEST_LIMIT_EXCEEDED`` stops (:func:`connectors.salesforce.bulk.raise_for_salesforce_error`).
+  ``REQUEST_LIMIT_EXCEEDED`` stops (:mod:`connectors.salesforce.http`).
 
 Creating the fields is an admin's job (see ``README.md``): Setup -> Object Manager -> Account ->
 Fields & Relationships -> New; e.g. ``Partner_Win_Rate__c`` Percent(3, 2),
@@ -33,10 +33,10 @@ from typing import Any
 import requests
 
 from connectors.base import FieldInfo, RecordResult, RecordUpdate
-from connectors.errors import AuthError, ConfigError
+from connectors.errors import ConfigError
 from connectors.http import RetryPolicy, call_with_retries
-from connectors.salesforce.bulk import send
 from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.http import send, with_relogin
 from connectors.salesforce.settings import SalesforceSettings, SalesforceWriteback
 from connectors.secrets import load_secrets_file
 
@@ -164,9 +164,9 @@ class SalesforcePusher:
         """One ``PATCH /composite/sobjects`` call for up to 200 records.
 
         Raises:
-            AuthError: the session expired again right after a new login.
+            SessionExpired: the session expired again right after a new login.
             LimitReachedError, FatalAPIError, RetriableAPIError: see
-                :func:`connectors.salesforce.bulk.raise_for_salesforce_error`.
+                :mod:`connectors.salesforce.http`.
         """
         if len(batch) > 200:
             msg = f"salesforce: {len(batch)} records in one collection call (at most 200)"
@@ -183,9 +183,5 @@ class SalesforcePusher:
                             timeout=self.settings.timeout_seconds)
             return json.loads(response.content or b"null", parse_float=Decimal)
 
-        try:
-            answer = call_with_retries(once, self.policy)
-        except AuthError:
-            self.client.connect()
-            answer = call_with_retries(once, self.policy)
+        answer = with_relogin(lambda: call_with_retries(once, self.policy), self.client.connect)
         return read_results(batch, answer)

@@ -31,7 +31,7 @@ import pytest
 from click.testing import CliRunner
 
 import jobs.sync
-from cli import cli
+from cli import EXIT_LIMIT, cli
 from jobs.config import AppConfig
 from connectors.http import RetryPolicy
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
@@ -261,14 +261,14 @@ def _error_line(result: Any) -> str:
     return lines[0]
 
 
-def test_salesforce_daily_limit_mid_run_stops_with_exit_3(
+def test_salesforce_daily_limit_mid_run_stops_with_the_limit_exit_code(
     sb: Sandbox, tmp_path: Path, cli_sleeps: Sleeps
 ) -> None:
     db = tmp_path / "store.duckdb"
     hold = HoldAndCopy(sb, db, "/services/data/*/queryAll/*", 6,
                        lambda: sb.salesforce.set_api_usage(15000, 15000))
     result = _run_sync(_config(tmp_path, sb, db))
-    assert result.exit_code == 3
+    assert result.exit_code == EXIT_LIMIT
     assert _error_line(result).startswith(
         "error: salesforce: API limit reached: query Opportunity refused with "
         "REQUEST_LIMIT_EXCEEDED")
@@ -277,7 +277,7 @@ def test_salesforce_daily_limit_mid_run_stops_with_exit_3(
     assert _state(db) == before
 
 
-def test_hubspot_daily_limit_mid_run_stops_with_exit_3(
+def test_hubspot_daily_limit_mid_run_stops_with_the_limit_exit_code(
     sb: Sandbox, tmp_path: Path, cli_sleeps: Sleeps
 ) -> None:
     db = tmp_path / "store.duckdb"
@@ -287,7 +287,7 @@ def test_hubspot_daily_limit_mid_run_stops_with_exit_3(
                        lambda: sb.faults.add("status", path="/crm/*", status=429, body=daily,
                                              times=None))
     result = _run_sync(_config(tmp_path, sb, db), "--source", "hubspot")
-    assert result.exit_code == 3
+    assert result.exit_code == EXIT_LIMIT
     assert _error_line(result) == (
         "error: HubSpot API limit reached: the portal's daily allowance is used up (GET "
         "/crm/v3/objects/deals); the sync stopped, what was committed is kept; run it again "

@@ -276,7 +276,7 @@ def test_pull_retries_5xx_with_backoff(
     assert result.streams["deals"].inserted == 3
     assert sleeps == [1.0, 2.0]
     assert [r.getMessage() for r in caplog.records if r.name == "connectors.salesforce.client"] == [
-        "salesforce query Opportunity: HTTP 503 SERVER_UNAVAILABLE; try 2 again in 1.0 s",
+        "salesforce query Opportunity: HTTP 503 SERVER_UNAVAILABLE: Service Unavailable; try 2 again in 1.0 s",
         "salesforce query Opportunity: the response body is not valid JSON; try 3 again in 2.0 s",
     ]  # the error's own "salesforce <what>:" prefix, once
 
