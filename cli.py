@@ -44,7 +44,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import connectors.errors as connector_errors
@@ -202,7 +202,7 @@ def _progress_bar() -> tuple[Progress, Callable[[str, StreamResult], None]]:
         TimeElapsedColumn(),
         console=err,
     )
-    tasks: dict[str, tuple[object, float]] = {}
+    tasks: dict[str, tuple[TaskID, float]] = {}
     last = [time.monotonic()]
 
     def update(stream: str, counts: StreamResult) -> None:
@@ -446,9 +446,10 @@ def report(ctx: click.Context, grain: str, period: str, dimension: str, output: 
     from kpi_engine.report import write_report
 
     config = _config(ctx)
+    when: str | date = period
     if period != "latest":
         try:
-            period = date.fromisoformat(period)
+            when = date.fromisoformat(period)
         except ValueError:
             msg = f"--period {period!r} is not latest or a date YYYY-MM-DD"
             raise _Failed(msg) from None
@@ -459,7 +460,7 @@ def report(ctx: click.Context, grain: str, period: str, dimension: str, output: 
                 config.kpi_settings(),
                 Path(output),
                 grain=grain,
-                period=period,
+                period=when,
                 dimension=dimension,
             )
     except (ConnectorError, EngineError) as exc:

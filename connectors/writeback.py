@@ -186,7 +186,7 @@ def run_push(
             updates = [RecordUpdate(cells[0].record_id, {c.field: c.new for c in cells})
                        for cells in batch]
             answers = pusher.push(updates)
-            logged = []
+            logged: list[tuple[PlanCell, CellResult]] = []
             for cells, answer in zip(batch, answers, strict=True):
                 outcome = CellResult(answer.ok, answer.error_code, answer.message)
                 logged.extend((c, outcome) for c in cells)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import (
@@ -80,21 +80,24 @@ class _WritebackSections(_Sections):
         return value
 
 
-#: ``sources:``: one entry per source of the registry (:mod:`connectors.registry`).
-SourcesSection = create_model(  # type: ignore[call-overload]
-    "SourcesSection",
-    __base__=_Sections,
-    __doc__="``sources:``: one entry per configured source.",
-    **{a.name: (a.settings | None, None) for a in registry.ADAPTERS},
-)
-
-#: ``writeback:``: one entry per CRM to write KPIs into (none: nothing is pushed).
-WritebackSection = create_model(  # type: ignore[call-overload]
-    "WritebackSection",
-    __base__=_WritebackSections,
-    __doc__="``writeback:``: one entry per CRM to write KPIs into (none: nothing is pushed).",
-    **{a.name: (a.writeback | None, None) for a in registry.ADAPTERS if a.writeback},
-)
+if TYPE_CHECKING:  # the type checker sees the base classes; pydantic the models built below
+    SourcesSection = _Sections
+    WritebackSection = _WritebackSections
+else:
+    #: ``sources:``: one entry per source of the registry (:mod:`connectors.registry`).
+    SourcesSection = create_model(
+        "SourcesSection",
+        __base__=_Sections,
+        __doc__="``sources:``: one entry per configured source.",
+        **{a.name: (a.settings | None, None) for a in registry.ADAPTERS},
+    )
+    #: ``writeback:``: one entry per CRM to write KPIs into (none: nothing is pushed).
+    WritebackSection = create_model(
+        "WritebackSection",
+        __base__=_WritebackSections,
+        __doc__="``writeback:``: one entry per CRM to write KPIs into (none: nothing is pushed).",
+        **{a.name: (a.writeback | None, None) for a in registry.ADAPTERS if a.writeback},
+    )
 
 
 class AppConfig(BaseModel):
@@ -109,10 +112,9 @@ class AppConfig(BaseModel):
 
     database: Path = Path("partnerkpi.duckdb")
     reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    sources: SourcesSection = Field(default_factory=SourcesSection)  # type: ignore[valid-type]
+    sources: SourcesSection = Field(default_factory=SourcesSection)
     kpis: KpisSection = Field(default_factory=KpisSection)
-    writeback: WritebackSection = Field(  # type: ignore[valid-type]
-        default_factory=WritebackSection)
+    writeback: WritebackSection = Field(default_factory=WritebackSection)
     path: Path | None = Field(default=None, exclude=True)
 
     @field_validator("database")
@@ -182,7 +184,7 @@ def _settings_without_errors(
             if not bad:
                 return None
             for key in bad:
-                del data[key]
+                del data[str(key)]
 
 
 def _secrets_problems(

@@ -136,6 +136,8 @@ def run_demo(workdir: Path) -> DemoResult:
     workdir.mkdir(parents=True, exist_ok=True)
     result = DemoResult(workdir=workdir)
     with Sandbox(load_maven()).start() as sb:
+        assert sb.url is not None  # set once started
+        assert sb.ca_bundle is not None
         for crm in demo_crms():
             source, writeback, env = _demo_settings(crm, sb.url, sb.ca_bundle)
             report = workdir / f"{crm}-report.html"

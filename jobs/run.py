@@ -98,6 +98,13 @@ def push_targets(
     Pushers are all built (and their settings checked) before the first call.
 
     Args:
+        config: the config.
+        store: the open store (writable unless ``dry_run``).
+        target: one CRM (default: every CRM under ``writeback``).
+        dry_run: plan only, write nothing.
+        create_fields: create missing target fields first (HubSpot ``--create-properties``).
+        today: the UTC date deciding the pushed period (default: today).
+        policy: retry policy for the CRM calls (tests pass a recording sleep).
         pushers: ready pushers by CRM name (tests); the others are built from the config.
 
     Raises:

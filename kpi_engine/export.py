@@ -124,7 +124,9 @@ def export(
         store: the store.
         fmt: ``csv``, ``json`` or ``parquet``.
         output: a path, or an open text stream (not for parquet).
-        grain, dimension, kpi: optional filters.
+        grain: only this grain (default: all).
+        dimension: only this dimension (default: all).
+        kpi: only this KPI (default: all).
 
     Returns:
         The number of rows written.

@@ -153,7 +153,7 @@ def _resolve_period(store: Store, grain: str, period: str | date) -> tuple[date,
             first, last = store.con.execute(
                 "SELECT min(period_start), max(period_end) - 1 FROM kpi_values WHERE grain = ?",
                 [grain],
-            ).fetchone()
+            ).fetchone() or (None, None)
             msg = (f"no {grain} holding {day} in the store (computed: {first} to {last}); "
                    "pick a date in that range or run partnerkpi compute")
             raise ReportError(msg)
@@ -275,7 +275,7 @@ def _trends(
 def _pipeline(
     store: Store, grain: str, start: date, dimension: str
 ) -> list[tuple[str, Decimal, Decimal]]:
-    return [tuple(r) for r in store.con.execute(  # type: ignore[misc]
+    return [tuple(r) for r in store.con.execute(
         "SELECT any_value(member_name), "
         "max(value) FILTER (WHERE kpi = 'pipeline_open_amount') AS open_amount, "
         "max(value) FILTER (WHERE kpi = 'pipeline_weighted_amount') "
@@ -338,7 +338,7 @@ def report_data(
     previous = store.con.execute(
         "SELECT max(period_start) FROM kpi_values WHERE grain = ? AND period_start < ?",
         [grain, start],
-    ).fetchone()[0]
+    ).fetchone()[0]  # type: ignore[index]  # an aggregate always answers one row
     board = leaderboard(store, grain, start, dimension)
     before = leaderboard(store, grain, previous, dimension) if previous else []
     periods = [r[0] for r in store.con.execute(
@@ -432,7 +432,7 @@ def _table_rows(data: ReportData) -> list[dict[str, Any]]:
     return rows
 
 
-def _float(value: Decimal | int | None) -> float | None:
+def _float(value: Decimal | int | str | None) -> float | None:
     return None if value is None else float(value)
 
 

@@ -478,6 +478,10 @@ def mark_missing_deleted(
     Only for tables with an ``is_deleted`` column (deals, partners, leads).
 
     Args:
+        store: the open store.
+        table: the canonical table.
+        source: the source whose rows are checked.
+        keep_ids: every id the source still has.
         max_share: refuse (StoreError, nothing flagged) when more than this share (0..1) of the
             source's live rows would be flagged: a guard against a truncated id list.
 

@@ -26,10 +26,10 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.bad_records import BadRecords
-from connectors.base import Adapter, Page, Stream
+from connectors.base import Adapter, Page, PushingConnector, Stream
 from connectors.errors import ConfigError
 from connectors.http import RetryPolicy
 from connectors.salesforce.client import ApiUsage, SalesforceClient
@@ -249,8 +249,9 @@ class SalesforceConnector:
             soql = build_soql(spec, committed - lookback if committed else None)
             try:
                 for page in self._pages(spec, soql, ctx):
-                    if page.watermark is not None:
-                        top = min(parse_instant(page.watermark), self.started_at)
+                    stamp = parse_instant(page.watermark) if page.watermark else None
+                    if stamp is not None:
+                        top = min(stamp, self.started_at)
                         committed = max(committed, top) if committed else top
                         page.watermark = format_instant(committed)
                     elif committed is not None:
@@ -406,3 +407,8 @@ ADAPTER = Adapter(
     secrets=True,
     demo=demo_settings,
 )
+
+if TYPE_CHECKING:  # the type checker holds the connector (and its pusher) to the protocols
+
+    def _conforms(connector: SalesforceConnector) -> PushingConnector:
+        return connector

@@ -231,8 +231,9 @@ class SalesforceClient:
             limit = (f"salesforce: API limit reached: {what} refused with {code} ({text}); "
                      "stopped with the committed data kept; run sync again after the org's "
                      "24-hour allowance recovers")
-            raise salesforce_error(f"salesforce {what}", exc.status, code, text,
-                                   retry_after=self._retry_after, limit_message=limit) from exc
+            error = salesforce_error(f"salesforce {what}", exc.status, code, text,
+                                     retry_after=self._retry_after, limit_message=limit)
+            raise error from exc
         except ValueError as exc:  # a body cut short: not JSON
             msg = f"salesforce {what}: the response body is not valid JSON"
             raise RetriableAPIError(msg) from exc
