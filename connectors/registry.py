@@ -7,8 +7,10 @@ synced and pushed). Adding a CRM is one folder and one line here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from connectors import csv_export, hubspot, salesforce
-from connectors.base import Adapter
+from connectors.base import Adapter, PushingConnector
 from connectors.errors import ConfigError
 
 #: Every source, in sync (and push) order.
@@ -43,3 +45,11 @@ def adapter(name: str) -> Adapter:
         msg = f"unknown source {name!r}: use {either(names())}"
         raise ConfigError(msg)
     return found
+
+
+if TYPE_CHECKING:  # the type checker holds each CRM's connector (and its pusher) to the protocols
+
+    def _conforms(
+        sf: salesforce.SalesforceConnector, hs: hubspot.HubSpotConnector
+    ) -> tuple[PushingConnector, PushingConnector]:
+        return sf, hs

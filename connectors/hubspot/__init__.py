@@ -21,11 +21,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.bad_records import BadRecords
-from connectors.base import Adapter, Page, PushingConnector, Reference, Stream
+from connectors.base import Adapter, Page, Reference, Stream
 from connectors.errors import ConfigError
 from connectors.http import RetryPolicy
 from connectors.hubspot import rows as R
@@ -337,8 +337,3 @@ ADAPTER = Adapter(
     secrets=True,
     demo=demo_settings,
 )
-
-if TYPE_CHECKING:  # the type checker holds the connector (and its pusher) to the protocols
-
-    def _conforms(connector: HubSpotConnector) -> PushingConnector:
-        return connector

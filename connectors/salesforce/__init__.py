@@ -26,10 +26,10 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from connectors.bad_records import BadRecords
-from connectors.base import Adapter, Page, PushingConnector, Stream
+from connectors.base import Adapter, Page, Stream
 from connectors.errors import ConfigError
 from connectors.http import RetryPolicy
 from connectors.salesforce.client import ApiUsage, SalesforceClient
@@ -407,8 +407,3 @@ ADAPTER = Adapter(
     secrets=True,
     demo=demo_settings,
 )
-
-if TYPE_CHECKING:  # the type checker holds the connector (and its pusher) to the protocols
-
-    def _conforms(connector: SalesforceConnector) -> PushingConnector:
-        return connector
