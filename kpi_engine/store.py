@@ -50,6 +50,21 @@ class _TableInfo:
     arrow: dict[str, pa.DataType] = field(default_factory=dict)
 
 
+@dataclass
+class PageCounts:
+    """What one committed page did (:meth:`Store.commit_page`).
+
+    Attributes:
+        tables: upsert counts per table.
+        deleted: rows newly flagged deleted.
+        rejected: rows written to ``rejects``.
+    """
+
+    tables: dict[str, UpsertStats] = field(default_factory=dict)
+    deleted: int = 0
+    rejected: int = 0
+
+
 def _arrow_type(duck_type: str) -> pa.DataType:
     decimal = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", duck_type)
     if decimal:
@@ -362,28 +377,57 @@ class Store:
         stream: str,
         tables: Mapping[str, Sequence[Mapping[str, Any]]],
         watermark: str | None,
-    ) -> dict[str, UpsertStats]:
-        """Upsert one page of rows (possibly into several tables) and its watermark atomically.
+        *,
+        snapshot: Iterable[str] = (),
+        deleted: Mapping[str, Iterable[str]] | None = None,
+        keep_ids: Mapping[str, Iterable[str]] | None = None,
+        rejects: Iterable[Sequence[Any]] = (),
+        run_id: int | None = None,
+    ) -> PageCounts:
+        """Commit one page of a sync in one transaction: its rejects, its rows (possibly into
+        several tables), the deletes it reports and the stream's new watermark.
 
         Args:
             source: ``salesforce``, ``hubspot`` or ``csv``.
             stream: the stream whose watermark moves (e.g. ``deals``).
             tables: table name -> rows of this page.
             watermark: the stream's new watermark; ``None`` leaves it unchanged.
+            snapshot: tables whose rows here are all the source has: stored rows of the source
+                missing from them are flagged deleted.
+            deleted: table -> ids the CRM reports deleted.
+            keep_ids: table -> every id the CRM still has (a hard-delete sweep): stored rows
+                missing from it are flagged deleted, unless more than half of the live rows
+                would be (then :class:`StoreError`, nothing written).
+            rejects: ``(record_id, field, value, reason)`` of records left out (``rejects``).
+            run_id: the sync run the rejects belong to.
 
         Returns:
-            Upsert counts per table.
+            Upsert counts per table, rows flagged deleted, rejects written.
+
+        Raises:
+            StoreError: a row does not fit its table, or the ``keep_ids`` guard tripped; the
+                page's transaction is rolled back.
         """
-        stats = {}
+        counts = PageCounts()
+        snapshots = set(snapshot)
         with self.transaction():
+            counts.rejected = self.add_rejects(source, stream, run_id, rejects)
             for table, rows in tables.items():
-                stats[table] = self.upsert(table, rows)
+                counts.tables[table] = self.upsert(table, rows)
+                if table in snapshots:
+                    key = _id_column(self.table_info(table))
+                    counts.deleted += mark_missing_deleted(self, table, source,
+                                                           [r[key] for r in rows])
+            for table, ids in (deleted or {}).items():
+                counts.deleted += self.mark_deleted(table, source, ids)
+            for table, ids in (keep_ids or {}).items():
+                counts.deleted += mark_missing_deleted(self, table, source, ids, max_share=0.5)
             if watermark is not None:
                 self.set_watermark(source, stream, watermark)
-        return stats
+        return counts
 
     def add_rejects(
-        self, source: str, stream: str, run_id: int, rejects: Iterable[Sequence[Any]]
+        self, source: str, stream: str, run_id: int | None, rejects: Iterable[Sequence[Any]]
     ) -> int:
         """Record skipped records (call inside the transaction that commits their page).
 
