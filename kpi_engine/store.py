@@ -338,13 +338,6 @@ class Store:
         ).fetchall())
 
     # -- sync state --------------------------------------------------------------------------
-    def get_watermark(self, source: str, stream: str) -> str | None:
-        """The stored watermark of a stream (text; ISO-8601 UTC for instants), or None."""
-        rows = self.con.execute(
-            "SELECT watermark FROM sync_state WHERE source = ? AND stream = ?", [source, stream]
-        ).fetchall()
-        return rows[0][0] if rows else None
-
     def watermarks(self, source: str) -> dict[str, str | None]:
         """Every stored watermark of a source, ``{stream: watermark}`` (one query)."""
         return dict(self.con.execute(

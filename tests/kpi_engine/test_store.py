@@ -89,7 +89,7 @@ def test_store_commit_page_is_atomic(tmp_path: Path) -> None:
                 "w2",
             )
         ids = store.con.execute("SELECT deal_id FROM deals").fetchall()
-        watermark = store.get_watermark("csv", "deals")
+        watermark = store.watermarks("csv").get("deals")
     assert ids == [("a",)]
     assert watermark == "w1"
 

@@ -174,7 +174,7 @@ def test_pull_values_datetime_variants_and_exact_amounts_c03(env: None, sleeps: 
     assert store.con.execute(
         "SELECT typeof(created_at), typeof(close_date) FROM deals LIMIT 1"
     ).fetchall() == [("TIMESTAMP WITH TIME ZONE", "DATE")]
-    assert store.get_watermark("salesforce", "deals") == "2024-04-01T04:30:00.000000+00:00"
+    assert store.watermarks("salesforce").get("deals") == "2024-04-01T04:30:00.000000+00:00"
 
 
 # -- C-08: session expiry mid-pagination --------------------------------------------------------
@@ -224,7 +224,7 @@ def test_pull_session_expired_again_after_new_login_fails_with_watermark_kept(
     store = Store(":memory:")
     with pytest.raises(AuthError, match="INVALID_SESSION_ID"):
         sync(store, settings(), sleeps)
-    assert store.get_watermark("salesforce", "deals") == "2024-02-16T10:00:00.000000+00:00"
+    assert store.watermarks("salesforce").get("deals") == "2024-02-16T10:00:00.000000+00:00"
     assert store.con.execute("SELECT status FROM sync_runs").fetchall() == [("failed",)]
 
 
@@ -242,7 +242,7 @@ def test_pull_request_limit_exceeded_stops_without_retry_c09(env: None, sleeps: 
     assert [c.request.url for c in responses.calls].count(locator) == 1
     assert sleeps == []
     assert store.con.execute("SELECT status FROM sync_runs").fetchall() == [("stopped",)]
-    assert store.get_watermark("salesforce", "deals") == "2024-02-16T10:00:00.000000+00:00"
+    assert store.watermarks("salesforce").get("deals") == "2024-02-16T10:00:00.000000+00:00"
 
 
 @responses.activate

@@ -121,7 +121,7 @@ def test_sync_incremental_after_changes_and_deletes(own: Sandbox, sleeps: Sleeps
         (1,)
     ]
     assert result.streams["stage_history"].inserted == 2  # D3 changed stage; the new deal
-    assert store.get_watermark("salesforce", "deals") == "2024-06-01T11:00:00.000000+00:00"
+    assert store.watermarks("salesforce").get("deals") == "2024-06-01T11:00:00.000000+00:00"
 
 
 def test_sync_watermark_never_later_than_the_sync_start(own: Sandbox, sleeps: Sleeps) -> None:
@@ -129,7 +129,7 @@ def test_sync_watermark_never_later_than_the_sync_start(own: Sandbox, sleeps: Sl
     own.salesforce.update("Opportunity", own.salesforce.id_for("Opportunity", "D1"), {"Name": "x"})
     store = Store(":memory:")
     sync(store, sandbox_settings(own), sleeps, now=NOW)
-    assert store.get_watermark("salesforce", "deals") == "2024-06-01T10:00:00.000000+00:00"
+    assert store.watermarks("salesforce").get("deals") == "2024-06-01T10:00:00.000000+00:00"
 
 
 # -- crash between pages ---------------------------------------------------------------------
@@ -217,7 +217,7 @@ def test_sync_daily_limit_403_stops_with_state_kept_c09(own: Sandbox, sleeps: Sl
         sync(store, settings, sleeps, progress=exhaust)
     assert sleeps == []
     assert store.con.execute("SELECT status FROM sync_runs").fetchall() == [("stopped",)]
-    assert store.get_watermark("salesforce", "deals") is not None
+    assert store.watermarks("salesforce").get("deals") is not None
     assert store.con.execute("SELECT count(*) FROM deals").fetchall() == [(200,)]
 
 

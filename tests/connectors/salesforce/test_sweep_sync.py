@@ -32,7 +32,7 @@ def test_sweep_flags_purged_records_once_due(own: Sandbox, sleeps: Sleeps) -> No
     store = Store(":memory:")
     settings = sandbox_settings(own, page_size=200, sweep_interval_days=7)
     first, _ = sync(store, settings, sleeps, now=NOW)
-    assert store.get_watermark("salesforce", "deleted_sweep") == NOW.isoformat(
+    assert store.watermarks("salesforce").get("deleted_sweep") == NOW.isoformat(
         timespec="microseconds")
     live_deals = _live(store, "deals")
     assert live_deals == 3 + N_FILLER
@@ -52,7 +52,7 @@ def test_sweep_flags_purged_records_once_due(own: Sandbox, sleeps: Sleeps) -> No
     assert [r[0] for r in flagged if r[0] in gone] == sorted(gone)
     assert _live(store, "deals") == live_deals - 3
     assert _live(store, "leads") == 1
-    assert store.get_watermark("salesforce", "deleted_sweep") == (
+    assert store.watermarks("salesforce").get("deleted_sweep") == (
         NOW + timedelta(days=7, hours=1)).isoformat(timespec="microseconds")
 
 
