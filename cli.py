@@ -487,7 +487,7 @@ def report(ctx: click.Context, grain: str, period: str, dimension: str, output: 
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generator.")
 def sandbox(port: int, data: str, n_deals: int, seed: int) -> None:
-    """Serve the local CRM sandbox (Salesforce and HubSpot APIs over HTTPS) until Ctrl-C."""
+    """Serve the local CRM sandbox (the CRM APIs it speaks, over HTTPS) until Ctrl-C."""
     import threading
 
     from crm_sandbox.datasets import load_maven, synthetic
@@ -495,19 +495,10 @@ def sandbox(port: int, data: str, n_deals: int, seed: int) -> None:
 
     world = load_maven() if data == "maven" else synthetic(n_deals, seed)
     with Sandbox(world).warm().start(port=port) as sb:
-        token = sb.salesforce.issue_token()
         out.print(f"CRM sandbox at {sb.url} ({data}: {len(world.deals)} deals)", markup=False)
         out.print(f"CA bundle: {sb.ca_bundle}", markup=False)
-        out.print(
-            f"Salesforce: {sb.url}/services/data/v60.0/ (bearer token {token}; or OAuth at "
-            f"{sb.url}/services/oauth2/token)",
-            markup=False,
-        )
-        out.print(
-            f"HubSpot: {sb.url}/crm/v3/ (bearer token: any of "
-            f"{', '.join(sorted(sb.hubspot.accepted_tokens))})",
-            markup=False,
-        )
+        for line in sb.endpoints():
+            out.print(line, markup=False)
         out.print("Ctrl-C stops it.", markup=False)
         try:
             threading.Event().wait()
@@ -614,7 +605,8 @@ def _print_push(result) -> None:
 @click.option(
     "--create-properties",
     is_flag=True,
-    help="HubSpot: create missing target properties (group partnerkpi) first.",
+    help="Create missing target fields first, where the CRM allows it (HubSpot properties, in "
+    "group partnerkpi).",
 )
 @click.pass_context
 def push(
