@@ -112,3 +112,27 @@ def test_every_pushing_adapter_builds_a_pusher_sharing_the_connectors_client() -
             continue
         connect = adapter.connect
         assert callable(getattr(connect, "pusher", None)), adapter.name
+
+
+def _code_strings(path: Path) -> set[str]:
+    """String constants of a file's code (docstrings left out)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return {node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in docstrings}
+
+
+def test_no_crm_name_in_code_outside_its_folder_and_the_registry() -> None:
+    files = [ROOT / "cli.py", *_files("jobs"), *_files("kpi_engine"),
+             *(p for p in (ROOT / "connectors").glob("*.py") if p.name != "registry.py")]
+    names = set(registry.push_names())  # "csv" is an export format's name too
+    found = {(str(p.relative_to(ROOT)), s) for p in files for s in _code_strings(p)
+             if s.lower() in names}
+    assert found == set()
