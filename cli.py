@@ -185,8 +185,15 @@ def _progress_bar() -> tuple[Progress, Callable[[str, StreamResult], None]]:
     help="Sync only this source (default: every configured source).",
 )
 @click.option("--full-refresh", is_flag=True, help="Ignore watermarks and read everything again.")
+@click.option(
+    "--allow-mass-delete",
+    is_flag=True,
+    help="Let a full-snapshot import (CSV) flag more than sources.csv.max_delete_share of a "
+    "stream's rows deleted.",
+)
 @click.pass_context
-def sync(ctx: click.Context, source: str | None, full_refresh: bool) -> None:
+def sync(ctx: click.Context, source: str | None, full_refresh: bool,
+         allow_mass_delete: bool) -> None:
     """Pull the configured sources into the DuckDB store (incremental)."""
     config = _config(ctx, check_secrets=True, sources=[source] if source else None)
 
@@ -194,7 +201,8 @@ def sync(ctx: click.Context, source: str | None, full_refresh: bool) -> None:
     try:
         with bar, open_store(config) as store:
             results = sync_sources(
-                config, store, source=source, full_refresh=full_refresh, progress=progress
+                config, store, source=source, full_refresh=full_refresh, progress=progress,
+                allow_mass_delete=allow_mass_delete,
             )
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
@@ -680,8 +688,14 @@ def push(
     default=None,
     help="Compute as at the start of this day (as compute --as-of; default: today).",
 )
+@click.option(
+    "--allow-mass-delete",
+    is_flag=True,
+    help="As sync --allow-mass-delete.",
+)
 @click.pass_context
-def run(ctx: click.Context, as_json: bool, report_path: str | None, as_of) -> None:
+def run(ctx: click.Context, as_json: bool, report_path: str | None, as_of,
+        allow_mass_delete: bool) -> None:
     """The scheduled job: sync, compute, push. Exit 0 ok, 1 failed, 2 partial, 3 locked."""
     import json as _json
 
@@ -690,7 +704,7 @@ def run(ctx: click.Context, as_json: bool, report_path: str | None, as_of) -> No
 
     config = _config(ctx, check_secrets=True)
     summary = run_job(
-        config, as_of=as_of.date() if as_of else None,
+        config, as_of=as_of.date() if as_of else None, allow_mass_delete=allow_mass_delete,
         on_step=None if as_json else (lambda step: err.print(f"{step} ...", markup=False)),
     )
     report_note = None

@@ -192,6 +192,7 @@ def run_job(
     config: AppConfig,
     *,
     as_of: date | None = None,
+    allow_mass_delete: bool = False,
     today: date | None = None,
     policy: RetryPolicy | None = None,
     pushers: dict[str, Pusher] | None = None,
@@ -206,6 +207,8 @@ def run_job(
     Args:
         config: the config.
         as_of: compute as at the start of this day (as ``compute --as-of``; default: today).
+        allow_mass_delete: let full-snapshot imports flag more than their share of rows
+            deleted (as ``sync --allow-mass-delete``).
         today: the date deciding the pushed period and the default ``as_of`` (default: today
             in ``reporting_timezone``).
         policy: retry policy for the pushes (tests pass a recording sleep).
@@ -228,7 +231,7 @@ def run_job(
             if on_step:
                 on_step("sync")
             if config.source_names():
-                summary.syncs = sync_sources(config, store)
+                summary.syncs = sync_sources(config, store, allow_mass_delete=allow_mass_delete)
             summary.step = "compute"
             if on_step:
                 on_step("compute")
