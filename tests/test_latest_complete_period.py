@@ -332,3 +332,14 @@ def test_period_rule_reporting_time_zone_is_checked(tmp_path: Path) -> None:
     assert result.stderr == (
         f"error: {config}: reporting_timezone: unknown time zone 'Europe/Atlantis': use an IANA "
         "name such as UTC or Europe/Berlin\n")
+
+
+def test_period_rule_terminal_leaderboard(synced: Path, capsys: pytest.CaptureFixture) -> None:
+    from cli import _print_leaderboard
+
+    with Store(synced.parent / "s.duckdb", read_only=True) as store:
+        _print_leaderboard(store, "quarter", "partner", TODAY)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "partner leaderboard, quarter starting 2026-07-01"
+    names = [line.split("│")[2].strip() for line in lines if line.startswith("│ ")]
+    assert names == ["Acme Partners", "Beta Resellers", "Gamma Group"]
