@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,13 @@ from connectors.base import WritebackTarget
 from connectors.errors import ConfigError
 from jobs.secrets import secret_problems
 from kpi_engine.kpis import KPI_NAMES
-from kpi_engine.settings import KpiSettings, QualityScoreSettings, check_channels
+from kpi_engine.periods import reporting_today
+from kpi_engine.settings import (
+    KpiSettings,
+    QualityScoreSettings,
+    check_channels,
+    check_timezone,
+)
 
 DEFAULT_CONFIG = "partnerkpi.yaml"
 CONFIG_ENV = "PARTNERKPI_CONFIG"
@@ -106,16 +113,21 @@ class AppConfig(BaseModel):
     Attributes:
         database: the DuckDB file (relative to the config file).
         reporting_currency: ISO code every amount KPI is expressed in.
+        reporting_timezone: IANA time zone whose date is "today": which period is the latest
+            complete one, and the default ``--as-of`` of a compute (UTC unless set).
     """
 
     model_config = ConfigDict(extra="forbid")
 
     database: Path = Path("partnerkpi.duckdb")
     reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    reporting_timezone: str = "UTC"
     sources: SourcesSection = Field(default_factory=SourcesSection)
     kpis: KpisSection = Field(default_factory=KpisSection)
     writeback: WritebackSection = Field(default_factory=WritebackSection)
     path: Path | None = Field(default=None, exclude=True)
+
+    _check_timezone = field_validator("reporting_timezone")(check_timezone)
 
     @field_validator("database")
     @classmethod
@@ -127,10 +139,15 @@ class AppConfig(BaseModel):
         """The KPI engine's settings from this config."""
         return KpiSettings(
             reporting_currency=self.reporting_currency,
+            reporting_timezone=self.reporting_timezone,
             fiscal_year_start_month=self.kpis.fiscal_year_start_month,
             channels=self.kpis.channels,
             quality_score=self.kpis.quality_score,
         )
+
+    def today(self) -> date:
+        """Today's date in ``reporting_timezone`` (the period rule's "today")."""
+        return reporting_today(self.reporting_timezone)
 
     def source_names(self) -> list[str]:
         """Names of the configured sources, in sync order."""

@@ -48,10 +48,20 @@ def sync_sources(
     source: str | None = None,
     full_refresh: bool = False,
     progress: ProgressCallback | None = None,
+    allow_mass_delete: bool = False,
 ) -> list[SyncResult]:
     """Sync one source, or every configured source in registry order.
 
     Connectors are all built (and their settings checked) before the first pull.
+
+    Args:
+        config: the config.
+        store: the open store.
+        source: one source (default: every configured one).
+        full_refresh: ignore the stored watermarks and read everything again.
+        progress: called after each committed page with (stream name, counts so far).
+        allow_mass_delete: let a full-snapshot import flag more than its configured share of a
+            stream's live rows deleted (``sync --allow-mass-delete``).
 
     Returns:
         One :class:`SyncResult` per source.
@@ -66,4 +76,5 @@ def sync_sources(
                f"{registry.either([f'sources.{n}' for n in registry.names()])}")
         raise ConfigError(msg)
     connectors = [make_connector(config, name) for name in names]
-    return [run_sync(store, c, full_refresh=full_refresh, progress=progress) for c in connectors]
+    return [run_sync(store, c, full_refresh=full_refresh, progress=progress,
+                     allow_mass_delete=allow_mass_delete) for c in connectors]

@@ -371,9 +371,9 @@ class Store:
         tables: Mapping[str, Sequence[Mapping[str, Any]]],
         watermark: str | None,
         *,
-        snapshot: Iterable[str] = (),
         deleted: Mapping[str, Iterable[str]] | None = None,
         keep_ids: Mapping[str, Iterable[str]] | None = None,
+        keep_ids_max_share: float = 0.5,
         rejects: Iterable[Sequence[Any]] = (),
         run_id: int | None = None,
     ) -> PageCounts:
@@ -385,12 +385,12 @@ class Store:
             stream: the stream whose watermark moves (e.g. ``deals``).
             tables: table name -> rows of this page.
             watermark: the stream's new watermark; ``None`` leaves it unchanged.
-            snapshot: tables whose rows here are all the source has: stored rows of the source
-                missing from them are flagged deleted.
             deleted: table -> ids the CRM reports deleted.
-            keep_ids: table -> every id the CRM still has (a hard-delete sweep): stored rows
-                missing from it are flagged deleted, unless more than half of the live rows
-                would be (then :class:`StoreError`, nothing written).
+            keep_ids: table -> every id the source still has (a hard-delete sweep, a
+                full-snapshot file): stored rows missing from it are flagged deleted, unless
+                more than ``keep_ids_max_share`` of the live rows would be (then
+                :class:`StoreError`, nothing written).
+            keep_ids_max_share: ratio 0..1 (1: no limit; a snapshot checked by its own guard).
             rejects: ``(record_id, field, value, reason)`` of records left out (``rejects``).
             run_id: the sync run the rejects belong to.
 
@@ -402,19 +402,15 @@ class Store:
                 page's transaction is rolled back.
         """
         counts = PageCounts()
-        snapshots = set(snapshot)
         with self.transaction():
             counts.rejected = self.add_rejects(source, stream, run_id, rejects)
             for table, rows in tables.items():
                 counts.tables[table] = self.upsert(table, rows)
-                if table in snapshots:
-                    key = _id_column(self.table_info(table))
-                    counts.deleted += mark_missing_deleted(self, table, source,
-                                                           [r[key] for r in rows])
             for table, ids in (deleted or {}).items():
                 counts.deleted += self.mark_deleted(table, source, ids)
             for table, ids in (keep_ids or {}).items():
-                counts.deleted += mark_missing_deleted(self, table, source, ids, max_share=0.5)
+                counts.deleted += mark_missing_deleted(self, table, source, ids,
+                                                       max_share=keep_ids_max_share)
             if watermark is not None:
                 self.set_watermark(source, stream, watermark)
         return counts
@@ -507,6 +503,23 @@ def _id_column(info: _TableInfo) -> str:
     return info.key[1]
 
 
+def missing_share(
+    store: Store, table: str, source: str, keep_ids: Iterable[str]
+) -> tuple[int, int]:
+    """How many live rows of ``source`` in ``table`` a full snapshot ``keep_ids`` lacks, and
+    how many live rows there are: (missing, live). Tables without ``is_deleted``: (0, 0)."""
+    info = store.table_info(table)
+    if "is_deleted" not in info.columns:
+        return 0, 0
+    (missing, live) = store.con.execute(
+        f"SELECT count(*) FILTER (WHERE {_quote(_id_column(info))} NOT IN "
+        f"(SELECT unnest(?::VARCHAR[]))), count(*) FROM {_quote(table)} "
+        "WHERE source = ? AND NOT is_deleted",
+        [list(keep_ids), source],
+    ).fetchall()[0]
+    return int(missing), int(live)
+
+
 def mark_missing_deleted(
     store: Store, table: str, source: str, keep_ids: Iterable[str], *, max_share: float = 1.0
 ) -> int:
@@ -534,20 +547,11 @@ def mark_missing_deleted(
     id_col = _quote(_id_column(info))
     keep = list(keep_ids)
     with store.transaction():
-        (count,) = store.con.execute(
-            f"SELECT count(*) FROM {_quote(table)} WHERE source = ? AND NOT is_deleted "
-            f"AND {id_col} NOT IN (SELECT unnest(?::VARCHAR[]))",
-            [source, keep],
-        ).fetchall()[0]
-        if count and max_share < 1.0:
-            (live,) = store.con.execute(
-                f"SELECT count(*) FROM {_quote(table)} WHERE source = ? AND NOT is_deleted",
-                [source],
-            ).fetchall()[0]
-            if count > max_share * live:
-                msg = (f"{table}: the CRM's id list would flag {count} of {live} live {source} "
-                       f"rows deleted; refusing (an incomplete id list?)")
-                raise StoreError(msg)
+        count, live = missing_share(store, table, source, keep)
+        if count and max_share < 1.0 and count > max_share * live:
+            msg = (f"{table}: the CRM's id list would flag {count} of {live} live {source} "
+                   f"rows deleted; refusing (an incomplete id list?)")
+            raise StoreError(msg)
         if count:
             store.con.execute(
                 f"UPDATE {_quote(table)} SET is_deleted = true WHERE source = ? AND NOT is_deleted "

@@ -138,3 +138,34 @@ def config_file(maven: Sandbox, store_path: Path, tmp_path: Path) -> Path:
 def writes(sb: Sandbox) -> list[tuple[str, str]]:
     """The write calls the sandbox served (composite PATCH, batch/update)."""
     return [c for c in sb.calls if c[0] == "PATCH" or c[1].endswith("/batch/update")]
+
+
+# -- a Salesforce org mocked at the HTTP edge (responses): the write-back request bodies -------
+INSTANCE = "https://partnerkpi-test.my.salesforce.com"
+COLLECTIONS = f"{INSTANCE}/services/data/v60.0/composite/sobjects"
+DESCRIBE = f"{INSTANCE}/services/data/v60.0/sobjects/Account/describe"
+
+
+def _describe_field(name: str, ftype: str, *, custom: bool = True) -> dict[str, Any]:
+    return {"name": name, "type": ftype, "updateable": True, "custom": custom,
+            "precision": 18, "scale": 2}
+
+
+DESCRIBE_BODY = {"name": "Account", "fields": [
+    {"name": "Id", "type": "id", "updateable": False, "custom": False},
+    {"name": "IsPartner", "type": "boolean", "updateable": False, "custom": False},
+    _describe_field("Partner_Win_Rate__c", "percent"),
+    _describe_field("Partner_Avg_Deal_Size__c", "currency"),
+    _describe_field("Partner_Quality_Score__c", "double"),
+]}
+
+
+def sf_config(path: Path, **writeback: Any) -> AppConfig:
+    """A config with ``writeback.salesforce`` (``writeback``: more of its settings) on an org
+    reached with an access token (``WB_SF_ACCESS_TOKEN``)."""
+    return AppConfig.model_validate({
+        "database": str(path),
+        "sources": {"salesforce": {"auth": "access_token", "instance_url": INSTANCE,
+                                   "access_token_env": "WB_SF_ACCESS_TOKEN"}},
+        "writeback": {"salesforce": {"fields": dict(SF_FIELDS), **writeback}},
+    })

@@ -26,26 +26,18 @@ from crm_sandbox.world import Partner, World
 from jobs.config import AppConfig
 from jobs.run import push_targets
 from kpi_engine.store import Store
-from tests.helpers.writeback import HS_FIELDS, SF_FIELDS, Sleeps, hs_source, policy
+from tests.helpers.writeback import (
+    COLLECTIONS,
+    DESCRIBE,
+    DESCRIBE_BODY,
+    HS_FIELDS,
+    Sleeps,
+    hs_source,
+    policy,
+    sf_config,
+)
 
-INSTANCE = "https://partnerkpi-test.my.salesforce.com"
-COLLECTIONS = f"{INSTANCE}/services/data/v60.0/composite/sobjects"
-DESCRIBE = f"{INSTANCE}/services/data/v60.0/sobjects/Account/describe"
 TODAY = date(2025, 6, 1)
-
-
-def _describe_field(name: str, ftype: str, *, custom: bool = True) -> dict[str, Any]:
-    return {"name": name, "type": ftype, "updateable": True, "custom": custom,
-            "precision": 18, "scale": 2}
-
-
-DESCRIBE_BODY = {"name": "Account", "fields": [
-    {"name": "Id", "type": "id", "updateable": False, "custom": False},
-    {"name": "IsPartner", "type": "boolean", "updateable": False, "custom": False},
-    _describe_field("Partner_Win_Rate__c", "percent"),
-    _describe_field("Partner_Avg_Deal_Size__c", "currency"),
-    _describe_field("Partner_Quality_Score__c", "double"),
-]}
 
 
 def seed_store(path: Path, source: str, partners: list[tuple[str, str]],
@@ -69,15 +61,6 @@ def insert_kpis(store: Store, rows: list[tuple[str, str | None, str, str]]) -> N
         "'partner', m, n, k, CAST(v AS DECIMAL(38, 10)), 10, DATE '2018-01-01', ? "
         "FROM (SELECT unnest(?) AS m, unnest(?::VARCHAR[]) AS n, unnest(?) AS k, unnest(?) AS v)",
         [datetime.now(UTC), members, names, kpis, values])
-
-
-def sf_config(path: Path, **writeback: Any) -> AppConfig:
-    return AppConfig.model_validate({
-        "database": str(path),
-        "sources": {"salesforce": {"auth": "access_token", "instance_url": INSTANCE,
-                                   "access_token_env": "WB_SF_ACCESS_TOKEN"}},
-        "writeback": {"salesforce": {"fields": dict(SF_FIELDS), **writeback}},
-    })
 
 
 @pytest.fixture
