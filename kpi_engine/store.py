@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from kpi_engine import views
 from kpi_engine.errors import StoreError
 
 CANONICAL_TABLES = ("partners", "owners", "stages", "deals", "stage_history", "leads", "currency_rates")
@@ -111,7 +112,8 @@ class Store:
     def migrate(self) -> list[str]:
         """Apply the numbered migrations in ``kpi_engine/sql/schema/`` not yet in ``_migrations``.
 
-        Each migration runs in its own transaction together with its ``_migrations`` row.
+        Each migration runs in its own transaction together with its ``_migrations`` row. Then
+        ``kpi_wide`` and the views are brought up to the KPI registry (:func:`views.sync`).
 
         Returns:
             The names of the migrations applied now.
@@ -131,6 +133,8 @@ class Store:
                     "INSERT INTO _migrations VALUES (?, ?)", [entry.name, datetime.now(UTC)]
                 )
             applied.append(entry.name)
+        with self.transaction():
+            views.sync(self.con)
         return applied
 
     @contextmanager

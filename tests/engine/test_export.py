@@ -14,6 +14,7 @@ import pytest
 from kpi_engine.errors import EngineError
 from kpi_engine.export import COLUMNS, export, plain_number
 from kpi_engine.store import Store
+from tests.helpers.kpi_rows import insert_long_rows
 
 
 @pytest.fixture
@@ -30,10 +31,7 @@ def store(tmp_path: Path) -> Store:
         ("year", date(2017, 1, 1), date(2018, 1, 1), "overall", "all", "All", "won_amount",
          Decimal("1234567890.5"), 3),
     ]
-    s.con.executemany(
-        "INSERT INTO kpi_values VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [[*r[:9], r[2], now] for r in rows],
-    )
+    insert_long_rows(s, rows, now)
     yield s
     s.close()
 

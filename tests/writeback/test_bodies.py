@@ -25,6 +25,7 @@ from crm_sandbox.datasets import synthetic
 from crm_sandbox.server import Sandbox
 from crm_sandbox.world import Partner, World
 from kpi_engine.store import Store
+from tests.helpers.kpi_rows import insert_long_rows
 from tests.writeback.conftest import HS_FIELDS, SF_FIELDS, Sleeps, hs_source, policy
 
 INSTANCE = "https://partnerkpi-test.my.salesforce.com"
@@ -62,12 +63,8 @@ def insert_kpis(store: Store, rows: list[tuple[str, str | None, str, str]]) -> N
     """(member, member name, kpi, value) rows of partner KPIs for 2017-Q4, in one statement."""
     if not rows:
         return
-    members, names, kpis, values = (list(col) for col in zip(*rows, strict=True))
-    store.con.execute(
-        "INSERT INTO kpi_values SELECT 'quarter', DATE '2017-10-01', DATE '2018-01-01', "
-        "'partner', m, n, k, CAST(v AS DECIMAL(38, 10)), 10, DATE '2018-01-01', ? "
-        "FROM (SELECT unnest(?) AS m, unnest(?::VARCHAR[]) AS n, unnest(?) AS k, unnest(?) AS v)",
-        [datetime.now(UTC), members, names, kpis, values])
+    insert_long_rows(store, [("quarter", date(2017, 10, 1), date(2018, 1, 1), "partner", m, n, k,
+                               v, 10) for m, n, k, v in rows])
 
 
 def sf_config(path: Path, **writeback: Any) -> AppConfig:
@@ -123,8 +120,8 @@ def test_salesforce_bodies_batches_of_200_then_only_changed_fields(tmp_path: Pat
 
     # one KPI of two partners changes: one call, only those records, only that field
     with Store(config.database) as store:
-        store.con.execute("UPDATE kpi_values SET value = 0.333 WHERE kpi = 'win_rate' "
-                          "AND member IN (?, ?)", [ids[4], ids[210]])
+        store.con.execute("UPDATE kpi_wide SET win_rate = 0.333 WHERE member IN (?, ?)",
+                          [ids[4], ids[210]])
         seen.clear()
         (second,) = push_targets(config, store, today=TODAY, policy=policy())
     assert seen == [{"allOrNone": False, "records": [

@@ -6,13 +6,17 @@
 -- Deleted deals never count.
 -- Counted once per month in prepare/attribution.sql and summed into the grain's periods
 -- (prepare/grain_totals.sql: att_closed, att_created).
+-- step: deal_count
+-- scope: grain
+-- reads: att_closed, att_created
+-- creates: fam_closed, fam_created
 CREATE OR REPLACE TEMP TABLE fam_closed AS
 SELECT period_start, mid,
-       kv(won, won) AS deals_won,
-       kv(lost, lost) AS deals_lost,
-       kv(closed, closed) AS deals_closed
+       won AS deals_won, won AS deals_won_n,
+       lost AS deals_lost, lost AS deals_lost_n,
+       closed AS deals_closed, closed AS deals_closed_n
 FROM att_closed;
 
 CREATE OR REPLACE TEMP TABLE fam_created AS
-SELECT period_start, mid, kv(created, created) AS deals_created
+SELECT period_start, mid, created AS deals_created, created AS deals_created_n
 FROM att_created;
