@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kpi_engine.kpis import compute  # noqa: E402
+from kpi_engine.kpis import compute, steps  # noqa: E402
 from kpi_engine.settings import KpiSettings  # noqa: E402
 from kpi_engine.store import Store  # noqa: E402
 
@@ -70,14 +70,11 @@ FROM deals, (VALUES (0, 'Prospecting'), (1, 'Qualification'), (2, 'Proposal')) s
 
 class _PhaseTimer:
     """Stands in for the store's connection and adds up each statement's wall and CPU seconds,
-    under its ``kpi_engine/sql`` file name (other statements under their first line)."""
+    under its step's name (``kpis.steps()``; other statements under their first words)."""
 
     def __init__(self, con: object) -> None:
         self._con = con
-        root = Path(__file__).resolve().parent.parent / "kpi_engine" / "sql"
-        self._files = {
-            p.read_text(encoding="utf-8"): str(p.relative_to(root)) for p in root.rglob("*.sql")
-        }
+        self._files = {s.sql: f"step {s.name}" for s in steps()}
         self.wall: dict[str, float] = collections.defaultdict(float)
         self.cpu: dict[str, float] = collections.defaultdict(float)
 

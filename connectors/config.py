@@ -26,6 +26,7 @@ from connectors.salesforce.settings import SalesforceSettings
 from connectors.secrets import secret_problems
 from connectors.writeback_settings import WritebackSection
 from kpi_engine.settings import KpiSettings, QualityScoreSettings, check_channels
+from kpi_engine.store import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_PATTERN
 
 DEFAULT_CONFIG = "partnerkpi.yaml"
 CONFIG_ENV = "PARTNERKPI_CONFIG"
@@ -44,6 +45,15 @@ class KpisSection(BaseModel):
     _check_channels = field_validator("channels")(check_channels)
 
 
+class DuckDbSection(BaseModel):
+    """``duckdb:``: how much memory the store's DuckDB may use and where it spills beyond it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory_limit: str = Field(default=DEFAULT_MEMORY_LIMIT, pattern=MEMORY_LIMIT_PATTERN)
+    temp_directory: Path | None = None
+
+
 class SourcesSection(BaseModel):
     """``sources:``: one entry per configured source."""
 
@@ -60,6 +70,7 @@ class AppConfig(BaseModel):
     Attributes:
         database: the DuckDB file (relative to the config file).
         reporting_currency: ISO code every amount KPI is expressed in.
+        duckdb: DuckDB's memory limit and spill directory (relative to the config file).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -69,6 +80,7 @@ class AppConfig(BaseModel):
     sources: SourcesSection = Field(default_factory=SourcesSection)
     kpis: KpisSection = Field(default_factory=KpisSection)
     writeback: WritebackSection = Field(default_factory=WritebackSection)
+    duckdb: DuckDbSection = Field(default_factory=DuckDbSection)
     path: Path | None = Field(default=None, exclude=True)
 
     @field_validator("database")
@@ -76,6 +88,15 @@ class AppConfig(BaseModel):
     def _database_path(cls, value: Path, info: ValidationInfo) -> Path:
         base = (info.context or {}).get("base_dir")
         return value if value.is_absolute() or base is None else Path(base) / value
+
+    @field_validator("duckdb")
+    @classmethod
+    def _temp_directory_path(cls, value: DuckDbSection, info: ValidationInfo) -> DuckDbSection:
+        base = (info.context or {}).get("base_dir")
+        temp = value.temp_directory
+        if temp is not None and not temp.is_absolute() and base is not None:
+            value.temp_directory = Path(base) / temp
+        return value
 
     def kpi_settings(self) -> KpiSettings:
         """The KPI engine's settings from this config."""

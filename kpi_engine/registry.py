@@ -20,10 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: The SQL type of a value column, by unit: counts are integers, everything else an exact
-#: decimal rounded to 10 places (money exact; ratios, averages, days, scores rounded).
+#: The SQL type of a value column, by unit: counts are integers, money an exact decimal
+#: (DECIMAL(38, 10): sums exact, averages rounded to 10 places), ratios, days and scores a
+#: decimal rounded to 10 places that needs fewer digits (|value| < 10^8).
 _COUNT_UNITS = ("deals",)
+_MONEY_UNITS = ("reporting currency", "reporting currency per day")
 VALUE_TYPE = "DECIMAL(38, 10)"
+SMALL_TYPE = "DECIMAL(18, 10)"
 COUNT_TYPE = "INTEGER"
 
 
@@ -53,7 +56,9 @@ class Kpi:
     @property
     def sql_type(self) -> str:
         """The type of the KPI's ``kpi_wide`` column."""
-        return COUNT_TYPE if self.unit in _COUNT_UNITS else VALUE_TYPE
+        if self.unit in _COUNT_UNITS:
+            return COUNT_TYPE
+        return VALUE_TYPE if self.unit in _MONEY_UNITS else SMALL_TYPE
 
 
 KPIS: tuple[Kpi, ...] = (

@@ -26,6 +26,12 @@ import pyarrow as pa
 from kpi_engine import views
 from kpi_engine.errors import StoreError
 
+#: DuckDB's memory limit unless the config says otherwise: a 1M-deal compute stays under 1 GB of
+#: peak RSS (the process, Python included) and fits a 2-core, 4 GB runner; beyond it DuckDB
+#: spills to its temp directory (default: ``<database>.tmp``).
+DEFAULT_MEMORY_LIMIT = "600MB"
+MEMORY_LIMIT_PATTERN = r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
+
 CANONICAL_TABLES = ("partners", "owners", "stages", "deals", "stage_history", "leads", "currency_rates")
 
 
@@ -77,12 +83,21 @@ class Store:
     Args:
         path: the DuckDB file (created when missing); ``":memory:"`` for a throwaway store.
         read_only: open without taking the write lock (``status``, ``export``).
+        memory_limit: DuckDB's ``memory_limit`` (``"600MB"``, ``"2GB"``).
+        temp_directory: where DuckDB spills beyond it (default ``<database>.tmp``).
 
     Raises:
         StoreError: the file is locked by another process or is not a DuckDB file.
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        memory_limit: str = DEFAULT_MEMORY_LIMIT,
+        temp_directory: str | Path | None = None,
+    ) -> None:
         self.path = str(path)
         try:
             if not read_only and self.path != ":memory:" and not Path(self.path).exists():
@@ -93,6 +108,9 @@ class Store:
             msg = f"cannot open the store {self.path}: {first}"
             raise StoreError(msg) from exc
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET memory_limit = ?", [memory_limit])
+        if temp_directory is not None:
+            self.con.execute("SET temp_directory = ?", [str(temp_directory)])
         self._depth = 0
         if not read_only:
             self.migrate()

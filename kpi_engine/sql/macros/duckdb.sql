@@ -6,7 +6,7 @@
 
 -- the UTC date of an instant: CAST(ts AS DATE) in the store's UTC session, without the time
 -- zone conversion's cost (about 10x) for finite instants
-CREATE OR REPLACE TEMP MACRO utc_date(ts) AS
+CREATE OR REPLACE TEMP MACRO utc_day(ts) AS
     CASE WHEN isfinite(ts) THEN CAST(make_timestamp(epoch_us(ts)) AS DATE) ELSE CAST(ts AS DATE) END;
 
 -- an instant as an integer (microseconds since 1970, UTC): a cheap sort key

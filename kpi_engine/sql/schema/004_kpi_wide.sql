@@ -6,8 +6,8 @@
 --   period_end   exclusive; as_of: the day the period's pipeline was measured (period_end, or
 --                --as-of when earlier); complete: as_of = period_end and period_end on or
 --                before the day it was computed (UTC)
---   <kpi>        INTEGER for counts (unit deals), DECIMAL(38, 10) for money, ratios, days and
---                scores; NULL where docs/kpis.md says so; <kpi>_n INTEGER (NULL only for the
+--   <kpi>        INTEGER for counts (unit deals), DECIMAL(38, 10) for money, DECIMAL(18, 10)
+--                for ratios, days and scores; NULL where docs/kpis.md says so; <kpi>_n INTEGER (NULL only for the
 --                quality score of the overall member, which has none)
 -- Unique on (grain, period_start, dimension, member) by construction: a compute replaces a
 -- grain's periods whole. No index: it would cost more than the write.
@@ -45,21 +45,21 @@ CREATE TABLE kpi_wide (
     pipeline_created_amount_n INTEGER,
     pipeline_change DECIMAL(38, 10),
     pipeline_change_n INTEGER,
-    won_amount_share DECIMAL(38, 10),
+    won_amount_share DECIMAL(18, 10),
     won_amount_share_n INTEGER,
-    win_rate DECIMAL(38, 10),
+    win_rate DECIMAL(18, 10),
     win_rate_n INTEGER,
-    lead_conversion_rate DECIMAL(38, 10),
+    lead_conversion_rate DECIMAL(18, 10),
     lead_conversion_rate_n INTEGER,
-    sales_cycle_days DECIMAL(38, 10),
+    sales_cycle_days DECIMAL(18, 10),
     sales_cycle_days_n INTEGER,
     sales_velocity DECIMAL(38, 10),
     sales_velocity_n INTEGER,
-    quality_score DECIMAL(38, 10),
+    quality_score DECIMAL(18, 10),
     quality_score_n INTEGER,
-    quality_score_change DECIMAL(38, 10),
+    quality_score_change DECIMAL(18, 10),
     quality_score_change_n INTEGER,
-    deal_success_rate DECIMAL(38, 10),
+    deal_success_rate DECIMAL(18, 10),
     deal_success_rate_n INTEGER
 );
 
@@ -97,21 +97,21 @@ SELECT grain,
        CAST(max(n) FILTER (WHERE kpi = 'pipeline_created_amount') AS INTEGER),
        CAST(max(value) FILTER (WHERE kpi = 'pipeline_change') AS DECIMAL(38, 10)),
        CAST(max(n) FILTER (WHERE kpi = 'pipeline_change') AS INTEGER),
-       CAST(max(value) FILTER (WHERE kpi = 'won_amount_share') AS DECIMAL(38, 10)),
+       CAST(max(value) FILTER (WHERE kpi = 'won_amount_share') AS DECIMAL(18, 10)),
        CAST(max(n) FILTER (WHERE kpi = 'won_amount_share') AS INTEGER),
-       CAST(max(value) FILTER (WHERE kpi = 'win_rate') AS DECIMAL(38, 10)),
+       CAST(max(value) FILTER (WHERE kpi = 'win_rate') AS DECIMAL(18, 10)),
        CAST(max(n) FILTER (WHERE kpi = 'win_rate') AS INTEGER),
-       CAST(max(value) FILTER (WHERE kpi = 'lead_conversion_rate') AS DECIMAL(38, 10)),
+       CAST(max(value) FILTER (WHERE kpi = 'lead_conversion_rate') AS DECIMAL(18, 10)),
        CAST(max(n) FILTER (WHERE kpi = 'lead_conversion_rate') AS INTEGER),
-       CAST(max(value) FILTER (WHERE kpi = 'sales_cycle_days') AS DECIMAL(38, 10)),
+       CAST(max(value) FILTER (WHERE kpi = 'sales_cycle_days') AS DECIMAL(18, 10)),
        CAST(max(n) FILTER (WHERE kpi = 'sales_cycle_days') AS INTEGER),
        CAST(max(value) FILTER (WHERE kpi = 'sales_velocity') AS DECIMAL(38, 10)),
        CAST(max(n) FILTER (WHERE kpi = 'sales_velocity') AS INTEGER),
-       CAST(max(value) FILTER (WHERE kpi = 'quality_score') AS DECIMAL(38, 10)),
+       CAST(max(value) FILTER (WHERE kpi = 'quality_score') AS DECIMAL(18, 10)),
        CAST(max(n) FILTER (WHERE kpi = 'quality_score') AS INTEGER),
-       CAST(max(value) FILTER (WHERE kpi = 'quality_score_change') AS DECIMAL(38, 10)),
+       CAST(max(value) FILTER (WHERE kpi = 'quality_score_change') AS DECIMAL(18, 10)),
        CAST(max(n) FILTER (WHERE kpi = 'quality_score_change') AS INTEGER),
-       CAST(max(value) FILTER (WHERE kpi = 'deal_success_rate') AS DECIMAL(38, 10)),
+       CAST(max(value) FILTER (WHERE kpi = 'deal_success_rate') AS DECIMAL(18, 10)),
        CAST(max(n) FILTER (WHERE kpi = 'deal_success_rate') AS INTEGER)
 FROM kpi_values
 GROUP BY grain, period_start, dimension, member;

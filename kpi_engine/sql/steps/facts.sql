@@ -110,7 +110,7 @@ SELECT
     d.currency,
     -- creation and close, cut at --as-of: a creation or close after the cut has not happened yet
     CASE WHEN d.created_at < p.t_cut THEN d.created_at END AS created_at,
-    CASE WHEN d.created_at < p.t_cut THEN utc_date(d.created_at) END AS created_date,
+    CASE WHEN d.created_at < p.t_cut THEN utc_day(d.created_at) END AS created_date,
     d.close_date,
     d.is_closed AND d.close_date < p.cut_date AS closed_by_cut,
     d.created_at IS NULL AS no_created_at
@@ -145,7 +145,7 @@ SELECT
     coalesce(od.t_id, n.t_none) AS t_id,
     coalesce(od.u_id, n.u_none) AS u_id,
     coalesce(c.mid, n.c_unknown) AS c_id,
-    utc_date(l.created_at) AS created_date,
+    utc_day(l.created_at) AS created_date,
     l.converted_at IS NOT NULL AND l.converted_at < p.t_cut AS converted_by_cut
 FROM leads l
 CROSS JOIN kpi_params p

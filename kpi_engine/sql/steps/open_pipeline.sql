@@ -78,7 +78,7 @@ WITH history AS (
     JOIN open_windows w ON w.source = h.source AND w.deal_id = h.deal_id
     JOIN stage_ranks r ON r.stage = h.stage
     CROSS JOIN boundary_span s
-    JOIN boundary_after a ON a.day = least(greatest(utc_date(h.entered_at), s.first_day), s.last_day)
+    JOIN boundary_after a ON a.day = least(greatest(utc_day(h.entered_at), s.first_day), s.last_day)
     WHERE a.bi < w.open_to
     UNION ALL
     SELECT wid, 0, NULL, NULL FROM open_windows
