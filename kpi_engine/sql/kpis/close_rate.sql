@@ -3,7 +3,7 @@
 --                          NULL when nothing closed
 --   lead_conversion_rate = leads created in P that have converted (by now, or by --as-of)
 --                          / leads created in P; n = leads created in P
--- From the counts of prepare/attribution.sql (att_closed, att_leads).
+-- From the counts of steps/attribution.sql (att_closed, att_leads).
 -- step: close_rate
 -- scope: grain
 -- reads: att_closed, att_leads

@@ -4,8 +4,8 @@
 --   deals_closed  = deals_won + deals_lost                                 (count; n = the count)
 --   deals_created = deals with created_at in P; unknown created_at -> not counted
 -- Deleted deals never count.
--- Counted once per month in prepare/attribution.sql and summed into the grain's periods
--- (prepare/grain_totals.sql: att_closed, att_created).
+-- Counted once per month in steps/attribution.sql and summed into the grain's periods
+-- (steps/grain_totals.sql: att_closed, att_created).
 -- step: deal_count
 -- scope: grain
 -- reads: att_closed, att_created

@@ -9,10 +9,10 @@
 --                              out (and not counted in n)
 --   pipeline_created_amount  = amounts of deals created in P           (n = deals with an amount)
 -- The open pipeline at every period boundary is computed once for all grains, by events and
--- running sums over the boundaries, in prepare/open_pipeline.sql (pipe_all); pipe_at keeps this
+-- running sums over the boundaries, in steps/open_pipeline.sql (pipe_all); pipe_at keeps this
 -- grain's boundaries: (t, mid, open_count, open_amount, open_amount_n, weighted_amount,
 -- weighted_n) for every member with a deal open at t. pipeline_created_amount is summed per
--- month in prepare/attribution.sql (att_created).
+-- month in steps/attribution.sql (att_created).
 -- pipeline_change is derived (pipeline_change.sql) from pipe_at; members.sql reads it too.
 -- step: pipeline
 -- scope: grain

@@ -12,17 +12,18 @@
 -- scope: grain
 -- reads: kpi_base, dim_members, kpi_params, quality_weights
 -- creates: fam_quality
--- scratch: quality_metrics, quality
--- the metrics of the members ranked, one row per (member, metric): settings.QUALITY_METRICS
+-- scratch: qualified, quality_metrics, quality
+-- the members ranked, and their metrics, one row per (member, metric): settings.QUALITY_METRICS
+CREATE OR REPLACE TEMP TABLE qualified AS
+SELECT w.period_start, w.mid, m.dimension, w.won_amount, w.deals_won, w.win_rate,
+       w.average_deal_size, w.deal_success_rate, w.deals_created, w.pipeline_open_amount
+FROM kpi_base w
+JOIN dim_members m ON m.mid = w.mid
+CROSS JOIN kpi_params p
+WHERE m.dimension <> 'overall' AND m.member NOT IN ('none', 'unknown')
+  AND w.deals_closed_n >= p.min_closed_deals;
+
 CREATE OR REPLACE TEMP TABLE quality_metrics AS
-WITH qualified AS (
-    SELECT w.*, m.dimension
-    FROM kpi_base w
-    JOIN dim_members m ON m.mid = w.mid
-    CROSS JOIN kpi_params p
-    WHERE m.dimension <> 'overall' AND m.member NOT IN ('none', 'unknown')
-      AND w.deals_closed_n >= p.min_closed_deals
-)
 SELECT period_start, dimension, mid, 'won_amount' AS metric, CAST(won_amount AS DECIMAL(38, 10)) AS value FROM qualified
 UNION ALL
 SELECT period_start, dimension, mid, 'deals_won' AS metric, CAST(deals_won AS DECIMAL(38, 10)) AS value FROM qualified
@@ -59,5 +60,6 @@ LEFT JOIN quality prev
  AND prev.period_start = period_of(add_months(w.period_start, -1))
 WHERE w.mid <> 0;
 
+DROP TABLE qualified;
 DROP TABLE quality_metrics;
 DROP TABLE quality;

@@ -12,6 +12,10 @@ CREATE OR REPLACE TEMP MACRO utc_day(ts) AS
 -- an instant as an integer (microseconds since 1970, UTC): a cheap sort key
 CREATE OR REPLACE TEMP MACRO instant_key(ts) AS epoch_us(ts);
 
+-- the store's deals, each with a unique integer deal_key (its row number in the table; Spark:
+-- monotonically_increasing_id())
+CREATE OR REPLACE TEMP MACRO keyed_deals() AS TABLE SELECT rowid AS deal_key, * FROM main.deals;
+
 -- date bucketing: the first day of d's month; d + n months (n may be negative)
 CREATE OR REPLACE TEMP MACRO month_of(d) AS CAST(date_trunc('month', d) AS DATE);
 CREATE OR REPLACE TEMP MACRO add_months(d, n) AS CAST(d + to_months(CAST(n AS INTEGER)) AS DATE);

@@ -83,6 +83,7 @@ SELECT source, currency, rate_day, rate, rate_end FROM rate_in_force('rate_keys'
 
 CREATE OR REPLACE TEMP TABLE f_deals AS
 SELECT
+    d.deal_key,
     d.source,
     d.deal_id,
     d.pipeline,
@@ -115,10 +116,10 @@ SELECT
     d.is_closed AND d.close_date < p.cut_date AS closed_by_cut,
     d.created_at IS NULL AS no_created_at
 FROM (
-    SELECT d.source, d.deal_id, d.pipeline, d.stage, d.partner_id, d.owner_id, d.lead_source,
-           d.is_closed, d.is_won, d.amount, d.currency, d.amount_reporting, d.created_at,
-           d.close_date, r.rate, r.rate_end
-    FROM deals d
+    SELECT d.deal_key, d.source, d.deal_id, d.pipeline, d.stage, d.partner_id, d.owner_id,
+           d.lead_source, d.is_closed, d.is_won, d.amount, d.currency, d.amount_reporting,
+           d.created_at, d.close_date, r.rate, r.rate_end
+    FROM keyed_deals() d
     CROSS JOIN kpi_params p
     -- only an amount in another currency that the CRM has not converted needs a rate
     LEFT JOIN rate_days r

@@ -45,7 +45,7 @@ CROSS JOIN day_index('boundaries', s.first_day, s.last_day) a;
 CREATE OR REPLACE TEMP TABLE open_windows AS
 SELECT *
 FROM (
-    SELECT row_number() OVER () AS wid, d.source, d.deal_id, d.pipeline, d.stage, d.is_closed, d.amount,
+    SELECT d.deal_key AS wid, d.source, d.deal_id, d.pipeline, d.stage, d.is_closed, d.amount,
            d.p_id, d.o_id, d.t_id, d.u_id, d.c_id,
            c.bi AS open_from,
            CASE WHEN d.is_closed THEN e.bi ELSE s.never END AS open_to
