@@ -88,4 +88,5 @@ def sync(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def _normal(sql: str) -> str:
-    return " ".join(sql.replace("CREATE OR REPLACE VIEW", "CREATE VIEW").split()).rstrip(";").lower()
+    text = sql.replace("CREATE OR REPLACE VIEW", "CREATE VIEW")
+    return " ".join(text.split()).rstrip(";").lower()

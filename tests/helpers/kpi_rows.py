@@ -1,4 +1,5 @@
-"""Write made-up KPI values into a store: long rows (as ``kpi_values`` shows them) into ``kpi_wide``."""
+"""Write made-up KPI values into a store: long rows (as ``kpi_values`` shows them) into
+``kpi_wide``."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The KPI registry, the family SQL files and docs/kpis.md name the same KPIs; the stored table
-and the generated steps follow the registry, and a KPI added to it reaches kpi_wide and the views."""
+and the generated steps follow the registry; a KPI added to it reaches kpi_wide and the views."""
 
 from __future__ import annotations
 

@@ -33,5 +33,5 @@ def test_store_memory_limit_default(tmp_path: Path) -> None:
 def test_store_memory_limit_refused_when_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "partnerkpi.yaml"
     path.write_text("database: s.duckdb\nduckdb:\n  memory_limit: lots\n")
-    with pytest.raises(ConfigError, match="duckdb.memory_limit"):
+    with pytest.raises(ConfigError, match=r"duckdb\.memory_limit"):
         load_config(path)

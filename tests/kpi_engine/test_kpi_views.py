@@ -106,8 +106,8 @@ def _old_store(path: Path) -> None:
         "INSERT INTO kpi_values VALUES "
         "('quarter', DATE '2024-01-01', DATE '2024-04-01', 'partner', 'P_OLD', 'Acme', 'win_rate', "
         "0.5882352941, 17, DATE '2024-04-01', TIMESTAMPTZ '2024-05-01 00:00:00+00'), "
-        "('quarter', DATE '2024-01-01', DATE '2024-04-01', 'partner', 'P_OLD', 'Acme', 'deals_won', "
-        "10, 10, DATE '2024-04-01', TIMESTAMPTZ '2024-05-01 00:00:00+00'), "
+        "('quarter', DATE '2024-01-01', DATE '2024-04-01', 'partner', 'P_OLD', 'Acme', "
+        "'deals_won', 10, 10, DATE '2024-04-01', TIMESTAMPTZ '2024-05-01 00:00:00+00'), "
         "('quarter', DATE '2024-01-01', DATE '2024-04-01', 'overall', 'all', 'All', 'won_amount', "
         "1234.5, 3, DATE '2024-04-01', TIMESTAMPTZ '2024-05-01 00:00:00+00')")
     con.close()
