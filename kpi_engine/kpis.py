@@ -44,7 +44,7 @@ DIMENSIONS = ("overall", "partner", "owner", "team", "unit", "channel")
 PARAMETERS = ("kpi_params", "kpi_sources", "channel_map", "quality_weights", "kpi_grains",
               "kpi_grain")
 INPUTS = (*CANONICAL_TABLES, *PARAMETERS)
-#: What the chain hands to :func:`compute`: the grain's rows of kpi_wide (a view).
+#: What the chain hands to :func:`compute`: the grain's rows of kpi_wide.
 OUTPUT = "kpi_grain_result"
 
 
@@ -168,7 +168,7 @@ def steps() -> list[Step]:
                       grain=True))
     found.append(Step("result", result_sql(base, derived),
                       ("kpi_base", "periods", "dim_members", "kpi_params", *derived_tables),
-                      (OUTPUT,), grain=True))
+                      (OUTPUT,), ("kpi_grain_all",), grain=True))
     return _order(found)
 
 
@@ -296,8 +296,7 @@ def _store_grain(
 
 def _drop_temporaries(store: Store, chain: Sequence[Step]) -> None:
     for name in (*(t for s in chain for t in s.creates), *PARAMETERS):
-        kind = "VIEW" if name == OUTPUT else "TABLE"
-        store.con.execute(f"DROP {kind} IF EXISTS {name}")
+        store.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def compute(

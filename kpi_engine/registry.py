@@ -148,35 +148,40 @@ def base_wide_sql(base: list[Kpi]) -> str:
 def result_sql(base: list[Kpi], derived: list[Kpi]) -> str:
     """The generated ``result`` step: ``kpi_grain_result``, the grain's rows of ``kpi_wide``.
 
-    ``kpi_base`` joined to the derived families' tables, with the period's dates and the
-    member's names; ``complete`` = the period was measured to its end (``as_of = period_end``)
-    and ended on or before the compute day (``kpi_params.compute_date``). Columns: those of
-    ``kpi_wide`` but ``grain`` and ``computed_at`` (``kpis.py`` adds them when inserting).
+    ``kpi_base`` joined to the derived families' tables (into ``kpi_grain_all`` first: joined
+    together with the periods and members, DuckDB's join order builds its hash tables on the
+    wide rows), then the period's dates and the member's names; ``complete`` = the period was
+    measured to its end (``as_of = period_end``) and ended on or before the compute day
+    (``kpi_params.compute_date``). Columns: those of ``kpi_wide`` but ``grain`` and
+    ``computed_at`` (``kpis.py`` adds them when inserting).
     """
     alias = _aliases(derived)
-    cols = [f"    b.{k.name}, b.{k.name}_n" for k in base]
-    for k in derived:
-        a = alias[k.table]
-        cols.append(
-            f"    CAST({a}.{k.name} AS {k.sql_type}) AS {k.name}, "
-            f"CAST({a}.{k.name}_n AS {COUNT_TYPE}) AS {k.name}_n"
-        )
+    derived_cols = [
+        f"    CAST({alias[k.table]}.{k.name} AS {k.sql_type}) AS {k.name}, "
+        f"CAST({alias[k.table]}.{k.name}_n AS {COUNT_TYPE}) AS {k.name}_n"
+        for k in derived
+    ]
     joins = [
         f"LEFT JOIN {t} {a} ON {a}.period_start = b.period_start AND {a}.mid = b.mid"
         for t, a in alias.items()
     ]
+    columns = [f"x.{k.name}, x.{k.name}_n" for k in (*base, *derived)]
     return (
-        "CREATE OR REPLACE TEMP VIEW kpi_grain_result AS\nSELECT\n"
+        "CREATE OR REPLACE TEMP TABLE kpi_grain_all AS\nSELECT\n    b.*,\n"
+        + ",\n".join(derived_cols)
+        + "\nFROM kpi_base b\n"
+        + "\n".join(joins)
+        + ";\n\n"
+        "CREATE OR REPLACE TEMP TABLE kpi_grain_result AS\nSELECT\n"
         "    p.period_start, p.period_end, dm.dimension, dm.member, dm.member_name,\n"
         "    CAST(p.t_end AS DATE) AS as_of,\n"
         "    CAST(p.t_end AS DATE) = p.period_end AND p.period_end <= k.compute_date AS complete,\n"
-        + ",\n".join(cols)
-        + "\nFROM kpi_base b\n"
-        "JOIN periods p ON p.period_start = b.period_start\n"
-        "JOIN dim_members dm ON dm.mid = b.mid\n"
-        "CROSS JOIN kpi_params k\n"
-        + "\n".join(joins)
-        + ";\n"
+        "    " + ",\n    ".join(columns)
+        + "\nFROM kpi_grain_all x\n"
+        "JOIN periods p ON p.period_start = x.period_start\n"
+        "JOIN dim_members dm ON dm.mid = x.mid\n"
+        "CROSS JOIN kpi_params k;\n\n"
+        "DROP TABLE kpi_grain_all;\n"
     )
 
 
