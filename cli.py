@@ -1,6 +1,7 @@
 """partnerkpi's command line: parse, call one library function, print. No SQL, no HTTP here.
 
-Commands: sync, compute, export, status, demo. Errors are one line with a non-zero exit code.
+Commands: sync, compute, export, status, report, push, run, demo, sandbox. Errors are one line
+with a non-zero exit code.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from connectors.errors import ConfigError, ConnectorError, LimitReachedError
 from connectors.jobs import open_store, sync_sources
 from connectors.sync import StreamResult
 from kpi_engine.errors import EngineError
-from kpi_engine.export import FORMATS, export, plain_number
+from kpi_engine.export import ALL, COMPLETE, FORMATS, export, plain_number
 from kpi_engine.kpis import DIMENSIONS, GRAINS, KPI_NAMES, ComputeSummary, compute
-from kpi_engine.leaderboard import latest_period, leaderboard
+from kpi_engine.leaderboard import leaderboard
+from kpi_engine.periods import CURRENT, LATEST, Period, choose_period
 from kpi_engine.status import rejects_query, store_status
 
 #: Exit code of a sync stopped by the CRM's API allowance (state kept; run again later).
@@ -183,8 +185,15 @@ def _progress_bar() -> tuple[Progress, Callable[[str, StreamResult], None]]:
     help="Sync only this source (default: every configured source).",
 )
 @click.option("--full-refresh", is_flag=True, help="Ignore watermarks and read everything again.")
+@click.option(
+    "--allow-mass-delete",
+    is_flag=True,
+    help="Let a full-snapshot import (CSV) flag more than sources.csv.max_delete_share of a "
+    "stream's rows deleted.",
+)
 @click.pass_context
-def sync(ctx: click.Context, source: str | None, full_refresh: bool) -> None:
+def sync(ctx: click.Context, source: str | None, full_refresh: bool,
+         allow_mass_delete: bool) -> None:
     """Pull the configured sources into the DuckDB store (incremental)."""
     config = _config(ctx, check_secrets=True, sources=[source] if source else None)
 
@@ -192,7 +201,8 @@ def sync(ctx: click.Context, source: str | None, full_refresh: bool) -> None:
     try:
         with bar, open_store(config) as store:
             results = sync_sources(
-                config, store, source=source, full_refresh=full_refresh, progress=progress
+                config, store, source=source, full_refresh=full_refresh, progress=progress,
+                allow_mass_delete=allow_mass_delete,
             )
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
@@ -203,6 +213,16 @@ def _print_compute(summary: ComputeSummary) -> None:
     rows = ", ".join(f"{g} {n}" for g, n in summary.rows.items())
     out.print(f"computed KPIs over {summary.deals} deals: {rows} rows", markup=False)
     for reason, count in summary.warnings.items():
+        if reason == "closed_deals_after_today":
+            one = count == 1
+            out.print(
+                f"warning: {count} closed deal{'' if one else 's'} "
+                f"{'has' if one else 'have'} a close date after today ({summary.today}; latest "
+                f"{summary.latest_close_after_today}): {'it counts' if one else 'they count'} "
+                f"as open until then and never {'moves' if one else 'move'} the latest period",
+                markup=False,
+            )
+            continue
         out.print(f"warning: {count} {reason.replace('_', ' ')}", markup=False)
     if summary.currencies_without_rate:
         out.print(
@@ -224,7 +244,8 @@ def _print_compute(summary: ComputeSummary) -> None:
     "--as-of",
     type=click.DateTime(["%Y-%m-%d"]),
     default=None,
-    help="Compute as at the start of this day (UTC).",
+    help="Compute as at the start of this day (UTC; default: today in reporting_timezone, "
+    "the period in progress to date).",
 )
 @click.option(
     "--from",
@@ -269,14 +290,25 @@ def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, d
 @click.option("--grain", type=click.Choice(list(GRAINS)), default=None)
 @click.option("--dimension", type=click.Choice(DIMENSIONS), default=None)
 @click.option("--kpi", type=click.Choice(KPI_NAMES), default=None)
+@click.option(
+    "--period",
+    default=COMPLETE,
+    show_default=True,
+    help="complete (every complete period), latest (the latest complete one), current (the "
+    "period in progress, to date), all, or YYYY-MM-DD: the period holding it.",
+)
 @click.pass_context
-def export_cmd(ctx: click.Context, fmt: str, output: str, grain, dimension, kpi) -> None:
-    """Export computed KPIs: grain,period_start,dimension,member,member_name,kpi,value,n."""
+def export_cmd(ctx: click.Context, fmt: str, output: str, grain, dimension, kpi,
+               period: str) -> None:
+    """Export computed KPIs: grain,period_start,dimension,member,member_name,kpi,value,n,
+    period_status (complete or to date)."""
     config = _config(ctx)
+    which = _period_option(period, (COMPLETE, ALL))
     try:
         with open_store(config, read_only=True) as store:
             target = sys.stdout if output == "-" else Path(output)
-            count = export(store, fmt, target, grain=grain, dimension=dimension, kpi=kpi)
+            count = export(store, fmt, target, grain=grain, dimension=dimension, kpi=kpi,
+                           period=which, today=config.today())
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
     if output != "-":
@@ -290,7 +322,7 @@ def status(ctx: click.Context) -> None:
     config = _config(ctx)
     try:
         with open_store(config, read_only=True) as store:
-            st = store_status(store)
+            st = store_status(store, config.today())
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
     out.print(f"store: {config.database}", markup=False)
@@ -342,14 +374,28 @@ def status(ctx: click.Context) -> None:
             f"{c['rows']} rows",
             markup=False,
         )
+    for grain, latest, current in st.periods:
+        done = f"latest complete {latest.label}" if latest else f"no complete {grain} yet"
+        going = f"in progress {current.label}" if current else "nothing in progress computed"
+        out.print(f"{grain}: {done}; {going}", markup=False)
 
 
-def _print_leaderboard(store, grain: str, dimension: str) -> None:
-    period = latest_period(store, grain)
+def _period_title(grain: str, period: Period | None) -> str:
+    """``quarter starting 2017-10-01``, with ``, to date (as at ...)`` for a period in
+    progress."""
     if period is None:
-        out.print("no KPIs computed yet", markup=False)
+        return f"{grain}: none computed"
+    to_date = "" if period.complete else f", to date (as at {period.as_of})"
+    return f"{grain} starting {period.start}{to_date}"
+
+
+def _print_leaderboard(store, grain: str, dimension: str, today: date) -> None:
+    period = choose_period(store, grain, LATEST, today=today)
+    if period is None:
+        out.print(f"no complete {grain} computed yet", markup=False)
         return
-    table = Table(title=f"{dimension} leaderboard, {grain} starting {period}", title_justify="left")
+    table = Table(title=f"{dimension} leaderboard, {_period_title(grain, period)}",
+                  title_justify="left")
     for col in (
         "#",
         dimension,
@@ -361,7 +407,7 @@ def _print_leaderboard(store, grain: str, dimension: str) -> None:
         "cycle (days)",
     ):
         table.add_column(col, justify="left" if col == dimension else "right")
-    for row in leaderboard(store, grain, period, dimension):
+    for row in leaderboard(store, grain, period.start, dimension):
         v = row.values
         score = v["quality_score"]
         table.add_row(
@@ -377,13 +423,26 @@ def _print_leaderboard(store, grain: str, dimension: str) -> None:
     out.print(table)
 
 
+def _period_option(value: str, extra: tuple[str, ...] = ()) -> str | date:
+    """``--period``: latest, current (or one of ``extra``), or a date YYYY-MM-DD."""
+    if value in (LATEST, CURRENT, *extra):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        names = ", ".join((LATEST, CURRENT, *extra))
+        msg = f"--period {value!r} is not {names} or a date YYYY-MM-DD"
+        raise _Failed(msg) from None
+
+
 @cli.command()
 @click.option("--grain", type=click.Choice(list(GRAINS)), default="quarter", show_default=True)
 @click.option(
     "--period",
     default="latest",
     show_default=True,
-    help="latest (the latest complete period), or YYYY-MM-DD: the period holding it.",
+    help="latest (the latest complete period), current (the period in progress, to date), "
+    "or YYYY-MM-DD: the period holding it.",
 )
 @click.option(
     "--dimension",
@@ -404,12 +463,7 @@ def report(ctx: click.Context, grain: str, period: str, dimension: str, output: 
     from kpi_engine.report import write_report
 
     config = _config(ctx)
-    if period != "latest":
-        try:
-            period = date.fromisoformat(period)
-        except ValueError:
-            msg = f"--period {period!r} is not latest or a date YYYY-MM-DD"
-            raise _Failed(msg) from None
+    which = _period_option(period)
     try:
         with open_store(config, read_only=True) as store:
             size = write_report(
@@ -417,8 +471,9 @@ def report(ctx: click.Context, grain: str, period: str, dimension: str, output: 
                 config.kpi_settings(),
                 Path(output),
                 grain=grain,
-                period=period,
+                period=which,
                 dimension=dimension,
+                today=config.today(),
             )
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
@@ -495,7 +550,7 @@ def demo(workdir: str) -> None:
         _print_sync(run.syncs)
         _print_compute(run.summary)
         with Store(run.config.database, read_only=True) as store:
-            _print_leaderboard(store, "quarter", "partner")
+            _print_leaderboard(store, "quarter", "partner", run.config.today())
         for push in run.pushes:
             _print_push(push)
         out.print(f"DuckDB file: {run.config.database}", markup=False)
@@ -509,9 +564,9 @@ def demo(workdir: str) -> None:
 
 def _print_plan(result) -> None:
     """One push's plan (dry run) as a table: partner, field, old -> new, action."""
-    period = result.period_start.isoformat() if result.period_start else "none computed"
     table = Table(
-        title=f"push {result.source} {result.crm_object}: {result.grain} starting {period}",
+        title=f"push {result.source} {result.crm_object}: "
+        f"{_period_title(result.grain, result.period)}",
         title_justify="left",
     )
     for col in ("partner", "record", "field", "kpi", "old", "new", "action"):
@@ -544,6 +599,9 @@ def _print_push(result) -> None:
         return
     for name in result.created_fields:
         out.print(f"created property {name}", markup=False)
+    if result.period is not None and not result.period.complete:
+        out.print(f"push {result.source}: {_period_title(result.grain, result.period)}",
+                  markup=False)
     out.print(
         f"push {result.source}: {result.records_written} written, {result.records_failed} "
         f"failed, {result.count('unchanged')} fields unchanged, {result.write_calls} "
@@ -624,8 +682,20 @@ def push(
     default=None,
     help="Then write the HTML report here (as partnerkpi report with its defaults).",
 )
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Compute as at the start of this day (as compute --as-of; default: today).",
+)
+@click.option(
+    "--allow-mass-delete",
+    is_flag=True,
+    help="As sync --allow-mass-delete.",
+)
 @click.pass_context
-def run(ctx: click.Context, as_json: bool, report_path: str | None) -> None:
+def run(ctx: click.Context, as_json: bool, report_path: str | None, as_of,
+        allow_mass_delete: bool) -> None:
     """The scheduled job: sync, compute, push. Exit 0 ok, 1 failed, 2 partial, 3 locked."""
     import json as _json
 
@@ -634,13 +704,15 @@ def run(ctx: click.Context, as_json: bool, report_path: str | None) -> None:
 
     config = _config(ctx, check_secrets=True)
     summary = run_job(
-        config, on_step=None if as_json else (lambda step: err.print(f"{step} ...", markup=False))
+        config, as_of=as_of.date() if as_of else None, allow_mass_delete=allow_mass_delete,
+        on_step=None if as_json else (lambda step: err.print(f"{step} ...", markup=False)),
     )
     report_note = None
     if report_path and summary.compute is not None and not summary.error:
         try:
             with open_store(config, read_only=True) as store:
-                size = write_report(store, config.kpi_settings(), Path(report_path))
+                size = write_report(store, config.kpi_settings(), Path(report_path),
+                                    today=config.today())
             report_note = f"wrote {report_path} ({size / 1e6:.1f} MB)"
         except (ConnectorError, EngineError) as exc:
             summary.step, summary.error = "report", str(exc).splitlines()[0]

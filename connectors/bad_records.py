@@ -12,7 +12,9 @@ the reason), and then:
 - ``stop``: the run stops on it with a one-line :class:`RecordError` naming the record, field
   and value, and the page is not committed.
 
-Values a connector can read alone go through :class:`BadRecords` while it builds a page.
+Values a connector can read alone go through :class:`BadRecords` while it builds a page (the
+CSV source also checks a row's partner and owner against the partners and owners files there:
+a file import is a full snapshot, so the files, not the store, say what is known).
 References to other records (a deal's partner; a Salesforce deal's stage, whose stage list is
 pulled incrementally) can only be judged against the store: the page declares them
 (:class:`connectors.base.Reference`) and the sync loop runs :func:`check_references` in the
@@ -34,7 +36,7 @@ Policy = Literal["keep", "reject", "stop"]
 
 
 class BadRecordSetting(BaseModel):
-    """The ``on_bad_record`` setting shared by the CRM sources' settings (a mixin).
+    """The ``on_bad_record`` setting shared by every source's settings (a mixin).
 
     Attributes:
         on_bad_record: ``keep`` (keep the record, the value NULL, the reason in ``rejects``),
@@ -63,23 +65,25 @@ class BadRecords:
         return bool(self._skip_at) and max(self._skip_at) >= before
 
     def add(self, what: str, record_id: str, field_name: str, value: object, reason: str,
-            *, nullable: bool = True) -> None:
+            *, nullable: bool = True, message: str | None = None) -> None:
         """Reject a record, or stop the run under ``on_bad_record: stop``.
 
         Args:
             what: the kind of record (``deal``, ``lead``, ...).
             record_id: the CRM record id.
-            field_name: the CRM field / property name.
+            field_name: the CRM field / property name (a file's column).
             value: the raw value.
             reason: what is wrong, one line (``'n/a' is not a number``).
             nullable: whether the record can be kept with this value NULL (under ``keep``).
+            message: the error under ``stop``, when the source says more than record, field
+                and value (a file's line and column); the policy's hint is appended.
 
         Raises:
-            RecordError: under ``stop``: ``deal 123: amount 'n/a' is not a number``.
+            RecordError: under ``stop``: ``deal 123: amount 'n/a': 'n/a' is not a number``.
         """
         if self.policy == "stop":
-            msg = (f"{what} {record_id}: {field_name} {value!r}: {reason} "
-                   "(on_bad_record: stop; set it to keep or reject to go on)")
+            text = message or f"{what} {record_id}: {field_name} {value!r}: {reason}"
+            msg = f"{text} (on_bad_record: stop; set it to keep or reject to go on)"
             raise RecordError(msg, record=record_id, field=field_name, value=value)
         if self.policy == "reject" or not nullable:
             self._skip_at.add(len(self.rejects))

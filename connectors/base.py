@@ -83,6 +83,26 @@ class Reference:
     nullable: bool = True
 
 
+@dataclass(frozen=True)
+class SnapshotGuard:
+    """The plausibility check of a full snapshot (a CSV import): the page is refused, and
+    nothing of the run written, when its ``keep_ids`` would flag more than ``max_share`` of a
+    table's live rows deleted (a truncated export).
+
+    Attributes:
+        max_share: ratio 0..1 of the live rows (stored before the page) that may be flagged;
+            1 lets any share through.
+        name: the snapshot, named in the refusal (``deals.csv``).
+        setting: the setting holding ``max_share``, named in the refusal.
+        override: how to let a real mass deletion through, named in the refusal.
+    """
+
+    max_share: float
+    name: str
+    setting: str
+    override: str
+
+
 @dataclass
 class Page:
     """One page of canonical rows and where the stream stands after it.
@@ -90,12 +110,12 @@ class Page:
     Attributes:
         tables: canonical table -> rows (dicts of column -> value).
         watermark: the stream's watermark once this page is committed (``None``: unchanged).
-        snapshot: table -> True when ``tables[table]`` is the complete set of that table's rows
-            for this source: stored rows of the source missing from it are flagged deleted.
         deleted: table -> ids the CRM reports deleted.
-        keep_ids: table -> every id the CRM still has (a hard-delete sweep): stored rows of this
-            source missing from it are flagged deleted, unless that would flag more than half of
-            the live rows (then the page is refused as implausible).
+        keep_ids: table -> every id the source still has (a hard-delete sweep, a full-snapshot
+            file): stored rows of this source missing from it are flagged deleted, unless that
+            would flag more than ``snapshot_guard.max_share`` of the live rows (without a guard:
+            half of them); then the page is refused as implausible.
+        snapshot_guard: the share, and how the refusal names the snapshot and its override.
         warnings: one-line notes about records kept with a NULL (e.g. an unknown created date).
         rejects: records left out of ``tables`` because a value cannot be read; the sync loop
             writes them to the ``rejects`` table in the page's transaction.
@@ -105,9 +125,9 @@ class Page:
 
     tables: dict[str, list[dict[str, Any]]]
     watermark: str | None = None
-    snapshot: dict[str, bool] = field(default_factory=dict)
     deleted: dict[str, list[str]] = field(default_factory=dict)
     keep_ids: dict[str, list[str]] = field(default_factory=dict)
+    snapshot_guard: SnapshotGuard | None = None
     warnings: list[str] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     references: tuple[Reference, ...] = ()

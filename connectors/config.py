@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,13 @@ from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.secrets import secret_problems
 from connectors.writeback_settings import WritebackSection
-from kpi_engine.settings import KpiSettings, QualityScoreSettings, check_channels
+from kpi_engine.periods import reporting_today
+from kpi_engine.settings import (
+    KpiSettings,
+    QualityScoreSettings,
+    check_channels,
+    check_timezone,
+)
 from kpi_engine.store import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_PATTERN
 
 DEFAULT_CONFIG = "partnerkpi.yaml"
@@ -70,6 +77,8 @@ class AppConfig(BaseModel):
     Attributes:
         database: the DuckDB file (relative to the config file).
         reporting_currency: ISO code every amount KPI is expressed in.
+        reporting_timezone: IANA time zone whose date is "today": which period is the latest
+            complete one, and the default ``--as-of`` of a compute (UTC unless set).
         duckdb: DuckDB's memory limit and spill directory (relative to the config file).
     """
 
@@ -77,11 +86,14 @@ class AppConfig(BaseModel):
 
     database: Path = Path("partnerkpi.duckdb")
     reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    reporting_timezone: str = "UTC"
     sources: SourcesSection = Field(default_factory=SourcesSection)
     kpis: KpisSection = Field(default_factory=KpisSection)
     writeback: WritebackSection = Field(default_factory=WritebackSection)
     duckdb: DuckDbSection = Field(default_factory=DuckDbSection)
     path: Path | None = Field(default=None, exclude=True)
+
+    _check_timezone = field_validator("reporting_timezone")(check_timezone)
 
     @field_validator("database")
     @classmethod
@@ -102,10 +114,15 @@ class AppConfig(BaseModel):
         """The KPI engine's settings from this config."""
         return KpiSettings(
             reporting_currency=self.reporting_currency,
+            reporting_timezone=self.reporting_timezone,
             fiscal_year_start_month=self.kpis.fiscal_year_start_month,
             channels=self.kpis.channels,
             quality_score=self.kpis.quality_score,
         )
+
+    def today(self) -> date:
+        """Today's date in ``reporting_timezone`` (the period rule's "today")."""
+        return reporting_today(self.reporting_timezone)
 
     def source_names(self) -> list[str]:
         """Names of the configured sources, in sync order."""

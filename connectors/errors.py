@@ -5,6 +5,8 @@
 - :class:`LimitReachedError`: stop cleanly, state kept (daily API allowance used up).
 - :class:`FatalAPIError`: stop (4xx the CRM will not accept, malformed responses).
 - :class:`RecordError`: one record's value cannot be read; names record, field and value.
+- :class:`SnapshotError`: a full snapshot would flag implausibly many records deleted (a
+  truncated export): check the input, or allow it.
 - :class:`ConfigError`: fix the config; may carry several one-line problems.
 """
 
@@ -32,6 +34,20 @@ class RecordError(ConnectorError):
         self.record = record
         self.field = field
         self.value = value
+
+
+class SnapshotError(ConnectorError):
+    """A full snapshot would flag more than the allowed share of a table's live rows deleted.
+
+    Attributes:
+        table: the canonical table (``deals``).
+        gone: live rows the snapshot lacks.
+        live: live rows stored before it.
+    """
+
+    def __init__(self, message: str, *, table: str, gone: int, live: int) -> None:
+        super().__init__(message)
+        self.table, self.gone, self.live = table, gone, live
 
 
 class RetriableAPIError(ConnectorError):

@@ -64,10 +64,15 @@ def sync_sources(
     source: str | None = None,
     full_refresh: bool = False,
     progress: ProgressCallback | None = None,
+    allow_mass_delete: bool = False,
 ) -> list[SyncResult]:
     """Sync one source, or every configured source in order (csv, salesforce, hubspot).
 
     Connectors are all built (and their settings checked) before the first pull.
+
+    Args:
+        allow_mass_delete: let a full-snapshot import flag more than its configured share of a
+            stream's live rows deleted (``sync --allow-mass-delete``).
 
     Returns:
         One :class:`SyncResult` per source.
@@ -81,4 +86,5 @@ def sync_sources(
         msg = "no source configured: add sources.csv, sources.salesforce or sources.hubspot"
         raise ConfigError(msg)
     connectors = [make_connector(config, name) for name in names]
-    return [run_sync(store, c, full_refresh=full_refresh, progress=progress) for c in connectors]
+    return [run_sync(store, c, full_refresh=full_refresh, progress=progress,
+                     allow_mass_delete=allow_mass_delete) for c in connectors]

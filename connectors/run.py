@@ -98,6 +98,7 @@ def push_targets(
     Pushers are all built (and their settings checked) before the first call.
 
     Args:
+        today: the date deciding the period (default: today in ``reporting_timezone``).
         pushers: ready pushers by CRM name (tests); the others are built from the config.
 
     Raises:
@@ -109,9 +110,10 @@ def push_targets(
         msg = "nothing to push: add writeback.salesforce or writeback.hubspot to the config"
         raise ConfigError(msg)
     built = {n: (pushers or {}).get(n) or make_pusher(config, n, policy=policy) for n in names}
+    day = today or config.today()
     return [
         run_push(store, built[n], getattr(config.writeback, n), dry_run=dry_run,
-                 create_fields=create_fields, today=today)
+                 create_fields=create_fields, today=day)
         for n in names
     ]
 
@@ -165,6 +167,7 @@ def push_json(p: PushResult, *, plan: bool = False) -> dict[str, Any]:
     body: dict[str, Any] = {
         "source": p.source, "object": p.crm_object, "status": p.status, "grain": p.grain,
         "period_start": p.period_start.isoformat() if p.period_start else None,
+        "period_to_date": p.period is not None and not p.period.complete,
         "run_id": p.run_id, "records_written": p.records_written,
         "records_failed": p.records_failed, "fields_written": p.fields_written,
         "fields_unchanged": p.count("unchanged"), "fields_kept": p.count("keep"),
@@ -188,6 +191,8 @@ def _num(value: Any) -> str | None:
 def run_job(
     config: AppConfig,
     *,
+    as_of: date | None = None,
+    allow_mass_delete: bool = False,
     today: date | None = None,
     policy: RetryPolicy | None = None,
     pushers: dict[str, Pusher] | None = None,
@@ -201,7 +206,11 @@ def run_job(
 
     Args:
         config: the config.
-        today: the UTC date deciding the pushed period (default: today).
+        as_of: compute as at the start of this day (as ``compute --as-of``; default: today).
+        allow_mass_delete: let full-snapshot imports flag more than their share of rows
+            deleted (as ``sync --allow-mass-delete``).
+        today: the date deciding the pushed period and the default ``as_of`` (default: today
+            in ``reporting_timezone``).
         policy: retry policy for the pushes (tests pass a recording sleep).
         pushers: ready pushers by CRM name (tests).
         on_step: told the name of each step as it starts (``sync``, ``compute``, ``push``).
@@ -222,11 +231,12 @@ def run_job(
             if on_step:
                 on_step("sync")
             if config.source_names():
-                summary.syncs = sync_sources(config, store)
+                summary.syncs = sync_sources(config, store, allow_mass_delete=allow_mass_delete)
             summary.step = "compute"
             if on_step:
                 on_step("compute")
-            summary.compute = compute(store, config.kpi_settings(), tuple(GRAINS))
+            summary.compute = compute(store, config.kpi_settings(), tuple(GRAINS), as_of=as_of,
+                                      today=today)
             summary.step = "push"
             if on_step:
                 on_step("push")

@@ -12,6 +12,11 @@ from pathlib import Path
 
 from pydantic import ValidationInfo
 
+# the engine's time zone check, shared with the sources' settings (``sources.csv.timezone``)
+from kpi_engine.settings import check_timezone
+
+__all__ = ["check_timezone", "existing_file", "positive_rates"]
+
 
 def existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
     """A file setting resolved against the config file's folder; it must be an existing file.

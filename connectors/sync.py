@@ -20,8 +20,8 @@ from typing import Any
 
 from connectors.bad_records import check_references
 from connectors.base import Connector, Page
-from connectors.errors import LimitReachedError
-from kpi_engine.store import Store, UpsertStats, mark_missing_deleted
+from connectors.errors import LimitReachedError, SnapshotError
+from kpi_engine.store import Store, UpsertStats, mark_missing_deleted, missing_share
 
 
 @dataclass
@@ -78,11 +78,29 @@ class KnownKeys:
             keys.update(tuple(r[c] for c in columns) for r in page.tables.get(table) or ())
 
 
+def _check_snapshot(store: Store, source: str, page: Page) -> None:
+    """Refuse a full-snapshot page that lacks more than its guard's share of a table's live
+    rows (counted before the page is written)."""
+    guard = page.snapshot_guard
+    if guard is None:
+        return
+    for table, ids in page.keep_ids.items():
+        gone, live = missing_share(store, table, source, ids)
+        if gone > guard.max_share * live:
+            msg = (f"{guard.name}: this import would flag {gone} of the {live} live {table} "
+                   f"deleted ({gone / live:.0%}, more than {guard.setting} "
+                   f"{guard.max_share:.0%}); nothing was written. Check the export; if the "
+                   f"deletions are real, {guard.override}")
+            raise SnapshotError(msg, table=table, gone=gone, live=live)
+
+
 def _commit(
     store: Store, source: str, stream: str, page: Page, result: StreamResult, run_id: int,
-    known: KnownKeys,
+    known: KnownKeys, allow_mass_delete: bool,
 ) -> None:
     with store.transaction():
+        if not allow_mass_delete:
+            _check_snapshot(store, source, page)
         rejects = page.rejects
         if page.references:
             rejects = rejects + check_references(page.tables, page.references, known)
@@ -95,13 +113,11 @@ def _commit(
             result.updated += stats.updated
             result.unchanged += stats.unchanged
             result.tables.setdefault(table, UpsertStats()).add(stats)
-            if page.snapshot.get(table):
-                key = store.table_info(table).key[1]
-                result.deleted += mark_missing_deleted(store, table, source, [r[key] for r in rows])
         for table, ids in page.deleted.items():
             result.deleted += store.mark_deleted(table, source, ids)
         for table, ids in page.keep_ids.items():
-            result.deleted += mark_missing_deleted(store, table, source, ids, max_share=0.5)
+            result.deleted += mark_missing_deleted(
+                store, table, source, ids, max_share=1.0 if page.snapshot_guard else 0.5)
         if page.watermark is not None:
             store.set_watermark(source, stream, page.watermark)
     known.add(page)
@@ -115,6 +131,7 @@ def run_sync(
     *,
     full_refresh: bool = False,
     progress: ProgressCallback | None = None,
+    allow_mass_delete: bool = False,
 ) -> SyncResult:
     """Pull every stream of ``connector`` into ``store``.
 
@@ -123,6 +140,8 @@ def run_sync(
         connector: the source's connector.
         full_refresh: ignore the stored watermarks and read everything again.
         progress: called after each committed page with (stream name, counts so far).
+        allow_mass_delete: let full-snapshot pages through their guard
+            (:class:`connectors.base.SnapshotGuard`; ``sync --allow-mass-delete``).
 
     Returns:
         The run's :class:`SyncResult` (also recorded in ``sync_runs``).
@@ -142,7 +161,8 @@ def run_sync(
                 state = {s.name: stored.get(s.name) for s in connector.streams()}
                 watermark = None if full_refresh else state.get(stream.name)
                 for page in connector.pull(stream, watermark, state):
-                    _commit(store, source, stream.name, page, counts, result.run_id, known)
+                    _commit(store, source, stream.name, page, counts, result.run_id, known,
+                            allow_mass_delete)
                     if progress:
                         progress(stream.name, counts)
     except KeyboardInterrupt:

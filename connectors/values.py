@@ -2,7 +2,9 @@
 
 - Amounts become exact ``Decimal`` (never through float): Salesforce sends JSON numbers
   (parse JSON with ``parse_float=Decimal``), HubSpot sends strings, exports send text such as
-  ``"1,800.00"``. Empty means unknown (``None``), never 0 (case C-04).
+  ``"1,800.00"`` -- or, with a :class:`NumberFormat`, ``"1.800,00"``. Empty means unknown
+  (``None``), never 0 (case C-04). :func:`ambiguous_readings` finds text whose value depends on
+  the locale (``20.000``: 20 or 20000).
 - Instants become aware UTC datetimes whatever the ISO-8601 variant (``Z``, ``+0000``,
   ``+00:00``, local offsets, with or without fractions) or epoch milliseconds (case C-03).
 - Dates become ``datetime.date``.
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -21,20 +24,81 @@ AMOUNT_DIGITS, AMOUNT_SCALE = 38, 6
 AMOUNT_INTEGER_DIGITS = AMOUNT_DIGITS - AMOUNT_SCALE
 
 
-def parse_amount(value: object) -> Decimal | None:
+@dataclass(frozen=True)
+class NumberFormat:
+    """How a file writes numbers: its decimal separator and thousands separator.
+
+    Attributes:
+        decimal: ``.`` or ``,``.
+        thousands: ``,``, ``.``, ``' '``, ``'`` or ``""`` (none); groups are exactly 3 digits.
+    """
+
+    decimal: str
+    thousands: str
+
+    def read(self, text: str) -> Decimal:
+        """Read ``text`` (``1.800,50`` with ``decimal=","``, ``thousands="."``) exactly.
+
+        Raises:
+            ValueError: not a number written this way.
+        """
+        t, d = re.escape(self.thousands), re.escape(self.decimal)
+        grouped = rf"|[1-9]\d{{0,2}}(?:{t}\d{{3}})+" if self.thousands else ""
+        match = re.fullmatch(rf"([+-]?)(\d+{grouped})(?:{d}(\d+))?", text.strip())
+        if match is None:
+            thousands = (f"thousands separator {self.thousands!r}" if self.thousands
+                         else "no thousands separator")
+            msg = (f"{text!r} is not a number with decimal separator {self.decimal!r} and "
+                   f"{thousands}")
+            raise ValueError(msg)
+        sign, whole, fraction = match.groups()
+        if self.thousands:
+            whole = whole.replace(self.thousands, "")
+        return Decimal(f"{sign}{whole}.{fraction}" if fraction else f"{sign}{whole}")
+
+
+#: A number whose one separator is followed by exactly 3 digits (``20.000``, ``1,500``): a
+#: decimal point in one locale, a thousands separator in another.
+_AMBIGUOUS = re.compile(r"^[+-]?[1-9]\d{0,2}[.,]\d{3}$")
+
+
+def ambiguous_readings(text: str) -> tuple[Decimal, Decimal] | None:
+    """The two values of a number whose meaning depends on the locale, or None.
+
+    ``20.000`` is 20 with a decimal point and 20000 with a decimal comma; ``1,500`` is 1500 or
+    1.5. Text with a leading 0, more than 3 digits before the separator, two separators or not
+    exactly 3 digits after it has one reading (or none).
+
+    Returns:
+        (the value with ``.`` as decimal point, the value with ``,`` as decimal point).
+    """
+    text = text.strip()
+    if not _AMBIGUOUS.match(text):
+        return None
+    return NumberFormat(".", ",").read(text), NumberFormat(",", ".").read(text)
+
+
+def parse_amount(value: object, number_format: NumberFormat | None = None) -> Decimal | None:
     """Read an amount exactly.
 
     Args:
         value: a ``Decimal``, ``int``, ``str`` (``"1,800.00"``, ``" 250 "``, ``"1.5E4"``, ``""``),
             or ``None``. A ``float`` is accepted only through its shortest repr.
+        number_format: how text is written (:class:`NumberFormat`); default: a point as the
+            decimal separator, commas allowed between groups of 3 digits, exponents allowed.
 
     Returns:
         The amount as ``Decimal`` (in whatever currency it was given), or ``None`` when empty.
 
     Raises:
-        ValueError: the value is not a number (e.g. ``"n/a"``), not finite, or does not fit the
-            store's DECIMAL(38, 6) (more than 6 decimal places, more than 32 integer digits).
+        ValueError: the value is not a number (e.g. ``"n/a"``; or not written in
+            ``number_format``), not finite, or does not fit the store's DECIMAL(38, 6) (more
+            than 6 decimal places, more than 32 integer digits).
     """
+    if number_format is not None and isinstance(value, str):
+        if not value.strip():
+            return None
+        value = number_format.read(value)
     if type(value) is str and value.isascii() and "_" not in value:  # common case, fast
         try:
             number = Decimal(value)

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
 from connectors.errors import ConfigError, ConnectorError
 from connectors.writeback_settings import HubSpotWriteback, SalesforceWriteback
+from kpi_engine.periods import CURRENT, LATEST, Period, choose_period, reporting_today
 from kpi_engine.store import Store
 from kpi_engine.writeback import (
     CellResult,
@@ -32,7 +33,6 @@ from kpi_engine.writeback import (
     finish_push_run,
     plan,
     record_results,
-    select_period,
     start_push_run,
 )
 
@@ -122,6 +122,8 @@ class PushResult:
     """The outcome of one push (or dry run) to one CRM.
 
     Attributes:
+        period: the period written (:func:`kpi_engine.periods.choose_period`; ``period_start``
+            is its start), None when none is computed.
         status: ``dry-run``, ``ok``, ``partial`` (some records refused) or ``failed``.
         cells: the plan.
         records_written / records_failed: records sent and accepted / refused.
@@ -134,6 +136,7 @@ class PushResult:
     grain: str
     period_start: date | None
     dry_run: bool
+    period: Period | None = None
     run_id: int | None = None
     status: str = "running"
     cells: list[PlanCell] = field(default_factory=list)
@@ -228,7 +231,9 @@ def run_push(
         settings: ``writeback.<crm>``.
         dry_run: only plan: no write call, no ``push_log`` row.
         create_fields: create missing fields first (HubSpot).
-        today: the UTC date that decides the period (default: today).
+        today: the date (reporting time zone) that decides the period (default: today in UTC):
+            ``writeback.<crm>.period`` ``latest_complete`` or ``current``, chosen by
+            :func:`kpi_engine.periods.choose_period`.
 
     Returns:
         The :class:`PushResult`; ``status`` ``partial`` when the CRM refused some records.
@@ -239,10 +244,11 @@ def run_push(
             and the ``push_runs`` row says ``failed``.
     """
     targets, created = check_targets(pusher, settings, create=create_fields, dry_run=dry_run)
-    day = today or datetime.now(UTC).date()
-    period = select_period(store, settings.grain, settings.period, day)
+    which = CURRENT if settings.period == "current" else LATEST
+    chosen = choose_period(store, settings.grain, which, today=today or reporting_today())
+    period = chosen.start if chosen else None
     result = PushResult(pusher.source, pusher.crm_object, settings.grain, period, dry_run,
-                        created_fields=created)
+                        period=chosen, created_fields=created)
     result.cells = plan(store, pusher.source, pusher.crm_object, targets, settings.grain, period,
                         clear_on_null=settings.clear_on_null)
     if dry_run:

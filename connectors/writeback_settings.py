@@ -72,8 +72,9 @@ class SalesforceWriteback(_Target):
     Attributes:
         object: the sObject written (partners are Accounts).
         grain: the grain of the period written (``month``, ``quarter``, ``year``).
-        period: ``latest_complete`` (the latest period of ``grain`` that has ended) or
-            ``current`` (the latest computed period, to date).
+        period: ``latest_complete`` (the latest period of ``grain`` that ended on or before
+            today and was computed to its end) or ``current`` (the period in progress, to
+            date): :func:`kpi_engine.periods.choose_period`.
         fields: KPI name -> field API name (``win_rate: Partner_Win_Rate__c``).
         clear_on_null: write NULL when a partner has no value for a KPI in the period (default:
             leave the field as it is).

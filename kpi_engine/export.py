@@ -1,9 +1,15 @@
 """Export ``kpi_values`` as CSV, JSON or Parquet.
 
-Columns, in order: ``grain, period_start, dimension, member, member_name, kpi, value, n``.
-Dates are ISO (``2017-04-01``); values are plain numbers (no thousands separators, no exponent,
-no trailing zeros); NULL is an empty CSV cell, JSON ``null`` and a Parquet null. ``n`` is the
-number of deals (or leads) the value rests on.
+Columns, in order: ``grain, period_start, dimension, member, member_name, kpi, value, n,
+period_status``. Dates are ISO (``2017-04-01``); values are plain numbers (no thousands
+separators, no exponent, no trailing zeros); NULL is an empty CSV cell, JSON ``null`` and a
+Parquet null. ``n`` is the number of deals (or leads) the value rests on. ``period_status`` is
+``complete`` or ``to date`` (the period in progress, or one cut by ``--as-of``), by the period
+rule of :mod:`kpi_engine.periods`.
+
+Which periods: every complete one by default (the CLI's ``--period complete``); ``latest`` (the
+latest complete period of each grain), ``current`` (the period in progress, to date), a date
+(the period holding it) or ``all``.
 """
 
 from __future__ import annotations
@@ -19,36 +25,61 @@ from typing import IO, Any
 import duckdb
 
 from kpi_engine.errors import EngineError
+from kpi_engine.periods import COMPLETE_SQL, choose_period, reporting_today
 from kpi_engine.store import Store
 
-COLUMNS = ("grain", "period_start", "dimension", "member", "member_name", "kpi", "value", "n")
+COLUMNS = ("grain", "period_start", "dimension", "member", "member_name", "kpi", "value", "n",
+           "period_status")
 FORMATS = ("csv", "json", "parquet")
+#: The ``period`` choices besides those of :func:`kpi_engine.periods.choose_period`.
+ALL, COMPLETE = "all", "complete"
+_GRAINS = ("month", "quarter", "year")
 
 
-def _where(grain: str | None, dimension: str | None, kpi: str | None) -> tuple[str, list[Any]]:
-    clauses, params = [], []
+def _where(
+    store: Store, grain: str | None, dimension: str | None, kpi: str | None,
+    period: str | date, today: date,
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
     for column, value in (("grain", grain), ("dimension", dimension), ("kpi", kpi)):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
+    if period == COMPLETE:
+        clauses.append(COMPLETE_SQL)
+        params.append(today)
+    elif period != ALL:
+        grains = [grain] if grain else _GRAINS
+        chosen = [choose_period(store, g, period, today=today) for g in grains]
+        pairs = [(p.grain, p.start) for p in chosen if p is not None] or [("", date.min)]
+        clauses.append("(" + " OR ".join("(grain = ? AND period_start = ?)" for _ in pairs) + ")")
+        params += [v for pair in pairs for v in pair]
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _query(grain: str | None, dimension: str | None, kpi: str | None) -> tuple[str, list[Any]]:
-    where, params = _where(grain, dimension, kpi)
+def _query(
+    store: Store, grain: str | None, dimension: str | None, kpi: str | None,
+    period: str | date, today: date,
+) -> tuple[str, list[Any]]:
+    where, params = _where(store, grain, dimension, kpi, period, today)
     order = (
         "ORDER BY CASE grain WHEN 'month' THEN 1 WHEN 'quarter' THEN 2 ELSE 3 END, period_start, "
         "CASE dimension WHEN 'overall' THEN 0 WHEN 'partner' THEN 1 WHEN 'owner' THEN 2 "
         "WHEN 'team' THEN 3 WHEN 'unit' THEN 4 ELSE 5 END, member, kpi"
     )
-    return f"SELECT {', '.join(COLUMNS)} FROM kpi_values{where} {order}", params
+    status = f"CASE WHEN {COMPLETE_SQL} THEN 'complete' ELSE 'to date' END AS period_status"
+    return (f"SELECT {', '.join(COLUMNS[:-1])}, {status} FROM kpi_values{where} {order}",
+            [today, *params])
 
 
 def fetch(
-    store: Store, *, grain: str | None = None, dimension: str | None = None, kpi: str | None = None
+    store: Store, *, grain: str | None = None, dimension: str | None = None,
+    kpi: str | None = None, period: str | date = ALL, today: date | None = None,
 ) -> list[tuple[Any, ...]]:
-    """The ``kpi_values`` rows selected, as tuples in :data:`COLUMNS` order."""
-    sql, params = _query(grain, dimension, kpi)
+    """The ``kpi_values`` rows selected, as tuples in :data:`COLUMNS` order (``period`` and
+    ``today`` as for :func:`export`)."""
+    sql, params = _query(store, grain, dimension, kpi, period, today or reporting_today())
     return store.con.execute(sql, params).fetchall()
 
 
@@ -117,6 +148,8 @@ def export(
     grain: str | None = None,
     dimension: str | None = None,
     kpi: str | None = None,
+    period: str | date = ALL,
+    today: date | None = None,
 ) -> int:
     """Export the selected KPI rows.
 
@@ -125,6 +158,10 @@ def export(
         fmt: ``csv``, ``json`` or ``parquet``.
         output: a path, or an open text stream (not for parquet).
         grain, dimension, kpi: optional filters.
+        period: ``all`` (every row), ``complete`` (every complete period), ``latest`` (the
+            latest complete period of each grain), ``current`` (the period in progress) or a
+            date (the period holding it).
+        today: the date in the reporting time zone (default: today in UTC).
 
     Returns:
         The number of rows written.
@@ -140,7 +177,7 @@ def export(
         if not isinstance(output, str | Path):
             msg = "parquet needs a file: pass --output PATH"
             raise EngineError(msg)
-        sql, params = _query(grain, dimension, kpi)
+        sql, params = _query(store, grain, dimension, kpi, period, today or reporting_today())
         (count,) = store.con.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()[0]
         try:
             store.con.execute(
@@ -151,7 +188,7 @@ def export(
             msg = f"cannot write {output}: {str(exc).splitlines()[0]}"
             raise EngineError(msg) from None
         return int(count)
-    rows = fetch(store, grain=grain, dimension=dimension, kpi=kpi)
+    rows = fetch(store, grain=grain, dimension=dimension, kpi=kpi, period=period, today=today)
     writer = write_csv if fmt == "csv" else write_json
     if isinstance(output, str | Path):
         try:

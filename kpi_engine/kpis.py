@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, time
 from importlib import resources
 
 from kpi_engine.errors import ComputeError
+from kpi_engine.periods import default_as_of, reporting_today
 from kpi_engine.registry import KPI_NAMES, KPIS, Kpi, base_wide_sql, long_rows_sql, result_sql
 from kpi_engine.settings import KpiSettings
 from kpi_engine.store import CANONICAL_TABLES, Store
@@ -181,18 +182,26 @@ class ComputeSummary:
         deals: live (not deleted) deals considered.
         warnings: counts of records left out of some KPI, by reason (e.g.
             ``deals_without_created_at``, ``deals_without_rate``, ``won_deals_without_amount``,
-            ``won_deals_cycle_skipped``, ``closed_deals_without_close_date``).
+            ``won_deals_cycle_skipped``, ``closed_deals_without_close_date``,
+            ``closed_deals_after_today``: closed deals whose close date is after today).
         currencies_without_rate: currency codes that had no rate to the reporting currency.
+        today: the date in the reporting time zone the compute ran on.
+        as_of: the cut: the ``--as-of`` day, else today (the start of the day, UTC).
+        latest_close_after_today: the latest close date of ``closed_deals_after_today``.
     """
 
     rows: dict[str, int] = field(default_factory=dict)
     deals: int = 0
     warnings: dict[str, int] = field(default_factory=dict)
     currencies_without_rate: list[str] = field(default_factory=list)
+    today: date | None = None
+    as_of: date | None = None
+    latest_close_after_today: date | None = None
 
 
-def _warnings(store: Store) -> tuple[int, dict[str, int], list[str]]:
-    (deals, no_created, no_rate, won_no_amount, cycle_skipped, closed_no_date) = store.con.execute(
+def _warnings(store: Store, today: date) -> tuple[int, dict[str, int], list[str], date | None]:
+    (deals, no_created, no_rate, won_no_amount, cycle_skipped, closed_no_date, after_today,
+     latest) = store.con.execute(
         """
         SELECT count(*),
                count(*) FILTER (WHERE no_created_at),
@@ -200,9 +209,11 @@ def _warnings(store: Store) -> tuple[int, dict[str, int], list[str]]:
                count(*) FILTER (WHERE is_won AND closed_by_cut AND amount IS NULL AND NOT no_rate),
                count(*) FILTER (WHERE is_won AND closed_by_cut
                                 AND (created_date IS NULL OR close_date < created_date)),
-               count(*) FILTER (WHERE is_closed AND close_date IS NULL)
+               count(*) FILTER (WHERE is_closed AND close_date IS NULL),
+               count(*) FILTER (WHERE is_closed AND close_date > $today),
+               max(close_date) FILTER (WHERE is_closed AND close_date > $today)
         FROM f_deals
-        """
+        """, {"today": today}
     ).fetchall()[0]
     currencies = [
         r[0]
@@ -216,14 +227,16 @@ def _warnings(store: Store) -> tuple[int, dict[str, int], list[str]]:
         "won_deals_without_amount": won_no_amount,
         "won_deals_cycle_skipped": cycle_skipped,
         "closed_deals_without_close_date": closed_no_date,
+        "closed_deals_after_today": after_today,
     }
-    return deals, {k: v for k, v in warnings.items() if v}, currencies
+    return deals, {k: v for k, v in warnings.items() if v}, currencies, latest
 
 
 def _parameters(
     store: Store, settings: KpiSettings, grains: Sequence[str], as_of: date | None,
-    sources: Sequence[str] | None, computed_at: datetime,
+    sources: Sequence[str] | None, today: date,
 ) -> None:
+    # compute_date: today in the reporting time zone, the day kpi_wide.complete is judged on
     con = store.con
     t_cut = datetime.combine(as_of, time(), tzinfo=UTC) if as_of else None
     con.execute(
@@ -240,7 +253,7 @@ def _parameters(
             sources is None,
             settings.quality_score.min_closed_deals,
             settings.fiscal_year_start_month - 1,
-            computed_at.astimezone(UTC).date(),
+            today,
         ],
     )
     con.execute("CREATE OR REPLACE TEMP TABLE kpi_sources (source VARCHAR)")
@@ -308,6 +321,7 @@ def compute(
     date_from: date | None = None,
     date_to: date | None = None,
     sources: Sequence[str] | None = None,
+    today: date | None = None,
 ) -> ComputeSummary:
     """Compute every KPI for the given grains and replace their rows in ``kpi_wide``.
 
@@ -317,16 +331,21 @@ def compute(
         grains: any of ``month``, ``quarter``, ``year``.
         as_of: compute as at the start of this day (UTC): later creations, closes and conversions
             have not happened; the pipeline of the period holding it is measured at it.
+            Default: today (the period in progress is computed to date; a closed deal dated
+            after today counts as open until then, and is counted in a warning).
         date_from: compute only the periods from the one holding this date.
         date_to: compute only the periods up to the one holding this date. Rows of periods
             outside ``date_from``..``date_to`` stay in ``kpi_wide`` as they were.
         sources: only deals and leads of these sources (default: all).
+        today: the date in the reporting time zone (default: the clock's,
+            :func:`kpi_engine.periods.reporting_today`).
 
     Returns:
         A :class:`ComputeSummary` with rows written and warnings.
 
     Raises:
         ComputeError: an unknown grain, or ``date_from`` after ``date_to``.
+        PeriodError: ``as_of`` after today.
     """
     grains = list(dict.fromkeys(grains))
     unknown = [g for g in grains if g not in GRAINS]
@@ -336,18 +355,20 @@ def compute(
     if date_from and date_to and date_from > date_to:
         msg = f"--from {date_from} is after --to {date_to}"
         raise ComputeError(msg)
-    summary = ComputeSummary()
+    today = today or reporting_today(settings.reporting_timezone)
+    as_of = default_as_of(as_of, today)
+    summary = ComputeSummary(today=today, as_of=as_of)
     computed_at = datetime.now(UTC)
     chain = steps()
     with store.transaction():
         store.con.execute(_sql("macros", "duckdb.sql"))
-        _parameters(store, settings, grains, as_of, sources, computed_at)
+        _parameters(store, settings, grains, as_of, sources, today)
         for step in chain:
             if not step.grain:
                 store.con.execute(step.sql)
             if step.name == "facts":
-                summary.deals, summary.warnings, summary.currencies_without_rate = (
-                    _warnings(store))
+                (summary.deals, summary.warnings, summary.currencies_without_rate,
+                 summary.latest_close_after_today) = _warnings(store, today)
         for grain in grains:
             _grain_macros(store, grain, settings)
             for step in chain:

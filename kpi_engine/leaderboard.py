@@ -2,7 +2,8 @@
 (``partnerkpi demo`` / ``status``) and the HTML report.
 
 Ranking: quality score (high first; members without one — below ``min_closed_deals`` — last,
-marked "insufficient data"), then won amount, then member id.
+marked "insufficient data"), then won amount, then member id. Which period is shown by default
+(the latest complete one) is :func:`kpi_engine.periods.choose_period`'s to say.
 """
 
 from __future__ import annotations
@@ -34,17 +35,6 @@ class LeaderRow:
     member: str
     member_name: str
     values: dict[str, Decimal | None]
-
-
-def latest_period(store: Store, grain: str, *, complete: bool = True) -> date | None:
-    """The latest period of ``grain`` in ``kpi_values``; with ``complete``, the latest one whose
-    pipeline was measured at its end (not cut by ``--as-of``), when there is one."""
-    row = store.con.execute(
-        "SELECT max(period_start) FILTER (WHERE as_of = period_end OR NOT ?), max(period_start) "
-        "FROM kpi_values WHERE grain = ?",
-        [complete, grain],
-    ).fetchall()[0]
-    return row[0] or row[1]
 
 
 def leaderboard(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -28,7 +28,8 @@ from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
 
 from kpi_engine.errors import EngineError
-from kpi_engine.leaderboard import LEADERBOARD_KPIS, LeaderRow, latest_period, leaderboard
+from kpi_engine.leaderboard import LEADERBOARD_KPIS, LeaderRow, leaderboard
+from kpi_engine.periods import CURRENT, LATEST, Period, choose_period, reporting_today
 from kpi_engine.settings import KpiSettings
 from kpi_engine.status import store_status
 from kpi_engine.store import Store
@@ -57,6 +58,8 @@ _WARNINGS = {
                                "of the sales cycle",
     "closed_deals_without_close_date": "{n} closed deals have no close date: left out of the "
                                        "outcome KPIs",
+    "closed_deals_after_today": "{n} closed deal(s) have a close date after the day of the "
+                                "compute: counted as open until then",
 }
 
 
@@ -82,6 +85,10 @@ class ReportData:
     Attributes:
         period_end: exclusive, like ``kpi_values.period_end``.
         as_of: the day the period's pipeline was measured (``kpi_values.as_of``).
+        complete: the period ended on or before today and was computed to its end; else it is
+            shown "to date" (:mod:`kpi_engine.periods`).
+        period_label: ``quarter 2017-10-01 to 2017-12-31`` or ``quarter 2026-10-01 to date
+            (as at 2026-12-03)``.
         overall: the ``overall`` member's KPI values in the period (deals won, closed, ...).
         open_with_amount: deals open at period end that have an amount (the n of the overall
             ``pipeline_open_amount``).
@@ -101,6 +108,8 @@ class ReportData:
     period_end: date
     previous_start: date | None
     as_of: date
+    complete: bool
+    period_label: str
     computed_at: datetime | None
     currency: str
     min_closed_deals: int
@@ -132,33 +141,29 @@ def kpi_definitions(text: str | None = None) -> dict[str, str]:
     return {name: " ".join(body.split()) for name, body in sections}
 
 
-def _resolve_period(store: Store, grain: str, period: str | date) -> tuple[date, date, date]:
-    if period == "latest":
-        start = latest_period(store, grain)
-        if start is None:
-            msg = f"no {grain} KPIs in the store: run partnerkpi compute first"
-            raise ReportError(msg)
-        row = store.con.execute(
-            "SELECT period_start, period_end, max(as_of) FROM kpi_values "
-            "WHERE grain = ? AND period_start = ? GROUP BY ALL", [grain, start],
-        ).fetchone()
+def _resolve_period(store: Store, grain: str, period: str | date, today: date) -> Period:
+    chosen = choose_period(store, grain, period, today=today)
+    if chosen is not None:
+        return chosen
+    which = period if period in (LATEST, CURRENT) or isinstance(period, date) else (
+        date.fromisoformat(period))
+    row = store.con.execute(
+        "SELECT min(period_start), max(period_end) - 1 FROM kpi_values WHERE grain = ?", [grain],
+    ).fetchone()
+    assert row is not None  # an aggregate: always one row
+    first, last = row
+    if first is None:
+        msg = f"no {grain} KPIs in the store: run partnerkpi compute first"
+    elif which == LATEST:
+        msg = (f"no complete {grain} in the store yet (computed: {first} to {last}; today is "
+               f"{today}): pass --period current for the {grain} in progress, to date")
+    elif which == CURRENT:
+        msg = (f"no {grain} holding today ({today}) in the store (computed: {first} to "
+               f"{last}): run partnerkpi compute")
     else:
-        day = period if isinstance(period, date) else date.fromisoformat(period)
-        row = store.con.execute(
-            "SELECT period_start, period_end, max(as_of) FROM kpi_values "
-            "WHERE grain = ? AND period_start <= ? AND ? < period_end GROUP BY ALL",
-            [grain, day, day],
-        ).fetchone()
-        if row is None:
-            first, last = store.con.execute(
-                "SELECT min(period_start), max(period_end) - 1 FROM kpi_values WHERE grain = ?",
-                [grain],
-            ).fetchone()
-            msg = (f"no {grain} holding {day} in the store (computed: {first} to {last}); "
-                   "pick a date in that range or run partnerkpi compute")
-            raise ReportError(msg)
-    assert row is not None
-    return row[0], row[1], row[2]
+        msg = (f"no {grain} holding {which} in the store (computed: {first} to {last}); "
+               "pick a date in that range or run partnerkpi compute")
+    raise ReportError(msg)
 
 
 def _coverage(store: Store) -> tuple[list[SourceCoverage], int]:
@@ -321,20 +326,27 @@ def report_data(
     grain: str = "quarter",
     period: str | date = "latest",
     dimension: str = "partner",
+    today: date | None = None,
 ) -> ReportData:
     """Gather what the report shows (read-only queries).
 
     Args:
         store: an open store holding computed KPIs.
-        settings: the reporting currency (every amount's unit) and the quality-score settings.
+        settings: the reporting currency (every amount's unit), the reporting time zone and the
+            quality-score settings.
         grain: month, quarter or year.
-        period: ``"latest"`` (the latest complete period) or a date inside the period.
+        period: ``"latest"`` (the latest complete period), ``"current"`` (the period in
+            progress, to date) or a date inside the period
+            (:func:`kpi_engine.periods.choose_period`).
         dimension: partner, owner, team, unit or channel.
+        today: the date in the reporting time zone (default: the clock's).
 
     Raises:
-        ReportError: no KPIs for ``grain``, or no period holds ``period``.
+        ReportError: no KPIs for ``grain``, or no such period.
     """
-    start, end, as_of = _resolve_period(store, grain, period)
+    chosen = _resolve_period(store, grain, period,
+                             today or reporting_today(settings.reporting_timezone))
+    start, end, as_of = chosen.start, chosen.end, chosen.as_of
     previous = store.con.execute(
         "SELECT max(period_start) FROM kpi_values WHERE grain = ? AND period_start < ?",
         [grain, start],
@@ -349,7 +361,8 @@ def report_data(
     computed_at, warnings = _compute_warnings(store, grain, settings.reporting_currency)
     return ReportData(
         grain=grain, dimension=dimension, period_start=start, period_end=end,
-        previous_start=previous, as_of=as_of, computed_at=computed_at,
+        previous_start=previous, as_of=as_of, complete=chosen.complete,
+        period_label=chosen.label, computed_at=computed_at,
         currency=settings.reporting_currency,
         min_closed_deals=settings.quality_score.min_closed_deals,
         quality_weights=dict(settings.quality_score.weights),
@@ -591,10 +604,8 @@ def render(data: ReportData) -> str:
     env.filters["md"] = _markdown_inline
     env.filters["plain"] = lambda text: text.replace("`", "").replace("**", "")
     env.filters["num"] = _fmt
-    last_day = data.period_end - timedelta(days=1)
-    period_label = f"{data.grain} {data.period_start} to {last_day}"
     return env.get_template("report.html.j2").render(
-        data=data, period_label=period_label, columns=_COLUMNS, rows=_table_rows(data),
+        data=data, period_label=data.period_label, columns=_COLUMNS, rows=_table_rows(data),
         charts=_charts(data), plotly_js=Markup(get_plotlyjs()),
         column_kpis=[c[0] for c in _COLUMNS],
     )
@@ -607,6 +618,7 @@ def build_report(
     grain: str = "quarter",
     period: str | date = "latest",
     dimension: str = "partner",
+    today: date | None = None,
 ) -> str:
     """The report as one self-contained HTML page (scripts and styles inline, no network).
 
@@ -615,7 +627,8 @@ def build_report(
     Returns:
         The HTML text.
     """
-    return render(report_data(store, settings, grain=grain, period=period, dimension=dimension))
+    return render(report_data(store, settings, grain=grain, period=period, dimension=dimension,
+                              today=today))
 
 
 def write_report(
@@ -626,13 +639,15 @@ def write_report(
     grain: str = "quarter",
     period: str | date = "latest",
     dimension: str = "partner",
+    today: date | None = None,
 ) -> int:
     """Write :func:`build_report` to ``output`` (UTF-8).
 
     Returns:
         The file's size in bytes.
     """
-    html = build_report(store, settings, grain=grain, period=period, dimension=dimension)
+    html = build_report(store, settings, grain=grain, period=period, dimension=dimension,
+                        today=today)
     output.parent.mkdir(parents=True, exist_ok=True)
     data = html.encode("utf-8")
     output.write_bytes(data)

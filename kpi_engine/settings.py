@@ -6,6 +6,7 @@ Validated with pydantic so that every problem is reported at once, one line each
 from __future__ import annotations
 
 import math
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,6 +20,20 @@ QUALITY_METRICS = (
     "deals_created",
     "pipeline_open_amount",
 )
+
+
+def check_timezone(name: str) -> str:
+    """Validate an IANA time zone name (``UTC``, ``Europe/Berlin``).
+
+    Raises:
+        ValueError: not a known time zone, in one line.
+    """
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        msg = f"unknown time zone {name!r}: use an IANA name such as UTC or Europe/Berlin"
+        raise ValueError(msg) from None
+    return name
 
 
 def check_channels(channels: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -75,6 +90,8 @@ class KpiSettings(BaseModel):
 
     Attributes:
         reporting_currency: ISO 4217 code every amount KPI is expressed in.
+        reporting_timezone: IANA time zone whose date is "today" for the period rule
+            (:mod:`kpi_engine.periods`) and the default ``--as-of``; periods stay UTC dates.
         fiscal_year_start_month: 1..12; 1 = calendar quarters and years; 2 = Q1 is Feb-Apr.
         channels: channel name -> lead source values mapped to it (matched case-insensitively);
             unmapped or empty lead sources fall in channel ``unknown``.
@@ -84,6 +101,7 @@ class KpiSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    reporting_timezone: str = "UTC"
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
     channels: dict[str, list[str]] = Field(default_factory=dict)
     quality_score: QualityScoreSettings = Field(default_factory=QualityScoreSettings)
@@ -103,3 +121,4 @@ class KpiSettings(BaseModel):
         return data
 
     _check_channels = field_validator("channels")(check_channels)
+    _check_timezone = field_validator("reporting_timezone")(check_timezone)

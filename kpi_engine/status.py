@@ -1,13 +1,17 @@
 """What is in the store: rows per table and source, the last run per stream, the rejects, the
-last compute."""
+last compute, and per grain the latest complete period and the one in progress."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
+from kpi_engine.periods import CURRENT, LATEST, Period, choose_period, reporting_today
 from kpi_engine.store import CANONICAL_TABLES, Store
+
+_GRAINS = ("month", "quarter", "year")
 
 
 @dataclass
@@ -23,6 +27,8 @@ class StoreStatus:
         rejects: the latest ``REJECTS_SHOWN`` rows of the ``rejects`` table per source (newest
             run first): run_id, source, stream, record_id, field, value, reason.
         rejects_total: rows in the ``rejects`` table per source.
+        periods: per computed grain, (grain, the latest complete period, the period in
+            progress), each None when ``kpi_values`` has none (:mod:`kpi_engine.periods`).
     """
 
     rows: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
@@ -30,6 +36,7 @@ class StoreStatus:
     last_compute: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)
     rejects_total: dict[str, int] = field(default_factory=dict)
+    periods: list[tuple[str, Period | None, Period | None]] = field(default_factory=list)
 
 
 #: Rows of the ``rejects`` table :func:`store_status` lists per source.
@@ -45,8 +52,13 @@ def rejects_query(*, run_id: int | None = None, source: str | None = None) -> st
     return f"SELECT * FROM rejects{where} ORDER BY run_id DESC"
 
 
-def store_status(store: Store) -> StoreStatus:
-    """Read a :class:`StoreStatus` (read-only queries)."""
+def store_status(store: Store, today: date | None = None) -> StoreStatus:
+    """Read a :class:`StoreStatus` (read-only queries).
+
+    Args:
+        store: the store.
+        today: the date in the reporting time zone, for the periods (default: today in UTC).
+    """
     status = StoreStatus()
     for table in CANONICAL_TABLES:
         has_deleted = "is_deleted" in store.table_info(table).columns
@@ -93,4 +105,9 @@ def store_status(store: Store) -> StoreStatus:
     ).fetchall():
         status.last_compute.append({"grain": grain, "computed_at": computed_at, "as_of": as_of,
                                     "rows": rows})
+    day = today or reporting_today()
+    computed = {r[0] for r in store.con.execute("SELECT DISTINCT grain FROM kpi_values").fetchall()}
+    for grain in (g for g in _GRAINS if g in computed):
+        status.periods.append((grain, choose_period(store, grain, LATEST, today=day),
+                               choose_period(store, grain, CURRENT, today=day)))
     return status

@@ -490,6 +490,23 @@ def _id_column(info: _TableInfo) -> str:
     return info.key[1]
 
 
+def missing_share(
+    store: Store, table: str, source: str, keep_ids: Iterable[str]
+) -> tuple[int, int]:
+    """How many live rows of ``source`` in ``table`` a full snapshot ``keep_ids`` lacks, and
+    how many live rows there are: (missing, live). Tables without ``is_deleted``: (0, 0)."""
+    info = store.table_info(table)
+    if "is_deleted" not in info.columns:
+        return 0, 0
+    (missing, live) = store.con.execute(
+        f"SELECT count(*) FILTER (WHERE {_quote(_id_column(info))} NOT IN "
+        f"(SELECT unnest(?::VARCHAR[]))), count(*) FROM {_quote(table)} "
+        "WHERE source = ? AND NOT is_deleted",
+        [list(keep_ids), source],
+    ).fetchall()[0]
+    return int(missing), int(live)
+
+
 def mark_missing_deleted(
     store: Store, table: str, source: str, keep_ids: Iterable[str], *, max_share: float = 1.0
 ) -> int:
@@ -513,20 +530,11 @@ def mark_missing_deleted(
     id_col = _quote(_id_column(info))
     keep = list(keep_ids)
     with store.transaction():
-        (count,) = store.con.execute(
-            f"SELECT count(*) FROM {_quote(table)} WHERE source = ? AND NOT is_deleted "
-            f"AND {id_col} NOT IN (SELECT unnest(?::VARCHAR[]))",
-            [source, keep],
-        ).fetchall()[0]
-        if count and max_share < 1.0:
-            (live,) = store.con.execute(
-                f"SELECT count(*) FROM {_quote(table)} WHERE source = ? AND NOT is_deleted",
-                [source],
-            ).fetchall()[0]
-            if count > max_share * live:
-                msg = (f"{table}: the CRM's id list would flag {count} of {live} live {source} "
-                       f"rows deleted; refusing (an incomplete id list?)")
-                raise StoreError(msg)
+        count, live = missing_share(store, table, source, keep)
+        if count and max_share < 1.0 and count > max_share * live:
+            msg = (f"{table}: the CRM's id list would flag {count} of {live} live {source} "
+                   f"rows deleted; refusing (an incomplete id list?)")
+            raise StoreError(msg)
         if count:
             store.con.execute(
                 f"UPDATE {_quote(table)} SET is_deleted = true WHERE source = ? AND NOT is_deleted "

@@ -99,28 +99,6 @@ def _sql(name: str) -> str:
     return (resources.files("kpi_engine") / "sql" / "writeback" / name).read_text(encoding="utf-8")
 
 
-def select_period(store: Store, grain: str, which: str, today: date) -> date | None:
-    """The start of the period whose KPIs are written.
-
-    Args:
-        store: the store with ``kpi_values``.
-        grain: ``month``, ``quarter`` or ``year``.
-        which: ``latest_complete``: the latest period of ``grain`` that ended on or before
-            ``today`` and was computed to its end (not cut by ``--as-of``); ``current``: the
-            latest computed period that started on or before ``today`` (period to date).
-        today: the UTC date the push runs on.
-
-    Returns:
-        The period's first day, or None when ``kpi_values`` has no such period.
-    """
-    current = which == "current"
-    where = "period_start <= ?" if current else "period_end <= ? AND as_of = period_end"
-    row = store.con.execute(
-        f"SELECT max(period_start) FROM kpi_values WHERE grain = ? AND {where}", [grain, today]
-    ).fetchall()
-    return row[0][0] if row else None
-
-
 def plan(
     store: Store,
     source: str,

@@ -72,7 +72,8 @@ def test_cli_compute_one_grain_and_export_filters(tmp_path: Path) -> None:
     out = runner.invoke(cli, ["--config", str(config), "export", "--grain", "year",
                               "--dimension", "team", "--kpi", "deals_won"]).stdout
     body = out.splitlines()[1:]
-    assert out.splitlines()[0] == "grain,period_start,dimension,member,member_name,kpi,value,n"
+    assert out.splitlines()[0] == (
+        "grain,period_start,dimension,member,member_name,kpi,value,n,period_status")
     # 6 teams closed deals in 2017; in 2016 nothing closed but deals were created (open at its end)
     assert sum(1 for line in body if line.startswith("year,2017-01-01,team,")) == 6
     assert sum(int(line.split(",")[6]) for line in body if line.startswith("year,2017")) == 4238

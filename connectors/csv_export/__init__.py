@@ -1,9 +1,21 @@
 """The CRM-export (CSV) source: deal, owner, partner and lead files read through a column mapping.
 
-Every row is validated before anything is written: a bad value stops the import with a one-line
-error naming file, line, column and value, and the store is left as it was (the connector is
-``atomic``). A file is a full snapshot: deals (and partners, leads) of the ``csv`` source missing
-from it are flagged deleted. Re-importing an unchanged file writes nothing.
+Every row is read before anything is written, and the import commits whole or not at all (the
+connector is ``atomic``). What cannot be read:
+
+- a broken file (not the configured encoding, a mapped column missing from the header, a row
+  with more or fewer fields than the header, an empty or repeated id, no data rows) stops the
+  import with one line naming file, line and column;
+- a value whose meaning depends on a setting the config lacks (``20.000`` in a ``;`` file with no
+  ``decimal_separator``) stops it with the setting to add -- never a silent guess;
+- a bad value (text in an amount, ``2024-13-45``), an unknown stage, or a partner or owner id
+  missing from the partners / owners file follow ``on_bad_record``, as for the CRM sources
+  (:mod:`connectors.bad_records`): every one is listed in ``rejects`` with file and line.
+
+A file is a full snapshot: deals, partners and leads of the ``csv`` source missing from it are
+flagged deleted -- unless that would be more than ``max_delete_share`` of the stored live rows
+(a truncated export): then nothing is written (``sync --allow-mass-delete`` lets it through).
+Re-importing an unchanged file writes nothing.
 """
 
 from __future__ import annotations
@@ -12,40 +24,159 @@ import csv
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from connectors.base import Page, Stream
-from connectors.csv_export.settings import CsvSettings
+from connectors.bad_records import BadRecords
+from connectors.base import Page, SnapshotGuard, Stream
+from connectors.csv_export.settings import TIME_DIRECTIVES, CsvSettings
 from connectors.errors import RecordError
-from connectors.values import parse_amount, parse_bool, parse_date, parse_instant
+from connectors.values import (
+    ambiguous_readings,
+    parse_amount,
+    parse_bool,
+    parse_date,
+    parse_instant,
+)
 
 SOURCE = "csv"
 UNDATED = date(1, 1, 1)  # currency_rates.start_date of an undated rate
 PIPELINE = "default"
 
-_PARSERS: dict[str, Callable[[str], Any]] = {
-    "amount": parse_amount,
-    "created_at": parse_instant,
-    "converted_at": parse_instant,
-    "close_date": parse_date,
-    "is_active": parse_bool,
-}
-
-
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+#: A date written day or month first (``05/12/2024``, ``05.12.2024 14:05``).
+_DMY = re.compile(r"^\d{1,2}([./-])\d{1,2}\1\d{2,4}")
+#: A number with a decimal comma (``0,75``, ``1.250,50``), for the hint of a default import.
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+_DECIMAL_COMMA_GROUPED = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+,\d+$")
+#: The delimiters of exports written in locales with a decimal comma.
+_COMMA_LOCALE_DELIMITERS = (";", "\t")
+_STOP_HINT = "fix the cell or the column mapping"
 
 
-def _check_currency(text: str) -> str:
-    if not _CURRENCY.match(text):
-        msg = "not an ISO 4217 code such as USD"
-        raise ValueError(msg)
-    return text
+class _SettingMissing(Exception):
+    """A value that only a setting can make unambiguous (it stops the import whatever
+    ``on_bad_record`` says)."""
 
 
-_PARSERS["currency"] = _check_currency
+def _plain(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+class _Values:
+    """The value parsers of one import, from the settings' formats.
+
+    Each parser takes the cell's text (not empty) and returns the canonical value; it raises
+    ``ValueError`` for a bad value, :class:`_SettingMissing` for a value a setting must resolve.
+    """
+
+    def __init__(self, settings: CsvSettings) -> None:
+        self.s = settings
+        self.number_format = settings.number_format()
+        self.zone = ZoneInfo(settings.timezone) if settings.timezone else None
+        self.parsers: dict[str, Callable[[str], Any]] = {
+            "amount": self.amount,
+            "created_at": self.instant,
+            "converted_at": self.instant,
+            "close_date": self.day,
+            "is_active": parse_bool,
+            "currency": self.currency,
+        }
+
+    def amount(self, text: str) -> Decimal | None:
+        if self.number_format is not None:
+            return parse_amount(text, self.number_format)
+        if self.s.delimiter in _COMMA_LOCALE_DELIMITERS:
+            readings = ambiguous_readings(text)
+            if readings:
+                point, comma = readings
+                msg = (f"could be {_plain(point)} (decimal point) or {_plain(comma)} (decimal "
+                       "comma) depending on the locale; set sources.csv.decimal_separator to "
+                       "'.' or ','")
+                raise _SettingMissing(msg)
+        try:
+            return parse_amount(text)
+        except ValueError:
+            if _DECIMAL_COMMA_GROUPED.match(text):
+                msg = (f"{text!r} is not a number with decimal separator '.'; set "
+                       "sources.csv.decimal_separator: ',' (and thousands_separator: '.')")
+            elif _DECIMAL_COMMA.match(text):
+                msg = (f"{text!r} is not a number with decimal separator '.'; set "
+                       "sources.csv.decimal_separator: ','")
+            else:
+                raise
+            raise ValueError(msg) from None
+
+    def day(self, text: str) -> date | None:
+        fmt = self.s.date_format
+        if fmt:
+            try:
+                return datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a calendar date
+            except ValueError:
+                msg = f"{text!r} does not match sources.csv.date_format {fmt!r}"
+                raise ValueError(msg) from None
+        try:
+            return parse_date(text)
+        except ValueError as exc:
+            raise ValueError(self._hint(str(exc), text, "date_format", "")) from None
+
+    def instant(self, text: str) -> datetime | None:
+        fmt = self.s.datetime_format
+        if fmt:
+            try:
+                parsed = datetime.strptime(text, fmt)  # noqa: DTZ007 - zone applied below
+            except ValueError:
+                msg = f"{text!r} does not match sources.csv.datetime_format {fmt!r}"
+                raise ValueError(msg) from None
+            if parsed.tzinfo is not None:
+                return parsed.astimezone(UTC)
+            if TIME_DIRECTIVES.search(fmt) and self.zone is not None:
+                return parsed.replace(tzinfo=self.zone).astimezone(UTC)
+            return parsed.replace(tzinfo=UTC)  # a date: midnight UTC
+        if self.zone is not None and len(text) > 10:
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                pass
+            else:
+                if parsed.tzinfo is None:
+                    return parsed.replace(tzinfo=self.zone).astimezone(UTC)
+        try:
+            return parse_instant(text)
+        except ValueError as exc:
+            raise ValueError(self._hint(str(exc), text, "datetime_format", " %H:%M")) from None
+
+    @staticmethod
+    def _hint(reason: str, text: str, setting: str, time: str) -> str:
+        match = _DMY.match(text)
+        if not match:
+            return reason
+        sep = match.group(1)
+        return (f"{reason}; set sources.csv.{setting}, e.g. '%d{sep}%m{sep}%Y{time}' or "
+                f"'%m{sep}%d{sep}%Y{time}'")
+
+    @staticmethod
+    def currency(text: str) -> str:
+        if not _CURRENCY.match(text):
+            msg = "not an ISO 4217 code such as USD"
+            raise ValueError(msg)
+        return text
+
+
+@dataclass
+class _File:
+    """One file read: the rows kept (line, canonical row), every id in it (rows left out by
+    ``on_bad_record`` included: they are not gone from the export) and, per id, the canonical
+    columns whose value was bad (kept as NULL)."""
+
+    rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    bad: dict[str, set[str]] = field(default_factory=dict)
 
 
 def _read(
@@ -53,24 +184,32 @@ def _read(
     mapping: Mapping[str, str],
     settings: CsvSettings,
     key: str,
+    what: str,
+    bad: BadRecords,
+    values: _Values,
     required: tuple[str, ...] = (),
-) -> list[tuple[int, dict[str, Any]]]:
-    """Read and validate every data row of a CSV file: (line number, canonical row) pairs.
+    check: Callable[[str, int, dict[str, Any]], None] | None = None,
+) -> _File:
+    """Read every data row of a CSV file.
 
     Args:
         path: the file.
         mapping: canonical column -> file column.
         settings: ``sources.csv`` (encoding, delimiter).
         key: the canonical id column: never empty, never repeated.
+        what: the kind of record, for rejects (``deal``).
+        bad: the bad-record policy collecting this file's rejects.
+        values: the value parsers.
         required: other canonical columns that must not be empty.
+        check: more checks of a row (``where`` = ``file:line``, line, row), run before the row
+            is judged; they report through ``bad``.
 
     Raises:
-        RecordError: the file is not text in the configured encoding, a mapped column is missing
-            from the header, a row has more or fewer fields than the header, a value does not
-            parse, an id is empty or repeated, or the file has no data rows. The message names
-            file, line, column and value.
+        RecordError: a broken file (see the module docstring), a value a setting must resolve,
+            or a bad value under ``on_bad_record: stop``. The message names file, line, column
+            and value.
     """
-    rows: list[tuple[int, dict[str, Any]]] = []
+    result = _File()
     seen: dict[str, int] = {}
     try:
         with path.open(newline="", encoding=settings.encoding) as handle:
@@ -85,22 +224,27 @@ def _read(
                 raise RecordError(msg, field=missing[0])
             for row in reader:
                 line = reader.line_num
-                rows.append(
-                    (line, _row(path.name, line, row, len(header), mapping, key, required, seen))
-                )
+                before = len(bad.rejects)
+                out = _row(path.name, line, row, len(header), mapping, key, required, seen,
+                           what, bad, values, result.bad)
+                if check is not None:
+                    check(f"{path.name}:{line}", line, out)
+                result.ids.append(out[key])
+                if not bad.skips(before):
+                    result.rows.append((line, out))
     except UnicodeDecodeError as exc:
         msg = (
             f"{path.name}: not {settings.encoding} text (byte 0x{exc.object[exc.start]:02x}); "
             "set sources.csv.encoding (e.g. latin-1, utf-16)"
         )
         raise RecordError(msg) from None
-    if not rows:
+    if not result.ids:
         msg = (
             f"{path.name}: no data rows; an export is a full snapshot, so an empty one would "
             "mark every record deleted: check the export"
         )
         raise RecordError(msg)
-    return rows
+    return result
 
 
 def _row(
@@ -112,29 +256,19 @@ def _row(
     key: str,
     required: tuple[str, ...],
     seen: dict[str, int],
+    what: str,
+    bad: BadRecords,
+    values: _Values,
+    bad_columns: dict[str, set[str]],
 ) -> dict[str, Any]:
     if None in row or any(v is None for v in row.values()):
         fields = width + len(row.get(None) or []) - sum(v is None for v in row.values())
         msg = f"{name}:{line}: {fields} fields, the header has {width}; fix the row's quoting"
         raise RecordError(msg)
-    out: dict[str, Any] = {}
-    for canonical, column in mapping.items():
-        raw = row[column]
-        text = raw.strip()
-        parser = _PARSERS.get(canonical)
-        try:
-            out[canonical] = parser(text) if parser and text else (text or None)
-        except ValueError as exc:
-            msg = (
-                f"{name}:{line}: column {column!r} value {raw!r} is not valid for "
-                f"{canonical} ({exc}); fix the cell or the column mapping"
-            )
-            raise RecordError(msg, record=row.get(mapping[key]), field=column, value=raw) from None
-    for canonical in (key, *required):
-        if out.get(canonical) is None:
-            msg = f"{name}:{line}: column {mapping[canonical]!r} is empty; {canonical} is required"
-            raise RecordError(msg, field=mapping[canonical])
-    record = out[key]
+    record = row[mapping[key]].strip()
+    if not record:
+        msg = f"{name}:{line}: column {mapping[key]!r} is empty; {key} is required"
+        raise RecordError(msg, field=mapping[key])
     if record in seen:
         msg = (
             f"{name}:{line}: {key} {record!r} appears again (first on line {seen[record]}); "
@@ -142,6 +276,30 @@ def _row(
         )
         raise RecordError(msg, record=record, field=mapping[key], value=record)
     seen[record] = line
+    out: dict[str, Any] = {}
+    for canonical, column in mapping.items():
+        raw = row[column]
+        text = raw.strip()
+        parser = values.parsers.get(canonical)
+        if not (parser and text):
+            out[canonical] = text or None
+            continue
+        try:
+            out[canonical] = parser(text)
+        except _SettingMissing as exc:
+            msg = f"{name}:{line}: column {column!r} value {raw!r} {exc}"
+            raise RecordError(msg, record=record, field=column, value=raw) from None
+        except ValueError as exc:
+            out[canonical] = None
+            bad_columns.setdefault(record, set()).add(canonical)
+            bad.add(what, record, column, raw, f"{name}:{line}: {exc}",
+                    nullable=canonical not in required,
+                    message=(f"{name}:{line}: column {column!r} value {raw!r} is not valid for "
+                             f"{canonical} ({exc}); {_STOP_HINT}"))
+    for canonical in required:
+        if out.get(canonical) is None and not row[mapping[canonical]].strip():
+            msg = f"{name}:{line}: column {mapping[canonical]!r} is empty; {canonical} is required"
+            raise RecordError(msg, field=mapping[canonical])
     return out
 
 
@@ -167,6 +325,8 @@ class CsvConnector:
         self.settings = settings
         self.currency = settings.currency or reporting_currency
         self.reporting_currency = reporting_currency
+        self.values = _Values(settings)
+        self._known: dict[str, set[str]] = {}  # owners / partners -> the ids of their file
 
     def streams(self) -> Sequence[Stream]:
         """stages, currency_rates, owners, partners, deals, leads (those configured)."""
@@ -193,12 +353,62 @@ class CsvConnector:
         watermark is the file's content fingerprint, shown by ``status``.
 
         Raises:
-            RecordError: a bad value (file, line, column and value named).
+            RecordError: a broken file, a value a setting must resolve, or a bad value under
+                ``on_bad_record: stop`` (file, line, column and value named).
         """
         page = getattr(self, f"_{stream.name}")()
         if stream.crm_object != "config":
             page.watermark = _fingerprint(Path(stream.crm_object))
         yield page
+
+    def _bad(self) -> BadRecords:
+        return BadRecords(self.settings.on_bad_record)
+
+    def _snapshot(self, table: str, path: Path, file: _File, rows: list[dict[str, Any]],
+                  bad: BadRecords, warnings: list[str] | None = None) -> Page:
+        guard = SnapshotGuard(
+            max_share=self.settings.max_delete_share,
+            name=path.name,
+            setting="sources.csv.max_delete_share",
+            override="run partnerkpi sync --allow-mass-delete (or raise "
+            "sources.csv.max_delete_share)",
+        )
+        return Page({table: rows}, keep_ids={table: file.ids}, snapshot_guard=guard,
+                    rejects=bad.take(), warnings=warnings or [])
+
+    def _known_ids(self, stream: str) -> set[str] | None:
+        """The ids of the owners / partners file (None when none is configured)."""
+        if getattr(self.settings, stream) is None:
+            return None
+        if stream not in self._known:
+            getattr(self, f"_{stream}")()
+        return self._known[stream]
+
+    def _references(self, what: str, mapping: Mapping[str, str], bad: BadRecords
+                    ) -> Callable[[str, int, dict[str, Any]], None]:
+        """A row check: the row's partner and owner ids must be in the partners / owners file
+        (when one is configured); an unknown one follows ``on_bad_record`` (``keep``: NULL,
+        the record counts unattributed / under owner ``none``)."""
+        checks = []
+        for column, stream, noun in (("partner_id", "partners", "a partner_id"),
+                                     ("owner_id", "owners", "an owner_id")):
+            known = self._known_ids(stream) if column in mapping else None
+            if known is not None:
+                source_file = getattr(self.settings, stream).path.name
+                checks.append((column, known, f"is not {noun} in {source_file}"))
+
+        def check(where: str, line: int, row: dict[str, Any]) -> None:
+            for column, known, reason in checks:
+                value = row.get(column)
+                if value is None or value in known:
+                    continue
+                record, file_column = row[f"{what}_id"], mapping[column]
+                bad.add(what, record, file_column, value, f"{where}: {reason}",
+                        message=f"{where}: {what} {record!r} column {file_column!r} value "
+                                f"{value!r} {reason}")
+                row[column] = None
+
+        return check
 
     # -- one method per stream ---------------------------------------------------------------
     def _stages(self) -> Page:
@@ -241,54 +451,68 @@ class CsvConnector:
     def _owners(self) -> Page:
         o = self.settings.owners
         assert o is not None
-        rows = [
-            {"source": SOURCE, **row}
-            for _, row in _read(o.path, o.columns, self.settings, "owner_id")
-        ]
-        return Page({"owners": rows})
+        bad = self._bad()
+        file = _read(o.path, o.columns, self.settings, "owner_id", "owner", bad, self.values)
+        self._known["owners"] = set(file.ids)
+        rows = [{"source": SOURCE, **row} for _, row in file.rows]
+        return Page({"owners": rows}, rejects=bad.take())
 
     def _partners(self) -> Page:
         p = self.settings.partners
         assert p is not None
-        rows = [
-            {"source": SOURCE, "is_deleted": False, **row}
-            for _, row in _read(p.path, p.columns, self.settings, "partner_id")
-        ]
-        return Page({"partners": rows}, snapshot={"partners": True})
+        bad = self._bad()
+        file = _read(p.path, p.columns, self.settings, "partner_id", "partner", bad, self.values)
+        self._known["partners"] = set(file.ids)
+        rows = [{"source": SOURCE, "is_deleted": False, **row} for _, row in file.rows]
+        return self._snapshot("partners", p.path, file, rows, bad)
 
     def _leads(self) -> Page:
         le = self.settings.leads
         assert le is not None
-        rows = [
-            {"source": SOURCE, "is_deleted": False, **row}
-            for _, row in _read(le.path, le.columns, self.settings, "lead_id", ("created_at",))
-        ]
-        return Page({"leads": rows}, snapshot={"leads": True})
+        bad = self._bad()
+        file = _read(le.path, le.columns, self.settings, "lead_id", "lead", bad, self.values,
+                     ("created_at",), self._references("lead", le.columns, bad))
+        rows = [{"source": SOURCE, "is_deleted": False, **row} for _, row in file.rows]
+        return self._snapshot("leads", le.path, file, rows, bad)
 
     def _deals(self) -> Page:
         d = self.settings.deals
         won, lost = set(d.won_stages), set(d.lost_stages)
         known = won | lost | set(self.settings.stage_probability)
+        bad = self._bad()
+        references = self._references("deal", d.columns, bad)
+        stage_column = d.columns["stage"]
+
+        def check(where: str, line: int, row: dict[str, Any]) -> None:
+            stage = row["stage"]
+            if stage not in known:
+                reason = ("is not a known stage; add it to won_stages, lost_stages or "
+                          "stage_probability")
+                bad.add("deal", row["deal_id"], stage_column, stage, f"{where}: {reason}",
+                        nullable=False,
+                        message=f"{where}: deal {row['deal_id']!r} column {stage_column!r} "
+                                f"value {stage!r} {reason}")
+            references(where, line, row)
+
+        file = _read(d.path, d.columns, self.settings, "deal_id", "deal", bad, self.values,
+                     ("stage",), check)
         rows = []
         no_created = 0
-        for line, row in _read(d.path, d.columns, self.settings, "deal_id", ("stage",)):
-            deal_id, stage = row["deal_id"], row["stage"]
-            where = f"{d.path.name}:{line}"
-            if stage not in known:
-                msg = (
-                    f"{where}: deal {deal_id!r} column {d.columns['stage']!r} value {stage!r} "
-                    "is not a known stage; add it to won_stages, lost_stages or stage_probability"
-                )
-                raise RecordError(msg, record=deal_id, field=d.columns["stage"], value=stage)
+        for _, row in file.rows:
+            stage = row["stage"]
             if row.get("created_at") is None:
                 no_created += 1
+            currency = row.pop("currency", None) or self.currency
+            if "currency" in file.bad.get(row["deal_id"], ()):
+                # kept under on_bad_record: keep: an amount in an unknown currency is unknown
+                currency = row["amount"] = None
             rows.append(
                 {
                     "source": SOURCE,
                     "pipeline": row.pop("pipeline", None) or PIPELINE,
                     "is_closed": stage in won or stage in lost,
                     "is_won": stage in won,
-                    "currency": row.pop("currency", None) or self.currency,
+                    "currency": currency,
                     "is_deleted": False,
                     **row,
                 }
@@ -299,4 +523,4 @@ class CsvConnector:
                 f"{no_created} deal(s) in {d.path.name} have no created date: they are left out "
                 "of deals_created, pipeline, sales cycle and deal success"
             )
-        return Page({"deals": rows}, snapshot={"deals": True}, warnings=warnings)
+        return self._snapshot("deals", d.path, file, rows, bad, warnings)

@@ -21,12 +21,19 @@ Paths are relative to the config file. Example (the shared Maven data set)::
 from __future__ import annotations
 
 import codecs
+import re
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from connectors.setting_checks import existing_file, positive_rates
+from connectors.bad_records import BadRecordSetting
+from connectors.setting_checks import check_timezone, existing_file, positive_rates
+from connectors.values import NumberFormat
+
+#: strptime directives that read a time of day (a value with one needs a time zone).
+TIME_DIRECTIVES = re.compile(r"%[HIMSpXcTRf]")
 
 DEAL_COLUMNS = {
     "deal_id": True,  # canonical column -> required in the mapping
@@ -107,7 +114,17 @@ class CsvLeadsSettings(_FileSettings):
     _columns = LEAD_COLUMNS
 
 
-class CsvSettings(BaseModel):
+def _check_date_format(value: str | None) -> str | None:
+    if value is None:
+        return None
+    for directives, name in (("%Y %y", "year"), ("%m %b %B", "month"), ("%d", "day")):
+        if not any(d in value for d in directives.split()):
+            msg = f"{value!r} has no {name} ({' or '.join(directives.split())})"
+            raise ValueError(msg)
+    return value
+
+
+class CsvSettings(BadRecordSetting):
     """``sources.csv``.
 
     Attributes:
@@ -118,6 +135,21 @@ class CsvSettings(BaseModel):
         currency_rates: ISO code -> units of that currency per one unit of the reporting currency.
         encoding: text encoding of the files (default utf-8-sig: a BOM is ignored).
         delimiter: the field separator (default ``,``; ``;`` for many European exports).
+        decimal_separator: ``.`` or ``,`` in amounts. Unset: a point, with commas between groups
+            of 3 digits (``1,800.00``); then, with delimiter ``;`` or a tab, a value whose
+            meaning depends on the locale (``20.000``, ``1,500``) stops the import.
+        thousands_separator: ``,``, ``.``, ``' '``, ``'`` or ``""`` (none); default ``,`` with a
+            decimal point, ``.`` with a decimal comma.
+        date_format: strptime pattern of close dates (``%d.%m.%Y``); default ``YYYY-MM-DD``.
+        datetime_format: strptime pattern of created / converted date-times (``%d.%m.%Y
+            %H:%M``); default ISO-8601 with an offset, a bare date, or epoch milliseconds.
+        timezone: IANA zone of date-times written without an offset (a ``datetime_format``
+            without ``%z``, ISO text without one); bare dates are always midnight UTC.
+        max_delete_share: ratio 0..1: an import that would flag more than this share of a
+            file's stored live rows deleted is refused (a truncated export); default 0.5.
+        on_bad_record: ``keep`` / ``reject`` / ``stop`` (:class:`BadRecordSetting`): an
+            unreadable value, an unknown stage, or a partner or owner id missing from the
+            partners / owners file.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -131,6 +163,51 @@ class CsvSettings(BaseModel):
     currency_rates: dict[str, Decimal] = Field(default_factory=dict)
     encoding: str = "utf-8-sig"
     delimiter: str = Field(default=",", min_length=1, max_length=1)
+    decimal_separator: Literal[".", ","] | None = None
+    thousands_separator: Literal[",", ".", " ", "'", ""] | None = None
+    date_format: str | None = None
+    datetime_format: str | None = None
+    timezone: str | None = None
+    max_delete_share: float = Field(default=0.5, ge=0, le=1)
+
+    _check_date_format = field_validator("date_format")(_check_date_format)
+
+    @field_validator("datetime_format")
+    @classmethod
+    def _check_datetime_format(cls, value: str | None) -> str | None:
+        return _check_date_format(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
+
+    @model_validator(mode="after")
+    def _check_formats(self) -> CsvSettings:
+        if self.thousands_separator is not None and self.decimal_separator is None:
+            msg = ("thousands_separator needs decimal_separator ('.' or ','): say both, the "
+                   "pair is what makes a value unambiguous")
+            raise ValueError(msg)
+        if self.decimal_separator is not None and self.thousands_separator == (
+                self.decimal_separator):
+            msg = f"thousands_separator {self.thousands_separator!r} is the decimal separator"
+            raise ValueError(msg)
+        fmt = self.datetime_format
+        if (fmt and "%z" not in fmt and TIME_DIRECTIVES.search(fmt)
+                and self.timezone is None):
+            msg = (f"datetime_format {fmt!r} has no %z: set sources.csv.timezone (e.g. "
+                   "Europe/Berlin) to say which time zone its values are in")
+            raise ValueError(msg)
+        return self
+
+    def number_format(self) -> NumberFormat | None:
+        """The amounts' :class:`NumberFormat` when ``decimal_separator`` is set, else None."""
+        if self.decimal_separator is None:
+            return None
+        thousands = self.thousands_separator
+        if thousands is None:
+            thousands = "," if self.decimal_separator == "." else "."
+        return NumberFormat(self.decimal_separator, thousands)
 
     @field_validator("encoding")
     @classmethod

@@ -58,10 +58,10 @@ def _rows(tmp_path: Path) -> list[tuple]:
          "error: deals.csv:2: 4 fields, the header has 7; fix the row's quoting"),
         (HEADER + "D1,U1,Won,2024-01-02,2024-02-01,100,USD,extra\n", OWNERS, {},
          "error: deals.csv:2: 8 fields, the header has 7; fix the row's quoting"),
-        (HEADER + "D1,U1,Won,2024-01-02,2024-02-01,0.0000001,USD\n", OWNERS, {},
+        (HEADER + "D1,U1,Won,2024-01-02,2024-02-01,0.0000001,USD\n", OWNERS, {"on_bad_record": "stop"},
          "error: deals.csv:2: column 'amount' value '0.0000001' is not valid for amount "
          "('0.0000001' has more than 6 decimal places); fix the cell or the column mapping"),
-        (HEADER + "D1,U1,Won,2024-01-02,2024-02-01,100,Dollars\n", OWNERS, {},
+        (HEADER + "D1,U1,Won,2024-01-02,2024-02-01,100,Dollars\n", OWNERS, {"on_bad_record": "stop"},
          "error: deals.csv:2: column 'currency' value 'Dollars' is not valid for currency "
          "(not an ISO 4217 code such as USD); fix the cell or the column mapping"),
         (HEADER + ",U1,Won,2024-01-02,2024-02-01,100,USD\n", OWNERS, {},

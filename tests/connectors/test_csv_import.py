@@ -115,7 +115,9 @@ def test_csv_bad_row_names_it_and_writes_nothing(
     lines[100] = ",".join(cells) + "\r\n"
     bad_file = tmp_path / "sales_pipeline.csv"
     bad_file.write_text("".join(lines), encoding="utf-8")
-    bad = write_config(tmp_path / "bad.yaml", maven_config(tmp_path / "s.duckdb", deals=bad_file))
+    data = maven_config(tmp_path / "s.duckdb", deals=bad_file)
+    data["sources"]["csv"]["on_bad_record"] = "stop"  # keep (the default) keeps going
+    bad = write_config(tmp_path / "bad.yaml", data)
 
     code, out, err = _run(bad, "sync")
     assert code == 1

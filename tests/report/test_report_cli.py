@@ -26,7 +26,7 @@ def test_report_cli_bad_period_is_one_line(maven_store: MavenStore, tmp_path: Pa
     result = CliRunner().invoke(cli, ["--config", str(maven_store.config), "report",
                                       "--period", "May", "--output", str(tmp_path / "r.html")])
     assert result.exit_code == 1
-    assert result.stderr == "error: --period 'May' is not latest or a date YYYY-MM-DD\n"
+    assert result.stderr == "error: --period 'May' is not latest, current or a date YYYY-MM-DD\n"
     result = CliRunner().invoke(cli, ["--config", str(maven_store.config), "report",
                                       "--period", "2015-01-01", "--output",
                                       str(tmp_path / "r.html")])

@@ -6,7 +6,8 @@
 --   pipeline_weighted_amount = sum of amount x probability of the stage the deal was in at t:
 --                              the latest stage_history row with entered_at < t; with no such row,
 --                              the current stage if the deal is still open, else the deal is left
---                              out (and not counted in n)
+--                              out (and not counted in n); NULL (unknown, not 0) when deals with
+--                              an amount are open at t and none has a stage known at t (n = 0)
 --   pipeline_created_amount  = amounts of deals created in P           (n = deals with an amount)
 -- The open pipeline at every period boundary is computed once for all grains, by events and
 -- running sums over the boundaries, in steps/open_pipeline.sql (pipe_all); pipe_at keeps this
@@ -27,7 +28,9 @@ CREATE OR REPLACE TEMP TABLE fam_pipeline_end AS
 SELECT p.period_start, a.mid,
        open_count AS pipeline_open_count, open_count AS pipeline_open_count_n,
        open_amount AS pipeline_open_amount, open_amount_n AS pipeline_open_amount_n,
-       weighted_amount AS pipeline_weighted_amount, weighted_n AS pipeline_weighted_amount_n
+       CASE WHEN weighted_n > 0 OR open_amount_n = 0 THEN weighted_amount END
+           AS pipeline_weighted_amount,
+       weighted_n AS pipeline_weighted_amount_n
 FROM pipe_at a
 JOIN periods p ON p.t_end = a.t;
 

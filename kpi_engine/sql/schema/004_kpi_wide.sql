@@ -5,7 +5,7 @@
 -- A store computed before keeps its KPIs: the rows of the kpi_values table are carried over.
 --   period_end   exclusive; as_of: the day the period's pipeline was measured (period_end, or
 --                --as-of when earlier); complete: as_of = period_end and period_end on or
---                before the day it was computed (UTC)
+--                before the day it was computed (today in the reporting time zone)
 --   <kpi>        INTEGER for counts (unit deals), DECIMAL(38, 10) for money, DECIMAL(18, 10)
 --                for ratios, days and scores; NULL where docs/kpis.md says so; <kpi>_n INTEGER (NULL only for the
 --                quality score of the overall member, which has none)
