@@ -304,7 +304,7 @@ def _print_compute(summary: ComputeSummary) -> None:
 )
 @click.pass_context
 def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, date_to) -> None:
-    """Compute every partner KPI into kpi_values."""
+    """Compute every partner KPI into kpi_wide (as rows: the view kpi_values)."""
     config = _config(ctx)
 
     def day(value) -> date | None:

@@ -40,6 +40,7 @@ from kpi_engine.settings import (
     check_channels,
     check_timezone,
 )
+from kpi_engine.store import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_PATTERN
 
 DEFAULT_CONFIG = "partnerkpi.yaml"
 CONFIG_ENV = "PARTNERKPI_CONFIG"
@@ -56,6 +57,15 @@ class KpisSection(BaseModel):
 
     # the engine's own check of the channel map, run when the config is read
     _check_channels = field_validator("channels")(check_channels)
+
+
+class DuckDbSection(BaseModel):
+    """``duckdb:``: how much memory the store's DuckDB may use and where it spills beyond it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory_limit: str = Field(default=DEFAULT_MEMORY_LIMIT, pattern=MEMORY_LIMIT_PATTERN)
+    temp_directory: Path | None = None
 
 
 class _Sections(BaseModel):
@@ -115,6 +125,7 @@ class AppConfig(BaseModel):
         reporting_currency: ISO code every amount KPI is expressed in.
         reporting_timezone: IANA time zone whose date is "today": which period is the latest
             complete one, and the default ``--as-of`` of a compute (UTC unless set).
+        duckdb: DuckDB's memory limit and spill directory (relative to the config file).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -125,6 +136,7 @@ class AppConfig(BaseModel):
     sources: SourcesSection = Field(default_factory=SourcesSection)
     kpis: KpisSection = Field(default_factory=KpisSection)
     writeback: WritebackSection = Field(default_factory=WritebackSection)
+    duckdb: DuckDbSection = Field(default_factory=DuckDbSection)
     path: Path | None = Field(default=None, exclude=True)
 
     _check_timezone = field_validator("reporting_timezone")(check_timezone)
@@ -134,6 +146,15 @@ class AppConfig(BaseModel):
     def _database_path(cls, value: Path, info: ValidationInfo) -> Path:
         base = (info.context or {}).get("base_dir")
         return value if value.is_absolute() or base is None else Path(base) / value
+
+    @field_validator("duckdb")
+    @classmethod
+    def _temp_directory_path(cls, value: DuckDbSection, info: ValidationInfo) -> DuckDbSection:
+        base = (info.context or {}).get("base_dir")
+        temp = value.temp_directory
+        if temp is not None and not temp.is_absolute() and base is not None:
+            value.temp_directory = Path(base) / temp
+        return value
 
     def kpi_settings(self) -> KpiSettings:
         """The KPI engine's settings from this config."""

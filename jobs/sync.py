@@ -38,7 +38,12 @@ def open_store(config: AppConfig, *, read_only: bool = False, must_exist: bool =
     if (read_only or must_exist) and not config.database.exists():
         msg = f"no store at {config.database} yet: run partnerkpi sync first"
         raise StoreError(msg)
-    return Store(config.database, read_only=read_only)
+    return Store(
+        config.database,
+        read_only=read_only,
+        memory_limit=config.duckdb.memory_limit,
+        temp_directory=config.duckdb.temp_directory,
+    )
 
 
 def sync_sources(

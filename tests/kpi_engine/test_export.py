@@ -14,6 +14,7 @@ import pytest
 from kpi_engine.errors import EngineError
 from kpi_engine.export import COLUMNS, export, plain_number
 from kpi_engine.store import Store
+from tests.helpers.kpi_rows import insert_long_rows
 
 
 @pytest.fixture
@@ -30,10 +31,7 @@ def store(tmp_path: Path) -> Store:
         ("year", date(2017, 1, 1), date(2018, 1, 1), "overall", "all", "All", "won_amount",
          Decimal("1234567890.5"), 3),
     ]
-    s.con.executemany(
-        "INSERT INTO kpi_values VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [[*r[:9], r[2], now] for r in rows],
-    )
+    insert_long_rows(s, rows, now)
     yield s
     s.close()
 
@@ -87,9 +85,8 @@ def test_export_rejects_unknown_format(store: Store) -> None:
 
 def test_export_period_choices_and_status(store: Store) -> None:
     # a quarter in progress on 2017-08-20: measured at its as_of, not at its end
-    store.con.execute(
-        "INSERT INTO kpi_values VALUES ('quarter', DATE '2017-07-01', DATE '2017-10-01', "
-        "'overall', 'all', 'All', 'won_amount', 10, 1, DATE '2017-08-20', now())")
+    insert_long_rows(store, [("quarter", date(2017, 7, 1), date(2017, 10, 1), "overall", "all",
+                              "All", "won_amount", 10, 1)], as_of=[date(2017, 8, 20)])
     today = date(2017, 8, 20)
 
     def periods(period: str | date) -> list[tuple[str, str, str]]:

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from cli import cli
 from kpi_engine.periods import CURRENT, LATEST, Period, choose_period, reporting_today
 from kpi_engine.store import Store
+from tests.helpers.kpi_rows import insert_long_rows
 from tests.helpers.maven import write_config
 
 TODAY = date(2026, 12, 3)
@@ -280,13 +281,12 @@ def test_period_rule_push_plans_the_latest_complete_quarter(tmp_path: Path) -> N
         store.upsert("partners", [{"source": "salesforce", "partner_id": "001A", "name": "A"}])
         # Q3 complete, Q4 computed to date, and a 2027 quarter left by an older compute that
         # measured it at its (future) end
-        for start, end, as_of, value in ((Q3, Q4, Q4, "0.5"),
-                                         (Q4, date(2027, 1, 1), TODAY, "0.25"),
-                                         (date(2027, 1, 1), date(2027, 4, 1), date(2027, 4, 1),
-                                          "1")):
-            store.con.execute(
-                "INSERT INTO kpi_values VALUES ('quarter', ?, ?, 'partner', '001A', 'A', "
-                "'win_rate', ?, 4, ?, ?)", [start, end, Decimal(value), as_of, NOW])
+        rows = ((Q3, Q4, Q4, "0.5"), (Q4, date(2027, 1, 1), TODAY, "0.25"),
+                (date(2027, 1, 1), date(2027, 4, 1), date(2027, 4, 1), "1"))
+        insert_long_rows(
+            store, [("quarter", start, end, "partner", "001A", "A", "win_rate", Decimal(value), 4)
+                    for start, end, _, value in rows],
+            NOW, as_of=[as_of for _, _, as_of, _ in rows])
     with responses.RequestsMock() as mocked, Store(config.database) as store:
         mocked.get(DESCRIBE, json=DESCRIBE_BODY)
         (latest,) = push_targets(config, store, dry_run=True, today=TODAY)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from crm_sandbox.world import Partner, World
 from jobs.config import AppConfig
 from jobs.run import push_targets
 from kpi_engine.store import Store
+from tests.helpers.kpi_rows import insert_long_rows
 from tests.helpers.writeback import (
     COLLECTIONS,
     DESCRIBE,
@@ -55,12 +56,8 @@ def insert_kpis(store: Store, rows: list[tuple[str, str | None, str, str]]) -> N
     """(member, member name, kpi, value) rows of partner KPIs for 2017-Q4, in one statement."""
     if not rows:
         return
-    members, names, kpis, values = (list(col) for col in zip(*rows, strict=True))
-    store.con.execute(
-        "INSERT INTO kpi_values SELECT 'quarter', DATE '2017-10-01', DATE '2018-01-01', "
-        "'partner', m, n, k, CAST(v AS DECIMAL(38, 10)), 10, DATE '2018-01-01', ? "
-        "FROM (SELECT unnest(?) AS m, unnest(?::VARCHAR[]) AS n, unnest(?) AS k, unnest(?) AS v)",
-        [datetime.now(UTC), members, names, kpis, values])
+    insert_long_rows(store, [("quarter", date(2017, 10, 1), date(2018, 1, 1), "partner", m, n, k,
+                               v, 10) for m, n, k, v in rows])
 
 
 @pytest.fixture
@@ -107,8 +104,8 @@ def test_salesforce_bodies_batches_of_200_then_only_changed_fields(tmp_path: Pat
 
     # one KPI of two partners changes: one call, only those records, only that field
     with Store(config.database) as store:
-        store.con.execute("UPDATE kpi_values SET value = 0.333 WHERE kpi = 'win_rate' "
-                          "AND member IN (?, ?)", [ids[4], ids[210]])
+        store.con.execute("UPDATE kpi_wide SET win_rate = 0.333 WHERE member IN (?, ?)",
+                          [ids[4], ids[210]])
         seen.clear()
         (second,) = push_targets(config, store, today=TODAY, policy=policy())
     assert seen == [{"allOrNone": False, "records": [

@@ -144,8 +144,8 @@ def test_push_only_sends_changed_fields_after_a_kpi_changes(
     with Store(store_path) as store:
         push_targets(config, store, target="salesforce", today=TODAY, policy=policy())
         store.con.execute(
-            "UPDATE kpi_values SET value = 0.5 WHERE grain = 'quarter' AND period_start = ? "
-            "AND member = '001XX0000000003YAA' AND kpi = 'win_rate'", [PERIOD])
+            "UPDATE kpi_wide SET win_rate = 0.5 WHERE grain = 'quarter' AND period_start = ? "
+            "AND member = '001XX0000000003YAA'", [PERIOD])
         (result,) = push_targets(config, store, target="salesforce", today=TODAY, policy=policy())
     assert [(c.record_id, c.field, c.old, c.new) for c in result.cells if c.action == "write"] == [
         ("001XX0000000003YAA", "Partner_Win_Rate__c", Decimal("63.20"), Decimal("50.00"))]

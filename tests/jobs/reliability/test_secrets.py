@@ -112,13 +112,16 @@ def scan_store(path: Path, sb: Sandbox) -> None:
     """Every column of every table as text, and the raw bytes of the file and its WAL."""
     con = duckdb.connect(str(path), read_only=True)
     try:
-        tables = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
-        for (table,) in tables:
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+        for schema, table in tables:
             cols = con.execute("SELECT column_name FROM information_schema.columns "
-                               "WHERE table_name = ?", [table]).fetchall()
+                               "WHERE table_schema = ? AND table_name = ?", [schema, table]
+                               ).fetchall()
             for (col,) in cols:
-                values = con.execute(f'SELECT DISTINCT CAST("{col}" AS VARCHAR) FROM "{table}"'
-                                     ).fetchall()
+                values = con.execute(
+                    f'SELECT DISTINCT CAST("{col}" AS VARCHAR) FROM "{schema}"."{table}"'
+                ).fetchall()
                 assert_clean("\n".join(str(v) for (v,) in values), sb, f"{table}.{col}")
     finally:
         con.close()

@@ -1,12 +1,17 @@
 -- Facts every KPI family reads: the live (not deleted) deals and leads with their dimension
--- members and the amount in the reporting currency. Inputs (temp tables made by kpis.py):
---   kpi_params(reporting_currency, t_cut TIMESTAMPTZ, cut_date DATE, all_sources BOOLEAN)
---   kpi_sources(source)            -- sources to include when not all_sources
---   channel_map(lead_source, channel)  -- lead_source lower-cased
+-- members and the amount in the reporting currency.
+-- step: facts
+-- reads: deals, leads, owners, partners, currency_rates, kpi_params, kpi_sources, channel_map
+-- creates: dim_members, f_deals, f_leads
+-- scratch: ids_partner, ids_owner, ids_owner_dims, ids_none, ids_channel, rate_keys,
+--          rate_table, rate_days
+-- Parameters (made by kpis.py): kpi_params(reporting_currency, t_cut TIMESTAMPTZ, cut_date DATE,
+-- all_sources BOOLEAN, ...), kpi_sources(source) -- the sources to include when not all_sources,
+-- channel_map(lead_source, channel) -- lead_source lower-cased.
 -- Missing members: partner/owner/team/unit -> 'none', channel -> 'unknown'.
 -- Members are numbered (dim_members: mid, dimension, member, member_name; overall = 0) and the
 -- facts carry the numbers (p_id, o_id, t_id, u_id, c_id): every family groups and joins on
--- integers, and the names come back only in the result (result.sql).
+-- integers, and the names come back only in the result.
 
 -- Every member a deal or lead can have (a superset: members without a deal never get a row).
 CREATE OR REPLACE TEMP TABLE dim_members AS
@@ -60,42 +65,25 @@ CREATE OR REPLACE TEMP TABLE ids_channel AS
 SELECT c.lead_source, m.mid
 FROM channel_map c JOIN dim_members m ON m.dimension = 'channel' AND m.member = c.channel;
 
+-- the rate in force on the close date (today for deals without one), looked up once per
+-- (source, currency, day) for the amounts in another currency the CRM has not converted
+CREATE OR REPLACE TEMP TABLE rate_keys AS
+SELECT DISTINCT d.source, d.currency, coalesce(d.close_date, current_date) AS rate_day
+FROM deals d, kpi_params p
+WHERE NOT d.is_deleted
+  AND (p.all_sources OR d.source IN (SELECT source FROM kpi_sources))
+  AND d.amount IS NOT NULL AND d.currency IS NOT NULL AND d.currency <> p.reporting_currency
+  AND d.amount_reporting IS NULL;
+CREATE OR REPLACE TEMP TABLE rate_table AS
+SELECT r.source, r.currency, r.start_date, r.rate, r.end_date
+FROM currency_rates r, kpi_params p
+WHERE r.per_currency = p.reporting_currency;
+CREATE OR REPLACE TEMP TABLE rate_days AS
+SELECT source, currency, rate_day, rate, rate_end FROM rate_in_force('rate_keys', 'rate_table');
+
 CREATE OR REPLACE TEMP TABLE f_deals AS
-WITH live AS NOT MATERIALIZED (
-    SELECT d.*,
-           -- only an amount in another currency that the CRM has not converted needs a rate
-           d.amount IS NOT NULL AND d.currency IS NOT NULL AND d.currency <> p.reporting_currency
-               AND d.amount_reporting IS NULL AS needs_rate
-    FROM deals d, kpi_params p
-    WHERE NOT d.is_deleted
-      AND (p.all_sources OR d.source IN (SELECT source FROM kpi_sources))
-),
-rate_days AS (
-    -- the rate in force on the close date (today for deals without one): latest start_date <= it,
-    -- looked up once per (source, currency, day)
-    SELECT k.source, k.currency, k.rate_day, r.rate, r.end_date AS rate_end
-    FROM (
-        SELECT DISTINCT source, currency, coalesce(close_date, current_date) AS rate_day
-        FROM live WHERE needs_rate
-    ) k
-    ASOF LEFT JOIN (
-        SELECT r.* FROM currency_rates r, kpi_params p WHERE r.per_currency = p.reporting_currency
-    ) r
-      ON r.source = k.source
-     AND r.currency = k.currency
-     AND k.rate_day >= r.start_date
-),
-rated AS (
-    SELECT l.* EXCLUDE (needs_rate),
-           CASE WHEN l.needs_rate THEN r.rate END AS rate,
-           CASE WHEN l.needs_rate THEN r.rate_end END AS rate_end
-    FROM live l
-    LEFT JOIN rate_days r
-      ON r.source = l.source
-     AND r.currency = l.currency
-     AND r.rate_day = coalesce(l.close_date, current_date)
-)
 SELECT
+    d.deal_key,
     d.source,
     d.deal_id,
     d.pipeline,
@@ -123,11 +111,25 @@ SELECT
     d.currency,
     -- creation and close, cut at --as-of: a creation or close after the cut has not happened yet
     CASE WHEN d.created_at < p.t_cut THEN d.created_at END AS created_at,
-    CASE WHEN d.created_at < p.t_cut THEN utc_date(d.created_at) END AS created_date,
+    CASE WHEN d.created_at < p.t_cut THEN utc_day(d.created_at) END AS created_date,
     d.close_date,
     d.is_closed AND d.close_date < p.cut_date AS closed_by_cut,
     d.created_at IS NULL AS no_created_at
-FROM rated d
+FROM (
+    SELECT d.deal_key, d.source, d.deal_id, d.pipeline, d.stage, d.partner_id, d.owner_id,
+           d.lead_source, d.is_closed, d.is_won, d.amount, d.currency, d.amount_reporting,
+           d.created_at, d.close_date, r.rate, r.rate_end
+    FROM keyed_deals() d
+    CROSS JOIN kpi_params p
+    -- only an amount in another currency that the CRM has not converted needs a rate
+    LEFT JOIN rate_days r
+      ON d.amount IS NOT NULL AND d.currency <> p.reporting_currency
+     AND d.amount_reporting IS NULL
+     AND r.source = d.source AND r.currency = d.currency
+     AND r.rate_day = coalesce(d.close_date, current_date)
+    WHERE NOT d.is_deleted
+      AND (p.all_sources OR d.source IN (SELECT source FROM kpi_sources))
+) d
 CROSS JOIN kpi_params p
 CROSS JOIN ids_none n
 LEFT JOIN ids_owner_dims od ON od.source = d.source AND od.owner_id = d.owner_id
@@ -144,7 +146,7 @@ SELECT
     coalesce(od.t_id, n.t_none) AS t_id,
     coalesce(od.u_id, n.u_none) AS u_id,
     coalesce(c.mid, n.c_unknown) AS c_id,
-    utc_date(l.created_at) AS created_date,
+    utc_day(l.created_at) AS created_date,
     l.converted_at IS NOT NULL AND l.converted_at < p.t_cut AS converted_by_cut
 FROM leads l
 CROSS JOIN kpi_params p
@@ -156,3 +158,12 @@ JOIN ids_owner om ON om.member = coalesce(l.owner_id, 'none')
 WHERE NOT l.is_deleted
   AND l.created_at < p.t_cut
   AND (p.all_sources OR l.source IN (SELECT source FROM kpi_sources));
+
+DROP TABLE ids_partner;
+DROP TABLE ids_owner;
+DROP TABLE ids_owner_dims;
+DROP TABLE ids_none;
+DROP TABLE ids_channel;
+DROP TABLE rate_keys;
+DROP TABLE rate_table;
+DROP TABLE rate_days;

@@ -4,7 +4,12 @@
 --   a deal is open at t when created_at < t and (it is not closed, or close_date >= date(t));
 --   its weight at t is amount x probability of the stage of the latest stage_history row with
 --   entered_at < t; with no such row, of its current stage if it is still open; else it has none.
--- Input: kpi_boundaries(t), every t_start and t_end of the grains' periods (kpis.py).
+-- step: open_pipeline
+-- reads: f_deals, periods_all, stage_history, stages
+-- creates: pipe_all
+-- scratch: boundaries, boundary_span, boundary_after, open_windows, stage_ranks, deal_events,
+--          pipe_step_sets, pipe_runs
+-- The boundaries are every t_start and t_end of the grains' periods (periods_all).
 -- Output: pipe_all(t, mid, open_count, open_amount, open_amount_n, weighted_amount, weighted_n),
 --         one row per boundary and member (dim_members) with a deal open.
 --
@@ -22,37 +27,34 @@
 
 CREATE OR REPLACE TEMP TABLE boundaries AS
 SELECT CAST(row_number() OVER (ORDER BY t) AS INTEGER) AS bi, t
-FROM (SELECT DISTINCT t FROM kpi_boundaries);
+FROM (SELECT t_end AS t FROM periods_all UNION SELECT t_start FROM periods_all) b;
 
 -- after(d) for the days from the day before the first boundary to the last boundary's day;
--- a day outside is clamped to them (giving 1 before, B + 1 after): see clamp_day.
+-- a day outside is clamped to them (giving 1 before, B + 1 after).
 CREATE OR REPLACE TEMP TABLE boundary_span AS
 SELECT CAST(min(t) AS DATE) - 1 AS first_day, CAST(max(t) AS DATE) AS last_day,
        CAST(count(*) AS INTEGER) + 1 AS never
 FROM boundaries;
 
 CREATE OR REPLACE TEMP TABLE boundary_after AS
-SELECT CAST(g.d AS DATE) AS day, coalesce(b.bi, 0) + 1 AS bi
-FROM boundary_span s,
-     generate_series(CAST(s.first_day AS TIMESTAMP), CAST(s.last_day AS TIMESTAMP), INTERVAL 1 DAY) g(d)
-ASOF LEFT JOIN boundaries b ON CAST(CAST(g.d AS DATE) AS TIMESTAMPTZ) >= b.t;
-
-CREATE OR REPLACE TEMP MACRO clamp_day(day, first_day, last_day) AS least(greatest(day, first_day), last_day);
+SELECT a.day, a.bi
+FROM boundary_span s
+CROSS JOIN day_index('boundaries', s.first_day, s.last_day) a;
 
 -- The deals ever open at a boundary: open at the indexes [open_from, open_to); wid numbers them.
 CREATE OR REPLACE TEMP TABLE open_windows AS
 SELECT *
 FROM (
-    SELECT d.rowid AS wid, d.source, d.deal_id, d.pipeline, d.stage, d.is_closed, d.amount,
+    SELECT d.deal_key AS wid, d.source, d.deal_id, d.pipeline, d.stage, d.is_closed, d.amount,
            d.p_id, d.o_id, d.t_id, d.u_id, d.c_id,
            c.bi AS open_from,
            CASE WHEN d.is_closed THEN e.bi ELSE s.never END AS open_to
     FROM f_deals d
     CROSS JOIN boundary_span s
-    JOIN boundary_after c ON c.day = clamp_day(d.created_date, s.first_day, s.last_day)
-    LEFT JOIN boundary_after e ON e.day = clamp_day(d.close_date, s.first_day, s.last_day)
+    JOIN boundary_after c ON c.day = least(greatest(d.created_date, s.first_day), s.last_day)
+    LEFT JOIN boundary_after e ON e.day = least(greatest(d.close_date, s.first_day), s.last_day)
     WHERE d.created_date IS NOT NULL AND (NOT d.is_closed OR d.close_date IS NOT NULL)
-)
+) w
 WHERE open_from < open_to;
 
 -- Per open deal, its changes at boundary indexes (deal_events). The stage in force from index i
@@ -71,12 +73,12 @@ FROM (SELECT DISTINCT stage FROM stage_history);
 
 CREATE OR REPLACE TEMP TABLE deal_events AS
 WITH history AS (
-    SELECT w.wid, a.bi AS stage_from, epoch_us(h.entered_at) AS at_us, r.rnk
+    SELECT w.wid, a.bi AS stage_from, instant_key(h.entered_at) AS at_us, r.rnk
     FROM stage_history h
     JOIN open_windows w ON w.source = h.source AND w.deal_id = h.deal_id
     JOIN stage_ranks r ON r.stage = h.stage
     CROSS JOIN boundary_span s
-    JOIN boundary_after a ON a.day = clamp_day(utc_date(h.entered_at), s.first_day, s.last_day)
+    JOIN boundary_after a ON a.day = least(greatest(utc_day(h.entered_at), s.first_day), s.last_day)
     WHERE a.bi < w.open_to
     UNION ALL
     SELECT wid, 0, NULL, NULL FROM open_windows
@@ -87,7 +89,7 @@ segments AS (
         SELECT wid, stage_from, rnk,
                lead(stage_from) OVER (PARTITION BY wid ORDER BY stage_from, at_us NULLS FIRST, rnk) AS next_from
         FROM history
-    )
+    ) h
     WHERE next_from IS NULL OR next_from > stage_from
 ),
 weighted AS (
@@ -130,26 +132,35 @@ SELECT bi AS k, p_id, o_id, t_id, u_id, c_id,
 FROM deal_events
 GROUP BY GROUPING SETS ((bi, p_id), (bi, c_id), (bi, o_id, t_id, u_id));
 
-CREATE OR REPLACE TEMP TABLE pipe_all AS
+CREATE OR REPLACE TEMP TABLE pipe_runs AS
 WITH steps AS (
-    SELECT k AS bi, * EXCLUDE (k) FROM member_rollup('pipe_step_sets')
-),
-running AS (
-    SELECT mid, bi,
-           lead(bi) OVER member_w AS next_bi,
-           CAST(sum(d_count) OVER member_w AS BIGINT) AS open_count,
-           coalesce(sum(d_amount) OVER member_w, 0) AS open_amount,
-           CAST(sum(d_amount_n) OVER member_w AS BIGINT) AS open_amount_n,
-           sum(d_weighted) OVER member_w AS weighted_amount,
-           CAST(sum(d_weighted_n) OVER member_w AS BIGINT) AS weighted_n
-    FROM steps
-    WINDOW member_w AS (PARTITION BY mid ORDER BY bi)
+    SELECT k AS bi, mid, d_count, d_amount, d_amount_n, d_weighted, d_weighted_n
+    FROM member_rollup('pipe_step_sets')
 )
+SELECT mid, bi,
+       lead(bi) OVER member_w AS next_bi,
+       CAST(sum(d_count) OVER member_w AS BIGINT) AS open_count,
+       coalesce(sum(d_amount) OVER member_w, 0) AS open_amount,
+       CAST(sum(d_amount_n) OVER member_w AS BIGINT) AS open_amount_n,
+       sum(d_weighted) OVER member_w AS weighted_amount,
+       CAST(sum(d_weighted_n) OVER member_w AS BIGINT) AS weighted_n
+FROM steps
+WINDOW member_w AS (PARTITION BY mid ORDER BY bi);
+
+-- each run of indexes [bi, next_bi) with something open holds the same pipeline
+CREATE OR REPLACE TEMP TABLE pipe_all AS
 SELECT b.t, r.mid, r.open_count, r.open_amount, r.open_amount_n,
        r.weighted_amount, r.weighted_n
-FROM (
-    SELECT r.*, unnest(range(r.bi, coalesce(r.next_bi, s.never))) AS i
-    FROM running r, boundary_span s
-    WHERE r.open_count > 0
-) r
-JOIN boundaries b ON b.bi = r.i;
+FROM boundary_span s
+CROSS JOIN expand_runs('pipe_runs', s.never) r
+JOIN boundaries b ON b.bi = r.i
+WHERE r.open_count > 0;
+
+DROP TABLE boundaries;
+DROP TABLE boundary_span;
+DROP TABLE boundary_after;
+DROP TABLE open_windows;
+DROP TABLE stage_ranks;
+DROP TABLE deal_events;
+DROP TABLE pipe_step_sets;
+DROP TABLE pipe_runs;

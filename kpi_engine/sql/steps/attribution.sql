@@ -11,17 +11,20 @@
 -- (member_rollup, dimensions.sql).
 -- Non-additive KPIs (median and mean deal size, sales cycle) are grouped per grain from the
 -- deals themselves (deal_size.sql, velocity.sql).
-CREATE OR REPLACE TEMP MACRO month_of(d) AS CAST(date_trunc('month', d) AS DATE);
+-- step: attribution
+-- reads: f_deals, f_leads
+-- creates: att_closed_m, att_created_m, att_leads_m
+-- scratch: att_closed_sets, att_created_sets, att_leads_sets
 
 CREATE OR REPLACE TEMP TABLE att_closed_sets AS
 SELECT month AS k, p_id, o_id, t_id, u_id, c_id,
        count(*) FILTER (WHERE is_won) AS won,
        count(*) FILTER (WHERE is_lost) AS lost,
        count(*) AS closed
-FROM (SELECT *, month_of(close_date) AS month FROM f_deals WHERE closed_by_cut)
+FROM (SELECT *, month_of(close_date) AS month FROM f_deals WHERE closed_by_cut) d
 GROUP BY GROUPING SETS ((month, p_id), (month, c_id), (month, o_id, t_id, u_id));
 CREATE OR REPLACE TEMP TABLE att_closed_m AS
-SELECT k AS month, * EXCLUDE (k) FROM member_rollup('att_closed_sets');
+SELECT k AS month, mid, won, lost, closed FROM member_rollup('att_closed_sets');
 
 CREATE OR REPLACE TEMP TABLE att_created_sets AS
 SELECT month AS k, p_id, o_id, t_id, u_id, c_id,
@@ -29,16 +32,21 @@ SELECT month AS k, p_id, o_id, t_id, u_id, c_id,
        sum(amount) AS created_amount,
        count(amount) AS created_amount_n,
        count(*) FILTER (WHERE is_won AND closed_by_cut) AS won_by_cut
-FROM (SELECT *, month_of(created_date) AS month FROM f_deals WHERE created_date IS NOT NULL)
+FROM (SELECT *, month_of(created_date) AS month FROM f_deals WHERE created_date IS NOT NULL) d
 GROUP BY GROUPING SETS ((month, p_id), (month, c_id), (month, o_id, t_id, u_id));
 CREATE OR REPLACE TEMP TABLE att_created_m AS
-SELECT k AS month, * EXCLUDE (k) FROM member_rollup('att_created_sets');
+SELECT k AS month, mid, created, created_amount, created_amount_n, won_by_cut
+FROM member_rollup('att_created_sets');
 
 CREATE OR REPLACE TEMP TABLE att_leads_sets AS
 SELECT month AS k, p_id, o_id, t_id, u_id, c_id,
        count(*) AS leads,
        count(*) FILTER (WHERE converted_by_cut) AS converted
-FROM (SELECT *, month_of(created_date) AS month FROM f_leads)
+FROM (SELECT *, month_of(created_date) AS month FROM f_leads) l
 GROUP BY GROUPING SETS ((month, p_id), (month, c_id), (month, o_id, t_id, u_id));
 CREATE OR REPLACE TEMP TABLE att_leads_m AS
-SELECT k AS month, * EXCLUDE (k) FROM member_rollup('att_leads_sets');
+SELECT k AS month, mid, leads, converted FROM member_rollup('att_leads_sets');
+
+DROP TABLE att_closed_sets;
+DROP TABLE att_created_sets;
+DROP TABLE att_leads_sets;
