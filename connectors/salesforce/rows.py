@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.bad_records import BadRecords
+from connectors.salesforce.ids import case_safe_id
 from connectors.values import parse_amount, parse_bool, parse_date, parse_instant
 
 SOURCE = "salesforce"
@@ -100,6 +101,21 @@ class RowContext:
             self.bad.add(what, str(flat.get("id")), path, value, str(exc))
             return None
 
+    def own_id(self, flat: Mapping[str, Any], what: str) -> str | None:
+        """The record's own ``Id`` in the 18-character form (:func:`case_safe_id`); a value
+        that is not an id rejects the record whatever ``on_bad_record`` says but ``stop`` (a row
+        cannot be kept without its key).
+
+        Raises:
+            RecordError: the Id is not an id and ``on_bad_record`` is ``stop``.
+        """
+        value = flat.get("id")
+        try:
+            return case_safe_id(value)
+        except ValueError as exc:
+            self.bad.add(what, str(value), "Id", value, str(exc), nullable=False)
+            return None
+
 
 def _percent(value: Any) -> Decimal | None:
     number = parse_amount(value)
@@ -116,10 +132,10 @@ def deal_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
     r = ctx.read
     return {
         "source": SOURCE,
-        "deal_id": flat["id"],
+        "deal_id": ctx.own_id(flat, "deal"),
         "name": r(flat, "Name", None, "deal"),
-        "partner_id": r(flat, ctx.partner_field, None, "deal"),
-        "owner_id": r(flat, "OwnerId", None, "deal"),
+        "partner_id": r(flat, ctx.partner_field, case_safe_id, "deal"),
+        "owner_id": r(flat, "OwnerId", case_safe_id, "deal"),
         "account_name": r(flat, "Account.Name", None, "deal"),
         "pipeline": PIPELINE,
         "stage": r(flat, "StageName", None, "deal"),
@@ -140,7 +156,7 @@ def partner_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
     r = ctx.read
     return {
         "source": SOURCE,
-        "partner_id": flat["id"],
+        "partner_id": ctx.own_id(flat, "partner"),
         "name": r(flat, "Name", None, "partner"),
         "partner_type": r(flat, "Type", None, "partner"),
         "tier": r(flat, ctx.tier_field, None, "partner") if ctx.tier_field else None,
@@ -154,7 +170,7 @@ def owner_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
     r = ctx.read
     return {
         "source": SOURCE,
-        "owner_id": flat["id"],
+        "owner_id": ctx.own_id(flat, "owner"),
         "name": r(flat, "Name", None, "owner"),
         "team": r(flat, ctx.team_field, None, "owner"),
         "unit": r(flat, ctx.unit_field, None, "owner"),
@@ -184,7 +200,7 @@ def history_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any] | No
     r = ctx.read
     stage = r(flat, "StageName", None, "stage history")
     entered = r(flat, "CreatedDate", parse_instant, "stage history")
-    deal = r(flat, "OpportunityId", None, "stage history")
+    deal = r(flat, "OpportunityId", case_safe_id, "stage history")
     if not (stage and entered and deal):
         return None
     return {"source": SOURCE, "deal_id": deal, "stage": stage, "entered_at": entered}
@@ -195,12 +211,12 @@ def lead_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
     r = ctx.read
     return {
         "source": SOURCE,
-        "lead_id": flat["id"],
-        "partner_id": r(flat, ctx.lead_partner_field, None, "lead"),
-        "owner_id": r(flat, "OwnerId", None, "lead"),
+        "lead_id": ctx.own_id(flat, "lead"),
+        "partner_id": r(flat, ctx.lead_partner_field, case_safe_id, "lead"),
+        "owner_id": r(flat, "OwnerId", case_safe_id, "lead"),
         "created_at": r(flat, "CreatedDate", parse_instant, "lead"),
         "converted_at": r(flat, "ConvertedDate", parse_instant, "lead"),
-        "converted_deal_id": r(flat, "ConvertedOpportunityId", None, "lead"),
+        "converted_deal_id": r(flat, "ConvertedOpportunityId", case_safe_id, "lead"),
         "lead_source": r(flat, "LeadSource", None, "lead"),
         "is_deleted": False,
     }
