@@ -65,7 +65,7 @@ FROM (
            TIMESTAMPTZ '2022-01-01 00:00:00+00' + to_seconds(CAST(h(i, 14) % 94608000 AS BIGINT)) AS created
     FROM range({n}) t(i)
 );
-INSERT INTO stage_history
+INSERT INTO stage_history (source, deal_id, stage, entered_at)
 SELECT source, deal_id, s.stage, created_at + to_days(s.k * 7)
 FROM deals, (VALUES (0, 'Prospecting'), (1, 'Qualification'), (2, 'Proposal')) s(k, stage);
 """

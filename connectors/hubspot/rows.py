@@ -234,14 +234,22 @@ def deal_row(deal: Mapping[str, Any], ctx: Context, partner_id: str | None,
 
 
 def history_rows(deal: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Rows of ``stage_history`` from a batch-read result with ``propertiesWithHistory``."""
+    """Rows of ``stage_history`` from a batch-read result with ``propertiesWithHistory``.
+
+    HubSpot lists the versions newest first, and two can share a millisecond (a workflow acting on
+    create; case C-15): ``crm_order`` keeps the list's order as the position counted from the
+    oldest, 10 zero-padded digits (greater = later; migration 006). The whole history comes with
+    every read of the deal, so every row's key is rewritten together.
+    """
     did = str(deal["id"])
     rows = []
-    for entry in (deal.get("propertiesWithHistory") or {}).get("dealstage") or []:
+    versions = (deal.get("propertiesWithHistory") or {}).get("dealstage") or []
+    for position, entry in enumerate(versions):
         entered = parse_instant(entry.get("timestamp"))
         if entry.get("value") and entered is not None:
             rows.append({"source": SOURCE, "deal_id": did, "stage": entry["value"],
-                         "entered_at": entered})
+                         "entered_at": entered,
+                         "crm_order": f"{len(versions) - 1 - position:010d}"})
     return rows
 
 

@@ -196,14 +196,20 @@ def stage_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
 
 
 def history_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any] | None:
-    """A ``stage_history`` row from an OpportunityHistory (None without stage or time)."""
+    """A ``stage_history`` row from an OpportunityHistory (None without stage or time).
+
+    ``crm_order`` is the history row's ``Id``: of two rows with one ``CreatedDate`` (whole
+    seconds), the greater Id was inserted later (case C-15; migration 006).
+    """
     r = ctx.read
     stage = r(flat, "StageName", None, "stage history")
     entered = r(flat, "CreatedDate", parse_instant, "stage history")
     deal = r(flat, "OpportunityId", case_safe_id, "stage history")
+    order = r(flat, "Id", case_safe_id, "stage history")
     if not (stage and entered and deal):
         return None
-    return {"source": SOURCE, "deal_id": deal, "stage": stage, "entered_at": entered}
+    return {"source": SOURCE, "deal_id": deal, "stage": stage, "entered_at": entered,
+            "crm_order": order}
 
 
 def lead_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:

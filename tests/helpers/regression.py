@@ -113,7 +113,7 @@ WHERE currency IN ('EUR', 'JPY') AND amount IS NOT NULL
   AND CAST(substr(deal_id, 2) AS BIGINT) % 4 = 0;
 
 -- 0..4 history rows per deal, some before the creation, some on midnights, some unknown stages
-INSERT INTO stage_history
+INSERT INTO stage_history (source, deal_id, stage, entered_at)
 SELECT DISTINCT source, deal_id,
        CASE WHEN pipeline = 'enterprise'
             THEN ['Prospecting', 'Proposal', 'Proposal', 'Ghost'][k + 1]
@@ -134,7 +134,7 @@ WHERE k < h(i, 29) % 5
 QUALIFY row_number() OVER (PARTITION BY source, deal_id, entered_at ORDER BY stage) = 1;
 
 -- won / lost rows on the close date's midnight for some closed deals
-INSERT INTO stage_history
+INSERT INTO stage_history (source, deal_id, stage, entered_at)
 SELECT source, deal_id, stage, CAST(close_date AS TIMESTAMPTZ)
 FROM deals
 WHERE is_closed AND close_date IS NOT NULL AND CAST(substr(deal_id, 2) AS BIGINT) % 3 <> 0

@@ -59,8 +59,9 @@ WHERE open_from < open_to;
 
 -- Per open deal, its changes at boundary indexes (deal_events). The stage in force from index i
 -- on: the latest history row entered before boundary i (of rows entered at the same instant, the
--- greatest stage name); before the first row (index 0 here), the current stage if the deal is
--- still open, else none. Sorting each deal's rows (index 0, then by entered_at and stage name)
+-- one the CRM entered last: the greatest crm_order, case C-15; rows without one first, by stage
+-- name); before the first row (index 0 here), the current stage if the deal is still open, else
+-- none. Sorting each deal's rows (index 0, then by entered_at, crm_order and stage name)
 -- makes segments: the last row of an index is in force from it (stage_from) up to the next
 -- row's index (stage_to; never after the last). Each segment that overlaps the deal's open
 -- window [open_from, open_to) adds its weighted amount where the overlap starts and takes it
@@ -73,7 +74,7 @@ FROM (SELECT DISTINCT stage FROM stage_history);
 
 CREATE OR REPLACE TEMP TABLE deal_events AS
 WITH history AS (
-    SELECT w.wid, a.bi AS stage_from, instant_key(h.entered_at) AS at_us, r.rnk
+    SELECT w.wid, a.bi AS stage_from, instant_key(h.entered_at) AS at_us, h.crm_order, r.rnk
     FROM stage_history h
     JOIN open_windows w ON w.source = h.source AND w.deal_id = h.deal_id
     JOIN stage_ranks r ON r.stage = h.stage
@@ -81,13 +82,14 @@ WITH history AS (
     JOIN boundary_after a ON a.day = least(greatest(utc_day(h.entered_at), s.first_day), s.last_day)
     WHERE a.bi < w.open_to
     UNION ALL
-    SELECT wid, 0, NULL, NULL FROM open_windows
+    SELECT wid, 0, NULL, NULL, NULL FROM open_windows
 ),
 segments AS (
     SELECT wid, stage_from, rnk, next_from
     FROM (
         SELECT wid, stage_from, rnk,
-               lead(stage_from) OVER (PARTITION BY wid ORDER BY stage_from, at_us NULLS FIRST, rnk) AS next_from
+               lead(stage_from) OVER (PARTITION BY wid ORDER BY stage_from, at_us NULLS FIRST, crm_order NULLS FIRST, rnk)
+                   AS next_from
         FROM history
     ) h
     WHERE next_from IS NULL OR next_from > stage_from
