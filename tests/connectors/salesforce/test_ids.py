@@ -113,6 +113,6 @@ def test_a_value_that_is_not_an_id_follows_on_bad_record(own: Sandbox, sleeps: S
     assert store.con.execute(
         "SELECT record_id, field, value FROM rejects WHERE stream = 'deals'"
     ).fetchall() == [(d1, "Partner_Account__c", "Partner North")]
-    with pytest.raises(RecordError, match="Partner_Account__c 'Partner North'.*not a Salesforce id"):
+    with pytest.raises(RecordError, match=r"Partner_Account__c 'Partner North'.*not a Salesforce"):
         sync(Store(":memory:"), sandbox_settings(
             own, partner_field="Partner_Account__c", on_bad_record="stop"), sleeps)
