@@ -238,7 +238,7 @@ def history_rows(deal: Mapping[str, Any]) -> list[dict[str, Any]]:
 
     HubSpot lists the versions newest first, and two can share a millisecond (a workflow acting on
     create; case C-15): ``crm_order`` keeps the list's order as the position counted from the
-    oldest, 10 zero-padded digits (greater = later; migration 006). The whole history comes with
+    oldest, 10 zero-padded digits (greater = later; migration 007). The whole history comes with
     every read of the deal, so every row's key is rewritten together.
     """
     did = str(deal["id"])

@@ -199,7 +199,7 @@ def history_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any] | No
     """A ``stage_history`` row from an OpportunityHistory (None without stage or time).
 
     ``crm_order`` is the history row's ``Id``: of two rows with one ``CreatedDate`` (whole
-    seconds), the greater Id was inserted later (case C-15; migration 006).
+    seconds), the greater Id was inserted later (case C-15; migration 007).
     """
     r = ctx.read
     stage = r(flat, "StageName", None, "stage history")
