@@ -9,7 +9,7 @@ connector is ``atomic``). What cannot be read:
 - a value whose meaning depends on a setting the config lacks (``20.000`` in a ``;`` file with no
   ``decimal_separator``) stops it with the setting to add -- never a silent guess;
 - a bad value (text in an amount, ``2024-13-45``), an unknown stage, or a partner or owner id
-  missing from the partners / owners file follow ``on_bad_record``, as for the CRM sources
+  that neither the partners / owners file nor an earlier import holds follow ``on_bad_record``, as for the CRM sources
   (:mod:`connectors.bad_records`): every one is listed in ``rejects`` with file and line.
 
 A file is a full snapshot: deals, partners and leads of the ``csv`` source missing from it are
@@ -32,7 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from connectors.bad_records import BadRecords
-from connectors.base import Page, SnapshotGuard, Stream
+from connectors.base import Page, Reference, SnapshotGuard, Stream
 from connectors.csv_export.settings import TIME_DIRECTIVES, CsvSettings
 from connectors.errors import RecordError
 from connectors.values import (
@@ -326,7 +326,6 @@ class CsvConnector:
         self.currency = settings.currency or reporting_currency
         self.reporting_currency = reporting_currency
         self.values = _Values(settings)
-        self._known: dict[str, set[str]] = {}  # owners / partners -> the ids of their file
 
     def streams(self) -> Sequence[Stream]:
         """stages, currency_rates, owners, partners, deals, leads (those configured)."""
@@ -365,7 +364,8 @@ class CsvConnector:
         return BadRecords(self.settings.on_bad_record)
 
     def _snapshot(self, table: str, path: Path, file: _File, rows: list[dict[str, Any]],
-                  bad: BadRecords, warnings: list[str] | None = None) -> Page:
+                  bad: BadRecords, warnings: list[str] | None = None,
+                  references: tuple[Reference, ...] = ()) -> Page:
         guard = SnapshotGuard(
             max_share=self.settings.max_delete_share,
             name=path.name,
@@ -374,41 +374,26 @@ class CsvConnector:
             "sources.csv.max_delete_share)",
         )
         return Page({table: rows}, keep_ids={table: file.ids}, snapshot_guard=guard,
-                    rejects=bad.take(), warnings=warnings or [])
+                    rejects=bad.take(), warnings=warnings or [], references=references)
 
-    def _known_ids(self, stream: str) -> set[str] | None:
-        """The ids of the owners / partners file (None when none is configured)."""
-        if getattr(self.settings, stream) is None:
-            return None
-        if stream not in self._known:
-            getattr(self, f"_{stream}")()
-        return self._known[stream]
-
-    def _references(self, what: str, mapping: Mapping[str, str], bad: BadRecords
-                    ) -> Callable[[str, int, dict[str, Any]], None]:
-        """A row check: the row's partner and owner ids must be in the partners / owners file
-        (when one is configured); an unknown one follows ``on_bad_record`` (``keep``: NULL,
-        the record counts unattributed / under owner ``none``)."""
-        checks = []
+    def _references(self, what: str, table: str, path: Path, mapping: Mapping[str, str],
+                    file: _File) -> tuple[Reference, ...]:
+        """The checks of the rows' partner and owner ids (when a partners / owners file is
+        configured), run by the sync loop against what the store holds for the source, as for
+        the CRM sources: a partner dropped from its file is flagged deleted and an owner kept,
+        so either still counts; an unknown id follows ``on_bad_record`` (``keep``: NULL, the
+        record counts unattributed / under owner ``none``)."""
+        where = {row[f"{what}_id"]: f"{path.name}:{line}" for line, row in file.rows}
+        refs = []
         for column, stream, noun in (("partner_id", "partners", "a partner_id"),
                                      ("owner_id", "owners", "an owner_id")):
-            known = self._known_ids(stream) if column in mapping else None
-            if known is not None:
-                source_file = getattr(self.settings, stream).path.name
-                checks.append((column, known, f"is not {noun} in {source_file}"))
-
-        def check(where: str, line: int, row: dict[str, Any]) -> None:
-            for column, known, reason in checks:
-                value = row.get(column)
-                if value is None or value in known:
-                    continue
-                record, file_column = row[f"{what}_id"], mapping[column]
-                bad.add(what, record, file_column, value, f"{where}: {reason}",
-                        message=f"{where}: {what} {record!r} column {file_column!r} value "
-                                f"{value!r} {reason}")
-                row[column] = None
-
-        return check
+            source = getattr(self.settings, stream)
+            if column in mapping and source is not None:
+                refs.append(Reference(
+                    table, f"{what}_id", (column,), stream, what, mapping[column],
+                    f"is not {noun} in {source.path.name} (nor in an earlier import)",
+                    self.settings.on_bad_record, where=where))
+        return tuple(refs)
 
     # -- one method per stream ---------------------------------------------------------------
     def _stages(self) -> Page:
@@ -453,7 +438,6 @@ class CsvConnector:
         assert o is not None
         bad = self._bad()
         file = _read(o.path, o.columns, self.settings, "owner_id", "owner", bad, self.values)
-        self._known["owners"] = set(file.ids)
         rows = [{"source": SOURCE, **row} for _, row in file.rows]
         return Page({"owners": rows}, rejects=bad.take())
 
@@ -462,7 +446,6 @@ class CsvConnector:
         assert p is not None
         bad = self._bad()
         file = _read(p.path, p.columns, self.settings, "partner_id", "partner", bad, self.values)
-        self._known["partners"] = set(file.ids)
         rows = [{"source": SOURCE, "is_deleted": False, **row} for _, row in file.rows]
         return self._snapshot("partners", p.path, file, rows, bad)
 
@@ -471,16 +454,17 @@ class CsvConnector:
         assert le is not None
         bad = self._bad()
         file = _read(le.path, le.columns, self.settings, "lead_id", "lead", bad, self.values,
-                     ("created_at",), self._references("lead", le.columns, bad))
+                     ("created_at",))
         rows = [{"source": SOURCE, "is_deleted": False, **row} for _, row in file.rows]
-        return self._snapshot("leads", le.path, file, rows, bad)
+        return self._snapshot("leads", le.path, file, rows, bad,
+                              references=self._references("lead", "leads", le.path, le.columns,
+                                                          file))
 
     def _deals(self) -> Page:
         d = self.settings.deals
         won, lost = set(d.won_stages), set(d.lost_stages)
         known = won | lost | set(self.settings.stage_probability)
         bad = self._bad()
-        references = self._references("deal", d.columns, bad)
         stage_column = d.columns["stage"]
 
         def check(where: str, line: int, row: dict[str, Any]) -> None:
@@ -492,7 +476,6 @@ class CsvConnector:
                         nullable=False,
                         message=f"{where}: deal {row['deal_id']!r} column {stage_column!r} "
                                 f"value {stage!r} {reason}")
-            references(where, line, row)
 
         file = _read(d.path, d.columns, self.settings, "deal_id", "deal", bad, self.values,
                      ("stage",), check)
@@ -523,4 +506,5 @@ class CsvConnector:
                 f"{no_created} deal(s) in {d.path.name} have no created date: they are left out "
                 "of deals_created, pipeline, sales cycle and deal success"
             )
-        return self._snapshot("deals", d.path, file, rows, bad, warnings)
+        return self._snapshot("deals", d.path, file, rows, bad, warnings,
+                              self._references("deal", "deals", d.path, d.columns, file))
