@@ -114,7 +114,8 @@ def _period_macros(months: int, fiscal_year_start_month: int) -> str:
 
 
 def _setup(
-    store: Store, settings: KpiSettings, as_of: date | None, sources: Sequence[str] | None
+    store: Store, settings: KpiSettings, as_of: date | None, sources: Sequence[str] | None,
+    today: date | None = None,
 ) -> None:
     con = store.con
     t_cut = datetime.combine(as_of, time(), tzinfo=UTC) if as_of else None
@@ -123,13 +124,15 @@ def _setup(
         "?::VARCHAR AS reporting_currency, "
         "coalesce(?::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ) AS t_cut, "
         "coalesce(?::DATE, 'infinity'::DATE) AS cut_date, "
-        "?::BOOLEAN AS all_sources, ?::BIGINT AS min_closed_deals",
+        "?::BOOLEAN AS all_sources, ?::BIGINT AS min_closed_deals, "
+        "coalesce(?::DATE, 'infinity'::DATE) AS today",
         [
             settings.reporting_currency,
             t_cut,
             as_of,
             sources is None,
             settings.quality_score.min_closed_deals,
+            today,
         ],
     )
     con.execute("CREATE OR REPLACE TEMP TABLE kpi_sources (source VARCHAR)")
@@ -290,7 +293,7 @@ def compute(
     summary = ComputeSummary(today=today, as_of=as_of)
     computed_at = datetime.now(UTC)
     with store.transaction():
-        _setup(store, settings, as_of, sources)
+        _setup(store, settings, as_of, sources, today)
         (summary.deals, summary.warnings, summary.currencies_without_rate,
          summary.latest_close_after_today) = _warnings(store, today)
         _prepare_pipeline(store, grains, settings)

@@ -140,6 +140,38 @@ def test_period_rule_compute_warns_about_future_close_dates(tmp_path: Path, cloc
     assert d30 == [(Decimal(0), 0), (Decimal(3), 3)]
 
 
+def _pipeline(tmp_path: Path, member: str) -> list[tuple]:
+    with Store(tmp_path / "s.duckdb", read_only=True) as store:
+        return store.con.execute(
+            "SELECT kpi, value, n FROM kpi_values WHERE grain = 'quarter' AND period_start = ? "
+            "AND dimension = 'partner' AND member = ? AND kpi LIKE 'pipeline_open_%' OR "
+            "grain = 'quarter' AND period_start = ? AND dimension = 'partner' AND member = ? "
+            "AND kpi = 'pipeline_weighted_amount' ORDER BY kpi", [Q4, member, Q4, member]
+        ).fetchall()
+
+
+def test_pipeline_weighted_counts_a_won_deal_dated_after_today(synced: Path,
+                                                             tmp_path: Path) -> None:
+    # open until its close date, a won deal dated 2027-02-15 is weighted like every open deal,
+    # by its current stage: P3 at 2026-12-03: D26 3000 x 0.1 + D29 600 x 0.6 + D30 9999 x 1.0
+    assert _pipeline(tmp_path, "P3") == [
+        ("pipeline_open_amount", Decimal(13599), 3), ("pipeline_open_count", Decimal(3), 3),
+        ("pipeline_weighted_amount", Decimal(10659), 3)]
+
+
+def test_pipeline_weighted_as_of_a_past_day(synced: Path, tmp_path: Path) -> None:
+    assert invoke(synced, "compute", "--as-of", "2026-11-01").exit_code == 0
+    # P3 at 2026-11-01: only D30 is open (still open today): 9999 x 1.0
+    assert _pipeline(tmp_path, "P3") == [
+        ("pipeline_open_amount", Decimal(9999), 1), ("pipeline_open_count", Decimal(1), 1),
+        ("pipeline_weighted_amount", Decimal(9999), 1)]
+    # P2 at 2026-11-01: D22 (won 2026-11-15) and D23 (lost 2026-12-02) closed since, in an
+    # open stage unknown without stage history: left out; D25 4000 x 0.6
+    assert _pipeline(tmp_path, "P2") == [
+        ("pipeline_open_amount", Decimal(4550), 3), ("pipeline_open_count", Decimal(3), 3),
+        ("pipeline_weighted_amount", Decimal(2400), 1)]
+
+
 def test_period_rule_compute_as_of_after_today_is_refused(synced: Path) -> None:
     result = invoke(synced, "compute", "--as-of", "2026-12-04")
     assert result.exit_code == 1
