@@ -58,6 +58,9 @@ _WARNINGS = {
                                "of the sales cycle",
     "closed_deals_without_close_date": "{n} closed deals have no close date: left out of the "
                                        "outcome KPIs",
+    "closed_deals_open_at_as_of": "{n} closed deal(s) have a close date on or after the day the "
+                                  "pipeline was measured: counted as open until then",
+    # the name of the same count in computes before it followed --as-of
     "closed_deals_after_today": "{n} closed deal(s) have a close date after the day of the "
                                 "compute: counted as open until then",
 }

@@ -117,7 +117,7 @@ def test_period_rule_compute_warns_about_future_close_dates(tmp_path: Path, cloc
     assert invoke(config, "sync").exit_code == 0
     result = invoke(config, "compute")
     assert result.exit_code == 0
-    assert ("warning: 1 closed deal has a close date after today (2026-12-03; latest "
+    assert ("warning: 1 closed deal has a close date on or after today (2026-12-03; latest "
             "2027-02-15): it counts as open until then and never moves the latest period"
             ) in result.stdout.splitlines()
     with Store(tmp_path / "s.duckdb", read_only=True) as store:
@@ -170,6 +170,15 @@ def test_pipeline_weighted_as_of_a_past_day(synced: Path, tmp_path: Path) -> Non
     assert _pipeline(tmp_path, "P2") == [
         ("pipeline_open_amount", Decimal(4550), 3), ("pipeline_open_count", Decimal(3), 3),
         ("pipeline_weighted_amount", Decimal(2400), 1)]
+
+
+def test_period_rule_future_close_warning_follows_as_of(synced: Path) -> None:
+    result = invoke(synced, "compute", "--as-of", "2026-10-01")
+    assert result.exit_code == 0
+    # on or after 2026-10-01: D21 2026-10-14, D22 2026-11-15, D23 2026-12-02, D30 2027-02-15
+    assert [line for line in result.stdout.splitlines() if line.startswith("warning")] == [
+        "warning: 4 closed deals have a close date on or after the --as-of day (2026-10-01; "
+        "latest 2027-02-15): they count as open until then and never move the latest period"]
 
 
 def test_period_rule_compute_as_of_after_today_is_refused(synced: Path) -> None:
@@ -235,8 +244,8 @@ def test_period_rule_report_data_latest(synced: Path) -> None:
         Decimal(5000), Decimal(4), Decimal("0.8"))
     assert [board[p]["quality_score"] for p in ("P1", "P2", "P3")] == [
         Decimal(100), Decimal("66.67"), Decimal("33.33")]
-    assert data.warnings == ["1 closed deal(s) have a close date after the day of the compute: "
-                             "counted as open until then"]
+    assert data.warnings == ["1 closed deal(s) have a close date on or after the day the pipeline "
+                             "was measured: counted as open until then"]
     assert (current.period_start, current.as_of, current.complete) == (Q4, TODAY, False)
     # Q4 to date: P1 closed 1 (D21), P2 2 (D22, D23), P3 none: all below 3; the deal without
     # a partner (D28, created in November) makes "none" a member
@@ -281,7 +290,14 @@ def test_period_rule_run_as_of(tmp_path: Path, clock: None) -> None:
     config = write_config(tmp_path / "c.yaml", config_data(tmp_path))
     result = invoke(config, "run", "--as-of", "2026-09-15", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["status"] == "ok"
+    body = json.loads(result.stdout)
+    assert body["status"] == "ok"
+    # the warning follows --as-of: closed on or after 2026-09-15 are D17, D21, D22, D23, D30
+    assert body["compute"] == {
+        "deals": 30, "rows": body["compute"]["rows"], "as_of": "2026-09-15",
+        "warnings": ["5 closed deals have a close date on or after the --as-of day (2026-09-15; "
+                     "latest 2027-02-15): they count as open until then and never move the "
+                     "latest period"]}
     with Store(tmp_path / "s.duckdb", read_only=True) as store:
         runs = store.con.execute("SELECT DISTINCT as_of FROM kpi_runs").fetchall()
         q3 = store.con.execute(
