@@ -228,6 +228,31 @@ def test_period_rule_report_current_is_labelled_to_date(synced: Path, tmp_path: 
     assert "pipeline measured at\n    2026-12-03" in html
 
 
+@pytest.mark.parametrize(("as_of", "message"), [
+    (None, "error: no quarter holding today (2026-12-03) in the store: the last compute (as at "
+           "2026-12-03) found no deal created, closed or open in it (computed: 2026-01-01 to "
+           "2026-09-30); pass --period latest for the latest complete quarter\n"),
+    ("2026-09-01", "error: no quarter holding today (2026-12-03) in the store: the last compute "
+                   "was as at 2026-09-01 (computed: 2026-01-01 to 2026-09-30); run partnerkpi "
+                   "compute\n"),
+], ids=["empty-quarter", "stale-compute"])
+def test_period_rule_report_current_says_why_it_is_missing(tmp_path: Path, clock: None,
+                                                           as_of: str | None,
+                                                           message: str) -> None:
+    # deals D01..D20 only: every one closed by 2026-09-30, so nothing happens in Q4
+    data = config_data(tmp_path)
+    (tmp_path / "deals.csv").write_text("\n".join(DEALS.splitlines()[:21]) + "\n",
+                                        encoding="utf-8")
+    config = write_config(tmp_path / "c.yaml", data)
+    assert invoke(config, "sync").exit_code == 0
+    args = ["compute", "--grain", "quarter"] + (["--as-of", as_of] if as_of else [])
+    assert invoke(config, *args).exit_code == 0
+    result = invoke(config, "report", "--period", "current", "--output",
+                    str(tmp_path / "r.html"))
+    assert result.exit_code == 1
+    assert result.stderr == message
+
+
 def test_period_rule_report_data_latest(synced: Path) -> None:
     from connectors.config import load_config
     from kpi_engine.report import report_data
