@@ -44,7 +44,8 @@ CREATE OR REPLACE TEMP MACRO clamp_day(day, first_day, last_day) AS least(greate
 CREATE OR REPLACE TEMP TABLE open_windows AS
 SELECT *
 FROM (
-    SELECT d.rowid AS wid, d.source, d.deal_id, d.pipeline, d.stage, d.is_closed, d.close_date, d.amount,
+    SELECT d.rowid AS wid, d.source, d.deal_id, d.pipeline, d.stage, d.is_closed, d.close_date,
+           d.amount,
            d.p_id, d.o_id, d.t_id, d.u_id, d.c_id,
            c.bi AS open_from,
            CASE WHEN d.is_closed THEN e.bi ELSE s.never END AS open_to
@@ -59,7 +60,8 @@ WHERE open_from < open_to;
 -- Per open deal, its changes at boundary indexes (deal_events). The stage in force from index i
 -- on: the latest history row entered before boundary i (of rows entered at the same instant, the
 -- greatest stage name); before the first row (index 0 here), the current stage if the deal is
--- still open today (a closed deal dated today or later too: kpi_params.today), else none. Sorting each deal's rows (index 0, then by entered_at and stage name)
+-- still open today (a closed deal dated today or later too: kpi_params.today), else none.
+-- Sorting each deal's rows (index 0, then by entered_at and stage name)
 -- makes segments: the last row of an index is in force from it (stage_from) up to the next
 -- row's index (stage_to; never after the last). Each segment that overlaps the deal's open
 -- window [open_from, open_to) adds its weighted amount where the overlap starts and takes it
