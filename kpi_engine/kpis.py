@@ -148,7 +148,7 @@ def _setup(
         "coalesce(?::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ) AS t_cut, "
         "coalesce(?::DATE, 'infinity'::DATE) AS cut_date, "
         "?::BOOLEAN AS all_sources, ?::BIGINT AS min_closed_deals, "
-        "coalesce(?::DATE, 'infinity'::DATE) AS today",
+        "?::DATE AS compute_date",
         [
             settings.reporting_currency,
             t_cut,

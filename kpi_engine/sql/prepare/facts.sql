@@ -1,7 +1,6 @@
 -- Facts every KPI family reads: the live (not deleted) deals and leads with their dimension
 -- members and the amount in the reporting currency. Inputs (temp tables made by kpis.py):
---   kpi_params(reporting_currency, t_cut TIMESTAMPTZ, cut_date DATE, all_sources BOOLEAN,
---              min_closed_deals, today DATE: the reporting time zone's date)
+--   kpi_params(reporting_currency, t_cut TIMESTAMPTZ, cut_date DATE, all_sources BOOLEAN)
 --   kpi_sources(source)            -- sources to include when not all_sources
 --   channel_map(lead_source, channel)  -- lead_source lower-cased
 -- Missing members: partner/owner/team/unit -> 'none', channel -> 'unknown'.

@@ -60,7 +60,7 @@ WHERE open_from < open_to;
 -- Per open deal, its changes at boundary indexes (deal_events). The stage in force from index i
 -- on: the latest history row entered before boundary i (of rows entered at the same instant, the
 -- greatest stage name); before the first row (index 0 here), the current stage if the deal is
--- still open today (a closed deal dated today or later too: kpi_params.today), else none.
+-- still open today (a closed deal dated today or later too: kpi_params.compute_date), else none.
 -- Sorting each deal's rows (index 0, then by entered_at and stage name)
 -- makes segments: the last row of an index is in force from it (stage_from) up to the next
 -- row's index (stage_to; never after the last). Each segment that overlaps the deal's open
@@ -104,7 +104,7 @@ weighted AS (
     LEFT JOIN stages st
       ON st.source = w.source AND st.pipeline = w.pipeline
      AND st.stage = CASE WHEN s.stage_from > 0 THEN r.stage
-                         WHEN NOT w.is_closed OR w.close_date >= (SELECT today FROM kpi_params)
+                         WHEN NOT w.is_closed OR w.close_date >= (SELECT compute_date FROM kpi_params)
                          THEN w.stage END
     WHERE greatest(s.stage_from, w.open_from) < least(coalesce(s.next_from, b.never), w.open_to)
 )
