@@ -1,7 +1,35 @@
 """partnerkpi's command line: parse, call one library function, print. No SQL, no HTTP here.
 
-Commands: sync, compute, export, status, report, push, run, demo, sandbox. Errors are one line
-with a non-zero exit code.
+Commands (each has ``--help``; the README's "Commands" table is the same list):
+
+- ``sync``: pull the configured sources into the DuckDB store, incrementally.
+- ``compute``: compute every partner KPI into ``kpi_values``.
+- ``export``: write the computed KPIs (CSV, JSON, Parquet).
+- ``status``: rows per table and source, the last runs, rejects, the last compute.
+- ``push``: write partner KPIs into the CRM fields under ``writeback:``.
+- ``run``: the scheduled job: sync, compute, push (then the HTML report).
+- ``report``: the HTML report of one period.
+- ``demo``: the main job against the CRM sandbox serving the built-in data set.
+- ``sandbox``: serve the local CRM sandbox until Ctrl-C.
+
+Exit codes, the one table every command follows (``sync``, ``compute``, ``push``, ``run`` ...);
+each error class carries its code (``exit_code``), nothing is decided from a message's text:
+
+====  ==============================================================================
+code  meaning
+====  ==============================================================================
+0     ok
+1     failed (config, network, API error, bad data); what was committed stays
+2     partial push: some records were not written (listed; sent again next push);
+      also click's usage error (a mistyped option), told apart by its ``Usage:`` lines
+      on standard error before anything ran (``run --json`` says ``"status": "partial"``)
+3     locked: another job holds the store (our lock file or DuckDB's file lock)
+4     API limit: a CRM's allowance (or ``max_api_share``) stopped the job; what was
+      committed stays; run it again later
+130   interrupted (Ctrl-C); 143: terminated (SIGTERM); the page in flight rolls back
+====  ==============================================================================
+
+Errors are one line on standard error (a config with several problems: one line each).
 """
 
 from __future__ import annotations
@@ -16,13 +44,17 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.config import AppConfig, load_config
-from connectors.errors import ConfigError, ConnectorError, LimitReachedError
-from connectors.jobs import open_store, sync_sources
+import connectors.errors as connector_errors
+import jobs.run as jobs_run
+import kpi_engine.errors as engine_errors
+from connectors import registry
+from connectors.errors import ConfigError, ConnectorError
 from connectors.sync import StreamResult
+from jobs.config import AppConfig, load_config
+from jobs.sync import open_store, sync_sources
 from kpi_engine.errors import EngineError
 from kpi_engine.export import ALL, COMPLETE, FORMATS, export, plain_number
 from kpi_engine.kpis import DIMENSIONS, GRAINS, KPI_NAMES, ComputeSummary, compute
@@ -30,8 +62,13 @@ from kpi_engine.leaderboard import leaderboard
 from kpi_engine.periods import CURRENT, LATEST, Period, choose_period
 from kpi_engine.status import rejects_query, store_status
 
-#: Exit code of a sync stopped by the CRM's API allowance (state kept; run again later).
-LIMIT_EXIT_CODE = 3
+#: The exit codes (the module docstring's table; errors carry theirs as ``exit_code``).
+EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = jobs_run.EXIT_OK, jobs_run.EXIT_FAILED, jobs_run.EXIT_PARTIAL
+EXIT_LOCKED = engine_errors.EXIT_LOCKED
+EXIT_LIMIT = connector_errors.EXIT_LIMIT
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+#: Exit code of a command stopped by a CRM's API allowance (state kept; run again later).
+LIMIT_EXIT_CODE = EXIT_LIMIT
 
 # a pipe or a file gets 140 columns (rich's default of 80 wraps the partner tables)
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
@@ -39,19 +76,23 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class _Failed(click.ClickException):
+    """A library error as click's exception: one line, the error's own exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = code  # type: ignore[misc]  # click declares a class-wide default
+
     def show(self, file: object = None) -> None:
+        """Print ``error: <message>`` on standard error."""
         err.print(f"error: {self.message}", markup=False)
 
 
-def _fail(exc: Exception) -> _Failed:
+def _fail(exc: ConnectorError | EngineError) -> _Failed:
     if isinstance(exc, ConfigError) and len(exc.problems) > 1:
         for line in exc.problems[:-1]:
             err.print(f"error: {line}", markup=False)
-        return _Failed(exc.problems[-1])
-    failed = _Failed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    if isinstance(exc, LimitReachedError):
-        failed.exit_code = LIMIT_EXIT_CODE
-    return failed
+        return _Failed(exc.problems[-1], exc.exit_code)
+    return _Failed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
 
 
 def _config(
@@ -91,7 +132,7 @@ class _Group(click.Group):
                 f"error: {what}; every committed page is kept, nothing half-written",
                 markup=False,
             )
-            ctx.exit(143 if isinstance(exc, Terminated) else 130)
+            ctx.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
@@ -162,7 +203,7 @@ def _progress_bar() -> tuple[Progress, Callable[[str, StreamResult], None]]:
         TimeElapsedColumn(),
         console=err,
     )
-    tasks: dict[str, tuple[object, float]] = {}
+    tasks: dict[str, tuple[TaskID, float]] = {}
     last = [time.monotonic()]
 
     def update(stream: str, counts: StreamResult) -> None:
@@ -180,7 +221,7 @@ def _progress_bar() -> tuple[Progress, Callable[[str, StreamResult], None]]:
 @cli.command()
 @click.option(
     "--source",
-    type=click.Choice(["csv", "salesforce", "hubspot"]),
+    type=click.Choice(registry.names()),
     default=None,
     help="Sync only this source (default: every configured source).",
 )
@@ -247,7 +288,7 @@ def _print_compute(summary: ComputeSummary) -> None:
 )
 @click.pass_context
 def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, date_to) -> None:
-    """Compute every partner KPI into kpi_values."""
+    """Compute every partner KPI into kpi_wide (as rows: the view kpi_values)."""
     config = _config(ctx)
 
     def day(value) -> date | None:
@@ -483,7 +524,7 @@ def report(ctx: click.Context, grain: str, period: str, dimension: str, output: 
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generator.")
 def sandbox(port: int, data: str, n_deals: int, seed: int) -> None:
-    """Serve the local CRM sandbox (Salesforce and HubSpot APIs over HTTPS) until Ctrl-C."""
+    """Serve the local CRM sandbox (the CRM APIs it speaks, over HTTPS) until Ctrl-C."""
     import threading
 
     from crm_sandbox.datasets import load_maven, synthetic
@@ -491,19 +532,10 @@ def sandbox(port: int, data: str, n_deals: int, seed: int) -> None:
 
     world = load_maven() if data == "maven" else synthetic(n_deals, seed)
     with Sandbox(world).warm().start(port=port) as sb:
-        token = sb.salesforce.issue_token()
         out.print(f"CRM sandbox at {sb.url} ({data}: {len(world.deals)} deals)", markup=False)
         out.print(f"CA bundle: {sb.ca_bundle}", markup=False)
-        out.print(
-            f"Salesforce: {sb.url}/services/data/v60.0/ (bearer token {token}; or OAuth at "
-            f"{sb.url}/services/oauth2/token)",
-            markup=False,
-        )
-        out.print(
-            f"HubSpot: {sb.url}/crm/v3/ (bearer token: any of "
-            f"{', '.join(sorted(sb.hubspot.accepted_tokens))})",
-            markup=False,
-        )
+        for line in sb.endpoints():
+            out.print(line, markup=False)
         out.print("Ctrl-C stops it.", markup=False)
         try:
             threading.Event().wait()
@@ -522,7 +554,7 @@ def sandbox(port: int, data: str, n_deals: int, seed: int) -> None:
 def demo(workdir: str) -> None:
     """Serve the real data set as a Salesforce org and a HubSpot portal (the local CRM sandbox)
     and run the main job against each: sync, compute, leaderboard, push plan, report."""
-    from connectors.demo import run_demo
+    from jobs.demo import run_demo
     from kpi_engine.store import Store
 
     try:
@@ -604,7 +636,7 @@ def _print_push(result) -> None:
 @click.option(
     "--source",
     "target",
-    type=click.Choice(["salesforce", "hubspot"]),
+    type=click.Choice(registry.push_names()),
     default=None,
     help="Push to this CRM only (default: every CRM under writeback).",
 )
@@ -613,7 +645,8 @@ def _print_push(result) -> None:
 @click.option(
     "--create-properties",
     is_flag=True,
-    help="HubSpot: create missing target properties (group partnerkpi) first.",
+    help="Create missing target fields first, where the CRM allows it (HubSpot properties, in "
+    "group partnerkpi).",
 )
 @click.pass_context
 def push(
@@ -622,8 +655,8 @@ def push(
     """Write partner KPIs into the CRM (only changed values). Exit 2: some records failed."""
     import json as _json
 
-    from connectors.lock import LockedError, StoreLock
-    from connectors.run import EXIT_LOCKED, EXIT_PARTIAL, push_json, push_targets
+    from jobs.run import push_json, push_targets
+    from kpi_engine.lock import StoreLock
 
     config = _config(ctx)
     lock = None if dry_run else StoreLock(config.database, command="partnerkpi push")
@@ -634,15 +667,8 @@ def push(
             results = push_targets(
                 config, store, target=target, dry_run=dry_run, create_fields=create_properties
             )
-    except LockedError as exc:
-        failed = _fail(exc)
-        failed.exit_code = EXIT_LOCKED
-        raise failed from None
     except (ConnectorError, EngineError) as exc:
-        failed = _fail(exc)
-        if "lock" in str(exc).lower() and isinstance(exc, EngineError):
-            failed.exit_code = EXIT_LOCKED
-        raise failed from None
+        raise _fail(exc) from None
     finally:
         if lock is not None:
             lock.release()
@@ -680,10 +706,11 @@ def push(
 @click.pass_context
 def run(ctx: click.Context, as_json: bool, report_path: str | None, as_of,
         allow_mass_delete: bool) -> None:
-    """The scheduled job: sync, compute, push. Exit 0 ok, 1 failed, 2 partial, 3 locked."""
+    """The scheduled job: sync, compute, push. Exit 0 ok, 1 failed, 2 partial, 3 locked, 4 API
+    limit."""
     import json as _json
 
-    from connectors.run import run_job
+    from jobs.run import run_job
     from kpi_engine.report import write_report
 
     config = _config(ctx, check_secrets=True)

@@ -5,7 +5,7 @@ Run by hand: ``python bench/push_writeback.py [--partners 10000] [--runs 3] [--c
 Setup (not timed): an in-process CRM sandbox serving a World of N partners, each with one won
 and one lost deal closed in 2024-Q4; both connectors sync it into a DuckDB store and the KPIs
 are computed (quarter grain). Then, per run, on a fresh copy of that store (empty
-``push_state``), through ``connectors.run.push_targets`` (what ``partnerkpi push`` runs):
+``push_state``), through ``jobs.run.push_targets`` (what ``partnerkpi push`` runs):
 
 1. a first push: win rate, average deal size and quality score of 2024-Q4 onto every partner
    (Salesforce Account custom fields; HubSpot company properties);
@@ -38,9 +38,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._crm import SF_ENV, Waits, connector, hs_source, peak_rss_mb, routes, sf_source
-from connectors.config import AppConfig
+from jobs.config import AppConfig
 from connectors.http import RetryPolicy
-from connectors.run import push_targets
+from jobs.run import push_targets
 from connectors.sync import run_sync
 from crm_sandbox.server import Sandbox
 from crm_sandbox.synthetic import SYNTHETIC_STAGES

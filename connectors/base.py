@@ -1,14 +1,21 @@
-"""What every connector provides: streams declared as data, pages of canonical rows.
+"""The connectors' one vocabulary: streams, pages, the connector, the push types, the adapter.
 
 A connector pulls a :class:`Stream` from a watermark and yields :class:`Page` objects; the sync loop
-(:mod:`connectors.sync`) commits each page and its new watermark in one transaction.
+(:mod:`connectors.sync`) commits each page and its new watermark in one transaction. A CRM's
+connector also hands out a :class:`Pusher` (sharing its client) that the push loop
+(:mod:`connectors.writeback`) sends :class:`RecordUpdate` batches through. Each CRM folder exports
+one :class:`Adapter`; :mod:`connectors.registry` lists them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,7 @@ class Reference:
     reason: str
     policy: str = "keep"
     nullable: bool = True
-    where: Mapping[str, str] = field(default_factory=dict)
+    where: Mapping[str, str] = dataclasses.field(default_factory=dict)  # `field` is taken
 
 
 @dataclass(frozen=True)
@@ -147,9 +154,171 @@ class Connector(Protocol):
         """The streams this connector pulls, in pull order."""
         ...
 
-    def pull(self, stream: Stream, watermark: str | None, state: Mapping[str, str | None]) -> Iterator[Page]:
+    def pull(
+        self, stream: Stream, watermark: str | None, state: Mapping[str, str | None]
+    ) -> Iterator[Page]:
         """Yield the pages of ``stream`` changed since ``watermark`` (``None``: everything).
 
         ``state`` holds the watermarks of all streams of this source (read-only).
         """
         ...
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """A target field as the CRM describes it.
+
+    Attributes:
+        name: the field's exact API / internal name.
+        type: the CRM's type (``percent``, ``currency``, ``double``, ``int``; ``number``).
+        updateable: the integration user may write it.
+        custom: a custom field (Salesforce ``__c``; HubSpot not ``hubspotDefined``).
+        numeric: it holds numbers.
+        percent: it holds percentages 0..100 (Salesforce ``percent``).
+        scale: decimal places kept (None: any).
+    """
+
+    name: str
+    type: str
+    updateable: bool
+    custom: bool
+    numeric: bool
+    percent: bool = False
+    scale: int | None = None
+
+
+@dataclass
+class RecordUpdate:
+    """The changed fields of one record: field -> value as the field holds it (None: clear)."""
+
+    record_id: str
+    values: dict[str, Decimal | None]
+
+
+@dataclass
+class RecordResult:
+    """The CRM's answer for one record of a batch."""
+
+    record_id: str
+    ok: bool
+    error_code: str | None = None
+    message: str | None = None
+
+
+class Pusher(Protocol):
+    """The push side of a CRM (``connectors/<crm>/push.py``), sharing its connector's client."""
+
+    @property
+    def source(self) -> str:
+        """The CRM's name (the ``source`` of its rows)."""
+        ...
+
+    @property
+    def crm_object(self) -> str:
+        """The object written (``Account``, ``companies``)."""
+        ...
+
+    @property
+    def write_calls(self) -> int:
+        """Write requests sent so far (retries included)."""
+        ...
+
+    def describe_fields(self) -> dict[str, FieldInfo]:
+        """Every field of the target object, keyed by lower-cased name."""
+        ...
+
+    def missing_field_hint(self, kpi: str, name: str) -> str:
+        """How to create a missing field (appended to the error)."""
+        ...
+
+    def create_field(self, kpi: str, name: str, group: str) -> FieldInfo:
+        """Create a missing numeric field (HubSpot); raise ConfigError where not possible."""
+        ...
+
+    def push(self, batch: Sequence[RecordUpdate]) -> list[RecordResult]:
+        """Send one batch in one write call (retried as the pulls are).
+
+        Returns:
+            One result per input record, in input order.
+        """
+        ...
+
+
+class WritebackTarget(BaseModel):
+    """``writeback.<crm>``: what every CRM's write-back settings have (each CRM adds its own).
+
+    Attributes:
+        grain: the grain of the period written (``month``, ``quarter``, ``year``).
+        period: ``latest_complete`` (the latest period of ``grain`` that ended on or before
+            today and was computed to its end) or ``current`` (the period in progress, to
+            date): :func:`kpi_engine.periods.choose_period`.
+        fields: KPI name -> the CRM field written. The KPI names are checked against the KPI
+            registry where the config is loaded (:mod:`jobs.config`).
+        clear_on_null: write NULL when a partner has no value for a KPI in the period (default:
+            leave the field as it is).
+        allow_standard_fields: CRM-defined fields that may be written (default: custom only).
+        batch_size: records per write call.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    object: str
+    grain: Literal["month", "quarter", "year"] = "quarter"
+    period: Literal["latest_complete", "current"] = "latest_complete"
+    fields: dict[str, str] = Field(min_length=1)
+    clear_on_null: bool = False
+    allow_standard_fields: list[str] = Field(default_factory=list)
+    batch_size: int = 100
+
+    @field_validator("fields")
+    @classmethod
+    def _one_kpi_per_field(cls, value: dict[str, str]) -> dict[str, str]:
+        seen: dict[str, str] = {}
+        for kpi, target in value.items():
+            if target.lower() in seen:
+                msg = f"{seen[target.lower()]} and {kpi} both write the field {target}"
+                raise ValueError(msg)
+            seen[target.lower()] = kpi
+        return value
+
+
+class PushingConnector(Connector, Protocol):
+    """A connector that also writes KPIs back (a CRM, not a file import)."""
+
+    def pusher(self, writeback: Any) -> Pusher:
+        """The push side for ``writeback.<crm>``, sharing this connector's client."""
+        ...
+
+
+def no_pulled_fields(settings: Any) -> frozenset[str]:
+    """For a source that pulls no partner-record fields a push could write."""
+    return frozenset()
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """One source as the application sees it; each CRM folder exports one, the registry lists it.
+
+    Attributes:
+        name: the source's name: its config key (``sources.<name>``, ``writeback.<name>``) and
+            the ``source`` column of its rows.
+        settings: the pydantic model of ``sources.<name>``.
+        connect: ``connect(settings, reporting_currency, policy=None)`` -> the connector
+            (``policy``: a :class:`connectors.http.RetryPolicy`, default from the settings).
+        writeback: the model of ``writeback.<name>`` (``None``: the source takes no push).
+        pulled_fields: ``settings`` -> the partner-record fields the pull reads as data
+            (lower-cased): a KPI must never be written to one of them.
+        secrets: the settings name secrets (``secret_settings()``, ``secrets_file``), checked
+            before any request.
+        demo: ``demo(url, ca_bundle, team_units)`` -> ``(source settings, writeback settings,
+            environment)`` pointing the source at the CRM sandbox (``partnerkpi demo``).
+    """
+
+    name: str
+    settings: type[BaseModel]
+    connect: Callable[..., Connector]
+    writeback: type[WritebackTarget] | None = None
+    pulled_fields: Callable[[Any], frozenset[str]] = no_pulled_fields
+    secrets: bool = False
+    demo: Callable[[str, str, Mapping[str, str]],
+                   tuple[dict[str, Any], dict[str, Any], dict[str, str]]] | None = None

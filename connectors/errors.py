@@ -8,13 +8,33 @@
 - :class:`SnapshotError`: a full snapshot would flag implausibly many records deleted (a
   truncated export): check the input, or allow it.
 - :class:`ConfigError`: fix the config; may carry several one-line problems.
+
+Each class carries the exit code of a command it stops (``exit_code``: 1, or
+:data:`EXIT_LIMIT` for an API limit); the table is in ``cli.py`` and the README.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+#: Exit code of a command stopped by a CRM's API allowance (what was committed stays).
+EXIT_LIMIT = 4
+
 
 class ConnectorError(Exception):
-    """Root of every connector error."""
+    """Root of every connector error.
+
+    Attributes:
+        exit_code: the exit code of a command this error stops.
+        status: the HTTP status of the answer that raised it (None when there was none).
+        error_code: the CRM's error code (``REQUEST_LIMIT_EXCEEDED``, a HubSpot category).
+        api_message: the CRM's own message, as sent.
+    """
+
+    exit_code: ClassVar[int] = 1
+    status: int | None = None
+    error_code: str | None = None
+    api_message: str | None = None
 
 
 class ConfigError(ConnectorError):
@@ -64,6 +84,8 @@ class AuthError(ConnectorError):
 
 class LimitReachedError(ConnectorError):
     """The CRM's API allowance is used up (or the configured share of it); stop, keep state."""
+
+    exit_code: ClassVar[int] = EXIT_LIMIT
 
 
 class FatalAPIError(ConnectorError):

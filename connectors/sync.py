@@ -21,7 +21,7 @@ from typing import Any
 from connectors.bad_records import check_references
 from connectors.base import Connector, Page
 from connectors.errors import LimitReachedError, SnapshotError
-from kpi_engine.store import Store, UpsertStats, mark_missing_deleted, missing_share
+from kpi_engine.store import Store, UpsertStats, missing_share
 
 
 @dataclass
@@ -98,28 +98,25 @@ def _commit(
     store: Store, source: str, stream: str, page: Page, result: StreamResult, run_id: int,
     known: KnownKeys, allow_mass_delete: bool,
 ) -> None:
-    with store.transaction():
+    with store.transaction():  # the checks read what the page's transaction sees
         if not allow_mass_delete:
             _check_snapshot(store, source, page)
         rejects = page.rejects
         if page.references:
             rejects = rejects + check_references(page.tables, page.references, known)
-        result.rejected += store.add_rejects(
-            source, stream, run_id, (astuple(r) for r in rejects)
+        counts = store.commit_page(
+            source, stream, page.tables, page.watermark,
+            deleted=page.deleted, keep_ids=page.keep_ids,
+            keep_ids_max_share=1.0 if page.snapshot_guard else 0.5,
+            rejects=(astuple(r) for r in rejects), run_id=run_id,
         )
-        for table, rows in page.tables.items():
-            stats: UpsertStats = store.upsert(table, rows)
-            result.inserted += stats.inserted
-            result.updated += stats.updated
-            result.unchanged += stats.unchanged
-            result.tables.setdefault(table, UpsertStats()).add(stats)
-        for table, ids in page.deleted.items():
-            result.deleted += store.mark_deleted(table, source, ids)
-        for table, ids in page.keep_ids.items():
-            result.deleted += mark_missing_deleted(
-                store, table, source, ids, max_share=1.0 if page.snapshot_guard else 0.5)
-        if page.watermark is not None:
-            store.set_watermark(source, stream, page.watermark)
+    for table, stats in counts.tables.items():
+        result.inserted += stats.inserted
+        result.updated += stats.updated
+        result.unchanged += stats.unchanged
+        result.tables.setdefault(table, UpsertStats()).add(stats)
+    result.deleted += counts.deleted
+    result.rejected += counts.rejected
     known.add(page)
     result.pages += 1
     result.warnings.extend(page.warnings)

@@ -107,6 +107,8 @@ def parse_amount(value: object, number_format: NumberFormat | None = None) -> De
         else:
             if number.is_finite():
                 _, digits, exponent = number.as_tuple()
+                # finite: the exponent is an int (only NaN / Infinity carry a letter)
+                assert isinstance(exponent, int)
                 if exponent >= -AMOUNT_SCALE and len(digits) + exponent <= AMOUNT_INTEGER_DIGITS:
                     return number
     if value is None:

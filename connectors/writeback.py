@@ -19,11 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
-from typing import Protocol
 
+from connectors.base import Pusher, RecordUpdate, WritebackTarget
 from connectors.errors import ConfigError, ConnectorError
-from connectors.writeback_settings import HubSpotWriteback, SalesforceWriteback
 from kpi_engine.periods import CURRENT, LATEST, Period, choose_period, reporting_today
 from kpi_engine.store import Store
 from kpi_engine.writeback import (
@@ -35,75 +33,6 @@ from kpi_engine.writeback import (
     record_results,
     start_push_run,
 )
-
-WritebackSettings = SalesforceWriteback | HubSpotWriteback
-
-
-@dataclass(frozen=True)
-class FieldInfo:
-    """A target field as the CRM describes it.
-
-    Attributes:
-        name: the field's exact API / internal name.
-        type: the CRM's type (``percent``, ``currency``, ``double``, ``int``; ``number``).
-        updateable: the integration user may write it.
-        custom: a custom field (Salesforce ``__c``; HubSpot not ``hubspotDefined``).
-        numeric: it holds numbers.
-        percent: it holds percentages 0..100 (Salesforce ``percent``).
-        scale: decimal places kept (None: any).
-    """
-
-    name: str
-    type: str
-    updateable: bool
-    custom: bool
-    numeric: bool
-    percent: bool = False
-    scale: int | None = None
-
-
-@dataclass
-class RecordUpdate:
-    """The changed fields of one record: field -> value as the field holds it (None: clear)."""
-
-    record_id: str
-    values: dict[str, Decimal | None]
-
-
-@dataclass
-class RecordResult:
-    """The CRM's answer for one record of a batch."""
-
-    record_id: str
-    ok: bool
-    error_code: str | None = None
-    message: str | None = None
-
-
-class Pusher(Protocol):
-    """The push side of a CRM (``connectors/<crm>/push.py``)."""
-
-    source: str
-    crm_object: str
-    #: write requests sent so far (retries included)
-    write_calls: int
-
-    def describe_fields(self) -> dict[str, FieldInfo]:
-        """Every field of the target object, keyed by lower-cased name."""
-        ...
-
-    def missing_field_hint(self, kpi: str, name: str) -> str:
-        """How to create a missing field (appended to the error)."""
-        ...
-
-    def create_field(self, kpi: str, name: str, group: str) -> FieldInfo:
-        """Create a missing numeric field (HubSpot); raise ConfigError where not possible."""
-        ...
-
-    def push(self, batch: Sequence[RecordUpdate]) -> list[RecordResult]:
-        """Send one batch in one write call (retried as the pulls are); one result per input
-        record, in input order."""
-        ...
 
 
 @dataclass
@@ -154,7 +83,7 @@ class PushResult:
 
 
 def check_targets(
-    pusher: Pusher, settings: WritebackSettings, *, create: bool = False, dry_run: bool = False
+    pusher: Pusher, settings: WritebackTarget, *, create: bool = False, dry_run: bool = False
 ) -> tuple[list[Target], list[str]]:
     """Check every configured field against the CRM's describe and build the plan's targets.
 
@@ -217,7 +146,7 @@ def _records(cells: Sequence[PlanCell]) -> list[list[PlanCell]]:
 def run_push(
     store: Store,
     pusher: Pusher,
-    settings: WritebackSettings,
+    settings: WritebackTarget,
     *,
     dry_run: bool = False,
     create_fields: bool = False,
@@ -263,7 +192,7 @@ def run_push(
             updates = [RecordUpdate(cells[0].record_id, {c.field: c.new for c in cells})
                        for cells in batch]
             answers = pusher.push(updates)
-            logged = []
+            logged: list[tuple[PlanCell, CellResult]] = []
             for cells, answer in zip(batch, answers, strict=True):
                 outcome = CellResult(answer.ok, answer.error_code, answer.message)
                 logged.extend((c, outcome) for c in cells)

@@ -161,6 +161,17 @@ class Sandbox:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
 
+    def endpoints(self) -> list[str]:
+        """One line per CRM API served (after :meth:`start`): its base URL and how to
+        authenticate (``partnerkpi sandbox`` prints them)."""
+        token = self.salesforce.issue_token()
+        return [
+            f"Salesforce: {self.url}/services/data/v60.0/ (bearer token {token}; or OAuth at "
+            f"{self.url}/services/oauth2/token)",
+            f"HubSpot: {self.url}/crm/v3/ (bearer token: any of "
+            f"{', '.join(sorted(self.hubspot.accepted_tokens))})",
+        ]
+
     def __enter__(self) -> Sandbox:
         if self._server is None:
             self.start()

@@ -157,7 +157,9 @@ def export(
         store: the store.
         fmt: ``csv``, ``json`` or ``parquet``.
         output: a path, or an open text stream (not for parquet).
-        grain, dimension, kpi: optional filters.
+        grain: only this grain (default: all).
+        dimension: only this dimension (default: all).
+        kpi: only this KPI (default: all).
         period: ``all`` (every row), ``complete`` (every complete period), ``latest`` (the
             latest complete period of each grain), ``current`` (the period in progress) or a
             date (the period holding it).

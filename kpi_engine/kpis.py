@@ -1,13 +1,27 @@
-"""Compute the partner KPIs with the SQL in ``kpi_engine/sql/`` and store them in ``kpi_values``.
+"""Compute the partner KPIs with the SQL in ``kpi_engine/sql/`` and store them in ``kpi_wide``.
 
 For each grain (month, quarter, year; quarters and years follow the fiscal year's first month),
 every dimension (overall, partner, owner, team, unit, channel) and every period from the first to
 the last period holding a creation or close date. Definitions: ``docs/kpis.md`` (kept equal to
 :data:`KPIS` by a test) and the header of each ``sql/kpis/*.sql`` file.
+
+The SQL is a chain of declared steps (``sql/steps/*.sql``, ``sql/kpis/*.sql`` and two steps
+generated from the KPI registry, ``wide`` and ``result``). Each step file's header says::
+
+    -- step: <name>
+    -- scope: grain            (run once per grain; without it, once per compute)
+    -- reads: t1, t2, ...      (tables it reads: inputs or other steps' outputs)
+    -- creates: t3, ...        (temporary tables it leaves for later steps)
+    -- scratch: t4, ...        (temporary tables it makes for itself and drops)
+
+and :func:`steps` orders them by those declarations. The DuckDB-only functions they call are
+macros of ``sql/macros/duckdb.sql``. The result (one row per grain, period, dimension and member,
+one column per KPI and its n) goes to ``kpi_wide``; ``kpi_values`` is its long form, a view.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -15,56 +29,148 @@ from importlib import resources
 
 from kpi_engine.errors import ComputeError
 from kpi_engine.periods import default_as_of, reporting_today
+from kpi_engine.registry import KPI_NAMES, KPIS, Kpi, base_wide_sql, long_rows_sql, result_sql
 from kpi_engine.settings import KpiSettings
-from kpi_engine.store import Store
+from kpi_engine.store import CANONICAL_TABLES, Store
+
+__all__ = ["DIMENSIONS", "GRAINS", "KPIS", "KPI_NAMES", "ComputeSummary", "Kpi", "Step", "compute",
+           "steps"]
 
 #: Months per period of each grain.
 GRAINS = {"month": 1, "quarter": 3, "year": 12}
 DIMENSIONS = ("overall", "partner", "owner", "team", "unit", "channel")
 
+#: Tables the steps may read that no step makes: the store's canonical tables and the
+#: parameters :func:`compute` writes (kpi_grain is rewritten before each grain).
+PARAMETERS = ("kpi_params", "kpi_sources", "channel_map", "quality_weights", "kpi_grains",
+              "kpi_grain")
+INPUTS = (*CANONICAL_TABLES, *PARAMETERS)
+#: What the chain hands to :func:`compute`: the grain's rows of kpi_wide.
+OUTPUT = "kpi_grain_result"
+
 
 @dataclass(frozen=True)
-class Kpi:
-    """One KPI: its name, family (the ``sql/kpis`` file whose header defines it) and unit.
+class Step:
+    """One SQL step: its declared tables and its text.
 
-    The value a member with nothing to measure gets (0 for counts and money sums, NULL for
-    averages and rates) is set in ``sql/prepare/wide.sql``.
+    Attributes:
+        name: the ``-- step:`` name.
+        sql: the statements.
+        reads: tables it reads (inputs or outputs of earlier steps).
+        creates: temporary tables (or views) it leaves for later steps.
+        scratch: temporary tables it makes for itself and drops before it ends.
+        grain: True when it runs once per grain.
+        source: the file it comes from (``sql/steps/facts.sql``), or ``registry`` for a
+            generated step.
     """
 
     name: str
-    family: str
-    unit: str
+    sql: str
+    reads: tuple[str, ...]
+    creates: tuple[str, ...]
+    scratch: tuple[str, ...] = ()
+    grain: bool = False
+    source: str = "registry"
 
 
-KPIS: tuple[Kpi, ...] = (
-    Kpi("deals_won", "deal_count", "deals"),
-    Kpi("deals_lost", "deal_count", "deals"),
-    Kpi("deals_closed", "deal_count", "deals"),
-    Kpi("deals_created", "deal_count", "deals"),
-    Kpi("won_amount", "deal_size", "reporting currency"),
-    Kpi("average_deal_size", "deal_size", "reporting currency"),
-    Kpi("median_deal_size", "deal_size", "reporting currency"),
-    Kpi("pipeline_open_count", "pipeline", "deals"),
-    Kpi("pipeline_open_amount", "pipeline", "reporting currency"),
-    Kpi("pipeline_weighted_amount", "pipeline", "reporting currency"),
-    Kpi("pipeline_created_amount", "pipeline", "reporting currency"),
-    Kpi("pipeline_change", "pipeline_change", "reporting currency"),
-    Kpi("won_amount_share", "channel_share", "ratio 0..1"),
-    Kpi("win_rate", "close_rate", "ratio 0..1"),
-    Kpi("lead_conversion_rate", "close_rate", "ratio 0..1"),
-    Kpi("sales_cycle_days", "velocity", "days"),
-    Kpi("sales_velocity", "sales_velocity", "reporting currency per day"),
-    Kpi("quality_score", "quality_score", "score 0..100"),
-    Kpi("quality_score_change", "quality_score", "score points"),
-    Kpi("deal_success_rate", "deal_success", "ratio 0..1"),
-)
-KPI_NAMES = tuple(k.name for k in KPIS)
+_HEADER = re.compile(r"^--\s*(step|scope|reads|creates|scratch):(.*)$")
+# a header's continuation line: only names and commas (``--          t5, t6``)
+_CONTINUATION = re.compile(r"^--\s+([a-z_][a-z0-9_]*(?:\s*,\s*[a-z_][a-z0-9_]*)*,?)\s*$")
 
-# Families in run order: the base families read the facts and the per-grain totals of
-# prepare/attribution.sql (members.sql reads those groups and pipeline's pipe_at); the derived
-# ones read kpi_wide.
-_BASE_FAMILIES = ("pipeline", "deal_count", "deal_size", "close_rate", "velocity", "deal_success")
-_DERIVED_FAMILIES = ("pipeline_change", "sales_velocity", "channel_share", "quality_score")
+
+def _parse(source: str, sql: str) -> Step:
+    fields: dict[str, list[str]] = {}
+    last: str | None = None
+    for line in sql.splitlines():
+        head = _HEADER.match(line)
+        if head:
+            last = head.group(1)
+            fields.setdefault(last, []).extend(_names(head.group(2)))
+            continue
+        cont = _CONTINUATION.match(line)
+        if last in ("reads", "creates", "scratch") and cont:
+            fields[last].extend(_names(cont.group(1)))
+            continue
+        last = None
+    if "step" not in fields:
+        msg = f"{source}: no '-- step:' header"
+        raise ComputeError(msg)
+    return Step(
+        name=fields["step"][0],
+        sql=sql,
+        reads=tuple(fields.get("reads", ())),
+        creates=tuple(fields.get("creates", ())),
+        scratch=tuple(fields.get("scratch", ())),
+        grain=fields.get("scope", ["once"]) == ["grain"],
+        source=source,
+    )
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _sql(*parts: str) -> str:
+    return (resources.files("kpi_engine") / "sql").joinpath(*parts).read_text(encoding="utf-8")
+
+
+def _file_steps() -> list[Step]:
+    root = resources.files("kpi_engine") / "sql"
+    found = []
+    for folder in ("steps", "kpis"):
+        for entry in sorted((root / folder).iterdir(), key=lambda p: p.name):
+            if entry.name.endswith(".sql"):
+                found.append(_parse(f"sql/{folder}/{entry.name}", entry.read_text("utf-8")))
+    return found
+
+
+def _order(found: list[Step]) -> list[Step]:
+    # Kahn's algorithm on the declared tables; of the steps ready, once-steps before grain
+    # steps, then by name, so the order is stable.
+    made_by = {t: s.name for s in found for t in s.creates}
+    deps = {s.name: {made_by[t] for t in s.reads if t in made_by} - {s.name} for s in found}
+    by_name = {s.name: s for s in found}
+    ordered: list[Step] = []
+    done: set[str] = set()
+    while len(ordered) < len(found):
+        ready = [s for s in found if s.name not in done and deps[s.name] <= done]
+        if not ready:
+            cycle = sorted(set(by_name) - done)
+            msg = f"the SQL steps {', '.join(cycle)} read each other's tables in a cycle"
+            raise ComputeError(msg)
+        step = min(ready, key=lambda s: (s.grain, s.name))
+        ordered.append(step)
+        done.add(step.name)
+    return ordered
+
+
+def steps() -> list[Step]:
+    """Every SQL step of a compute, in run order (once-per-compute steps, then per grain).
+
+    The ``wide`` and ``result`` steps are generated from :data:`KPIS`: ``wide`` joins the base
+    families' tables into ``kpi_base``; the families that read ``kpi_base`` are derived, and
+    ``result`` joins their tables to it.
+
+    Raises:
+        ComputeError: a step file without a header, a KPI whose table no family step creates,
+            or steps that depend on each other in a cycle.
+    """
+    found = _file_steps()
+    creator = {t: s for s in found for t in s.creates}
+    missing = [k.name for k in KPIS if k.table not in creator]
+    if missing:
+        msg = f"no SQL step creates the table of KPI(s) {', '.join(missing)}"
+        raise ComputeError(msg)
+    derived = [k for k in KPIS if "kpi_base" in creator[k.table].reads]
+    base = [k for k in KPIS if k not in derived]
+    base_tables = tuple(dict.fromkeys(k.table for k in base))
+    derived_tables = tuple(dict.fromkeys(k.table for k in derived))
+    found.append(Step("wide", base_wide_sql(base), ("members", *base_tables), ("kpi_base",),
+                      grain=True))
+    found.append(Step("result", result_sql(base, derived),
+                      ("kpi_base", "periods", "dim_members", "kpi_params", *derived_tables),
+                      (OUTPUT,), ("kpi_grain_all",), grain=True))
+    return _order(found)
 
 
 @dataclass
@@ -72,7 +178,7 @@ class ComputeSummary:
     """What one compute did and what it had to leave out.
 
     Attributes:
-        rows: kpi_values rows written, per grain.
+        rows: ``kpi_values`` rows (KPI values) the grain holds after the compute.
         deals: live (not deleted) deals considered.
         warnings: counts of records left out of some KPI, by reason (e.g.
             ``deals_without_created_at``, ``deals_without_rate``, ``won_deals_without_amount``,
@@ -116,64 +222,6 @@ class ComputeSummary:
         return lines
 
 
-def _sql(*parts: str) -> str:
-    return (resources.files("kpi_engine") / "sql").joinpath(*parts).read_text(encoding="utf-8")
-
-
-def _period_macros(months: int, fiscal_year_start_month: int) -> str:
-    # Absolute month index i = year*12 + month-1; a period starts at the index
-    # floor((i - f) / months) * months + f, where f = fiscal_year_start_month - 1.
-    # Both numbers are validated integers, so they are safe to write into the SQL text.
-    f = int(fiscal_year_start_month) - 1
-    m = int(months)
-    return f"""
-    CREATE OR REPLACE TEMP MACRO period_months() AS {m};
-    CREATE OR REPLACE TEMP MACRO period_of(d) AS (
-        make_date(
-            CAST(((year(d) * 12 + month(d) - 1 - {f}) // {m} * {m} + {f}) // 12 AS BIGINT),
-            CAST(((year(d) * 12 + month(d) - 1 - {f}) // {m} * {m} + {f}) % 12 + 1 AS BIGINT),
-            1));
-    """
-
-
-def _setup(
-    store: Store, settings: KpiSettings, as_of: date | None, sources: Sequence[str] | None,
-    today: date | None = None,
-) -> None:
-    con = store.con
-    t_cut = datetime.combine(as_of, time(), tzinfo=UTC) if as_of else None
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE kpi_params AS SELECT "
-        "?::VARCHAR AS reporting_currency, "
-        "coalesce(?::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ) AS t_cut, "
-        "coalesce(?::DATE, 'infinity'::DATE) AS cut_date, "
-        "?::BOOLEAN AS all_sources, ?::BIGINT AS min_closed_deals, "
-        "?::DATE AS compute_date",
-        [
-            settings.reporting_currency,
-            t_cut,
-            as_of,
-            sources is None,
-            settings.quality_score.min_closed_deals,
-            today,
-        ],
-    )
-    con.execute("CREATE OR REPLACE TEMP TABLE kpi_sources (source VARCHAR)")
-    if sources:
-        con.executemany("INSERT INTO kpi_sources VALUES (?)", [[s] for s in sources])
-    con.execute("CREATE OR REPLACE TEMP TABLE channel_map (lead_source VARCHAR, channel VARCHAR)")
-    pairs = [[src.lower(), ch] for ch, srcs in settings.channels.items() for src in srcs]
-    if pairs:
-        con.executemany("INSERT INTO channel_map VALUES (?, ?)", pairs)
-    con.execute("CREATE OR REPLACE TEMP TABLE quality_weights (metric VARCHAR, weight DOUBLE)")
-    con.executemany(
-        "INSERT INTO quality_weights VALUES (?, ?)",
-        [[m, w] for m, w in settings.quality_score.weights.items()],
-    )
-    con.execute(_sql("prepare", "dimensions.sql"))
-    con.execute(_sql("prepare", "facts.sql"))
-
-
 def _warnings(store: Store, as_of: date) -> tuple[int, dict[str, int], list[str], date | None]:
     (deals, no_created, no_rate, won_no_amount, cycle_skipped, closed_no_date, open_at_as_of,
      latest) = store.con.execute(
@@ -207,65 +255,84 @@ def _warnings(store: Store, as_of: date) -> tuple[int, dict[str, int], list[str]
     return deals, {k: v for k, v in warnings.items() if v}, currencies, latest
 
 
-def _prepare_pipeline(store: Store, grains: Sequence[str], settings: KpiSettings) -> None:
-    # The periods of every grain (kept as periods_<grain>; grain names are validated), then the
-    # open pipeline at all their boundaries at once (pipe_all) and the monthly counts and sums
-    # every grain sums up (attribution.sql).
+def _parameters(
+    store: Store, settings: KpiSettings, grains: Sequence[str], as_of: date | None,
+    sources: Sequence[str] | None, today: date,
+) -> None:
+    # compute_date: today in the reporting time zone, the day kpi_wide.complete is judged on
     con = store.con
-    for grain in grains:
-        con.execute(_period_macros(GRAINS[grain], settings.fiscal_year_start_month))
-        con.execute(_sql("prepare", "periods.sql"))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE periods_{grain} AS SELECT * FROM periods")
+    t_cut = datetime.combine(as_of, time(), tzinfo=UTC) if as_of else None
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE kpi_boundaries AS "
-        + " UNION ALL ".join(
-            f"SELECT t_end AS t FROM periods_{g} UNION ALL SELECT t_start FROM periods_{g}"
-            for g in grains
-        )
+        "CREATE OR REPLACE TEMP TABLE kpi_params AS SELECT "
+        "?::VARCHAR AS reporting_currency, "
+        "coalesce(?::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ) AS t_cut, "
+        "coalesce(?::DATE, 'infinity'::DATE) AS cut_date, "
+        "?::BOOLEAN AS all_sources, ?::BIGINT AS min_closed_deals, "
+        "?::INTEGER AS fiscal_offset, ?::DATE AS compute_date",
+        [
+            settings.reporting_currency,
+            t_cut,
+            as_of,
+            sources is None,
+            settings.quality_score.min_closed_deals,
+            settings.fiscal_year_start_month - 1,
+            today,
+        ],
     )
-    con.execute(_sql("prepare", "open_pipeline.sql"))
-    con.execute(_sql("prepare", "attribution.sql"))
+    con.execute("CREATE OR REPLACE TEMP TABLE kpi_sources (source VARCHAR)")
+    if sources:
+        con.executemany("INSERT INTO kpi_sources VALUES (?)", [[s] for s in sources])
+    con.execute("CREATE OR REPLACE TEMP TABLE channel_map (lead_source VARCHAR, channel VARCHAR)")
+    pairs = [[src.lower(), ch] for ch, srcs in settings.channels.items() for src in srcs]
+    if pairs:
+        con.executemany("INSERT INTO channel_map VALUES (?, ?)", pairs)
+    con.execute("CREATE OR REPLACE TEMP TABLE quality_weights (metric VARCHAR, weight DOUBLE)")
+    con.executemany(
+        "INSERT INTO quality_weights VALUES (?, ?)",
+        [[m, w] for m, w in settings.quality_score.weights.items()],
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE kpi_grains (grain VARCHAR, months INTEGER)")
+    con.executemany("INSERT INTO kpi_grains VALUES (?, ?)", [[g, GRAINS[g]] for g in grains])
+    con.execute("CREATE OR REPLACE TEMP TABLE kpi_grain (grain VARCHAR, months INTEGER)")
 
 
-def _compute_grain(
-    store: Store,
-    grain: str,
-    settings: KpiSettings,
-    period_range: tuple[date | None, date | None],
-    computed_at: datetime,
-) -> int:
-    con = store.con
-    con.execute(_period_macros(GRAINS[grain], settings.fiscal_year_start_month))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE periods AS SELECT * FROM periods_{grain}")
-    con.execute(_sql("prepare", "grain_totals.sql"))
-    for family in _BASE_FAMILIES:
-        con.execute(_sql("kpis", f"{family}.sql"))
-    con.execute(_sql("prepare", "members.sql"))
-    con.execute(_sql("prepare", "wide.sql"))
-    for family in _DERIVED_FAMILIES:
-        con.execute(_sql("kpis", f"{family}.sql"))
-    con.execute(_sql("prepare", "result.sql"))
+def _grain_macros(store: Store, grain: str, settings: KpiSettings) -> None:
+    # period_of(d): the start of the grain's period holding d (macro layer: period_start_of);
+    # both numbers are validated integers, safe to write into the SQL text
+    months, offset = int(GRAINS[grain]), int(settings.fiscal_year_start_month) - 1
+    store.con.execute(
+        f"CREATE OR REPLACE TEMP MACRO period_of(d) AS period_start_of(d, {months}, {offset})"
+    )
+    store.con.execute("DELETE FROM kpi_grain")
+    store.con.execute("INSERT INTO kpi_grain VALUES (?, ?)", [grain, months])
+
+
+def _store_grain(
+    store: Store, grain: str, period_range: tuple[date | None, date | None], computed_at: datetime
+) -> None:
     date_from, date_to = period_range
     # replace the grain's periods in the range (all of them without --from/--to)
-    con.execute(
-        "DELETE FROM kpi_values WHERE grain = ? "
+    store.con.execute(
+        "DELETE FROM kpi_wide WHERE grain = ? "
         "AND (?::DATE IS NULL OR period_start >= period_of(?::DATE)) "
         "AND (?::DATE IS NULL OR period_start <= ?::DATE)",
         [grain, date_from, date_from, date_to, date_to],
     )
-    con.execute(
-        """
-        INSERT INTO kpi_values
-        SELECT ?, period_start, period_end, dimension, member, member_name, kpi, value, n,
-               as_of, ?
-        FROM kpi_result
+    store.con.execute(
+        f"""
+        INSERT INTO kpi_wide BY NAME
+        SELECT ? AS grain, ? AS computed_at, *
+        FROM {OUTPUT}
         WHERE (?::DATE IS NULL OR period_start >= period_of(?::DATE))
           AND (?::DATE IS NULL OR period_start <= ?::DATE)
         """,
         [grain, computed_at, date_from, date_from, date_to, date_to],
     )
-    (rows,) = con.execute("SELECT count(*) FROM kpi_values WHERE grain = ?", [grain]).fetchall()[0]
-    return int(rows)
+
+
+def _drop_temporaries(store: Store, chain: Sequence[Step]) -> None:
+    for name in (*(t for s in chain for t in s.creates), *PARAMETERS):
+        store.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def compute(
@@ -279,7 +346,7 @@ def compute(
     sources: Sequence[str] | None = None,
     today: date | None = None,
 ) -> ComputeSummary:
-    """Compute every KPI for the given grains and replace their rows in ``kpi_values``.
+    """Compute every KPI for the given grains and replace their rows in ``kpi_wide``.
 
     Args:
         store: an open, writable store.
@@ -291,7 +358,7 @@ def compute(
             on or after it counts as open until then, and is counted in a warning.
         date_from: compute only the periods from the one holding this date.
         date_to: compute only the periods up to the one holding this date. Rows of periods
-            outside ``date_from``..``date_to`` stay in ``kpi_values`` as they were.
+            outside ``date_from``..``date_to`` stay in ``kpi_wide`` as they were.
         sources: only deals and leads of these sources (default: all).
         today: the date in the reporting time zone (default: the clock's,
             :func:`kpi_engine.periods.reporting_today`).
@@ -315,15 +382,30 @@ def compute(
     as_of = default_as_of(as_of, today)
     summary = ComputeSummary(today=today, as_of=as_of)
     computed_at = datetime.now(UTC)
+    chain = steps()
     with store.transaction():
-        _setup(store, settings, as_of, sources, today)
-        (summary.deals, summary.warnings, summary.currencies_without_rate,
-         summary.latest_close_open_at_as_of) = _warnings(store, as_of)
-        _prepare_pipeline(store, grains, settings)
+        store.con.execute(_sql("macros", "duckdb.sql"))
+        _parameters(store, settings, grains, as_of, sources, today)
+        for step in chain:
+            if not step.grain:
+                store.con.execute(step.sql)
+            if step.name == "facts":
+                (summary.deals, summary.warnings, summary.currencies_without_rate,
+                 summary.latest_close_open_at_as_of) = _warnings(store, as_of)
         for grain in grains:
-            summary.rows[grain] = _compute_grain(
-                store, grain, settings, (date_from, date_to), computed_at
-            )
+            _grain_macros(store, grain, settings)
+            for step in chain:
+                if step.grain:
+                    store.con.execute(step.sql)
+            _store_grain(store, grain, (date_from, date_to), computed_at)
+        rows = dict(store.con.execute(long_rows_sql()).fetchall())
+        store.con.execute("DELETE FROM kpi_settings")
+        store.con.execute(
+            "INSERT INTO kpi_settings VALUES (?, ?, ?)",
+            [settings.reporting_currency, settings.fiscal_year_start_month, computed_at],
+        )
+        for grain in grains:
+            summary.rows[grain] = int(rows.get(grain, 0))
             store.con.execute(
                 "INSERT INTO kpi_runs VALUES (?, ?, ?, ?, ?)",
                 [
@@ -334,4 +416,5 @@ def compute(
                     str(summary.warnings).replace("'", '"'),
                 ],
             )
+        _drop_temporaries(store, chain)
     return summary

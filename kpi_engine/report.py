@@ -292,7 +292,7 @@ def _trends(
 def _pipeline(
     store: Store, grain: str, start: date, dimension: str
 ) -> list[tuple[str, Decimal, Decimal]]:
-    return [tuple(r) for r in store.con.execute(  # type: ignore[misc]
+    return [tuple(r) for r in store.con.execute(
         "SELECT any_value(member_name), "
         "max(value) FILTER (WHERE kpi = 'pipeline_open_amount') AS open_amount, "
         "max(value) FILTER (WHERE kpi = 'pipeline_weighted_amount') "
@@ -362,7 +362,7 @@ def report_data(
     previous = store.con.execute(
         "SELECT max(period_start) FROM kpi_values WHERE grain = ? AND period_start < ?",
         [grain, start],
-    ).fetchone()[0]
+    ).fetchone()[0]  # type: ignore[index]  # an aggregate always answers one row
     board = leaderboard(store, grain, start, dimension)
     before = leaderboard(store, grain, previous, dimension) if previous else []
     periods = [r[0] for r in store.con.execute(
@@ -457,7 +457,7 @@ def _table_rows(data: ReportData) -> list[dict[str, Any]]:
     return rows
 
 
-def _float(value: Decimal | int | None) -> float | None:
+def _float(value: Decimal | int | str | None) -> float | None:
     return None if value is None else float(value)
 
 

@@ -23,7 +23,14 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from kpi_engine.errors import StoreError
+from kpi_engine import views
+from kpi_engine.errors import LockedError, StoreError
+
+#: The config's default DuckDB memory limit (``duckdb.memory_limit``): a 1M-deal compute stays
+#: under 1 GB of peak RSS (the process, Python included: 0.9 GB measured) and fits a 2-core,
+#: 4 GB runner; beyond it DuckDB spills to its temp directory (default ``<database>.tmp``).
+DEFAULT_MEMORY_LIMIT = "800MB"
+MEMORY_LIMIT_PATTERN = r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
 
 CANONICAL_TABLES = ("partners", "owners", "stages", "deals", "stage_history", "leads", "currency_rates")
 
@@ -48,6 +55,21 @@ class _TableInfo:
     columns: dict[str, str]  # name -> DuckDB type, in table order
     key: tuple[str, ...]
     arrow: dict[str, pa.DataType] = field(default_factory=dict)
+
+
+@dataclass
+class PageCounts:
+    """What one committed page did (:meth:`Store.commit_page`).
+
+    Attributes:
+        tables: upsert counts per table.
+        deleted: rows newly flagged deleted.
+        rejected: rows written to ``rejects``.
+    """
+
+    tables: dict[str, UpsertStats] = field(default_factory=dict)
+    deleted: int = 0
+    rejected: int = 0
 
 
 def _arrow_type(duck_type: str) -> pa.DataType:
@@ -76,12 +98,24 @@ class Store:
     Args:
         path: the DuckDB file (created when missing); ``":memory:"`` for a throwaway store.
         read_only: open without taking the write lock (``status``, ``export``).
+        memory_limit: DuckDB's ``memory_limit`` (``"800MB"``, ``"2GB"``); None: DuckDB's
+            default (80% of the machine's memory). The CLI passes the config's
+            ``duckdb.memory_limit`` (default :data:`DEFAULT_MEMORY_LIMIT`).
+        temp_directory: where DuckDB spills beyond it (default ``<database>.tmp``).
 
     Raises:
-        StoreError: the file is locked by another process or is not a DuckDB file.
+        LockedError: another process holds the file (DuckDB's file lock).
+        StoreError: the file cannot be opened (e.g. not a DuckDB file).
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        memory_limit: str | None = None,
+        temp_directory: str | Path | None = None,
+    ) -> None:
         self.path = str(path)
         try:
             if not read_only and self.path != ":memory:" and not Path(self.path).exists():
@@ -90,8 +124,16 @@ class Store:
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0]
             msg = f"cannot open the store {self.path}: {first}"
+            # DuckDB has no exception class of its own for a file another process holds: its
+            # IOException's text is the only sign, read here at the edge and nowhere else
+            if isinstance(exc, duckdb.IOException) and "Could not set lock" in str(exc):
+                raise LockedError(msg) from exc
             raise StoreError(msg) from exc
         self.con.execute("SET TimeZone = 'UTC'")
+        if memory_limit is not None:
+            self.con.execute("SET memory_limit = ?", [memory_limit])
+        if temp_directory is not None:
+            self.con.execute("SET temp_directory = ?", [str(temp_directory)])
         self._depth = 0
         if not read_only:
             self.migrate()
@@ -111,7 +153,8 @@ class Store:
     def migrate(self) -> list[str]:
         """Apply the numbered migrations in ``kpi_engine/sql/schema/`` not yet in ``_migrations``.
 
-        Each migration runs in its own transaction together with its ``_migrations`` row.
+        Each migration runs in its own transaction together with its ``_migrations`` row. Then
+        ``kpi_wide`` and the views are brought up to the KPI registry (:func:`views.sync`).
 
         Returns:
             The names of the migrations applied now.
@@ -131,6 +174,8 @@ class Store:
                     "INSERT INTO _migrations VALUES (?, ?)", [entry.name, datetime.now(UTC)]
                 )
             applied.append(entry.name)
+        with self.transaction():
+            views.sync(self.con)
         return applied
 
     @contextmanager
@@ -318,13 +363,6 @@ class Store:
         ).fetchall())
 
     # -- sync state --------------------------------------------------------------------------
-    def get_watermark(self, source: str, stream: str) -> str | None:
-        """The stored watermark of a stream (text; ISO-8601 UTC for instants), or None."""
-        rows = self.con.execute(
-            "SELECT watermark FROM sync_state WHERE source = ? AND stream = ?", [source, stream]
-        ).fetchall()
-        return rows[0][0] if rows else None
-
     def watermarks(self, source: str) -> dict[str, str | None]:
         """Every stored watermark of a source, ``{stream: watermark}`` (one query)."""
         return dict(self.con.execute(
@@ -357,28 +395,53 @@ class Store:
         stream: str,
         tables: Mapping[str, Sequence[Mapping[str, Any]]],
         watermark: str | None,
-    ) -> dict[str, UpsertStats]:
-        """Upsert one page of rows (possibly into several tables) and its watermark atomically.
+        *,
+        deleted: Mapping[str, Iterable[str]] | None = None,
+        keep_ids: Mapping[str, Iterable[str]] | None = None,
+        keep_ids_max_share: float = 0.5,
+        rejects: Iterable[Sequence[Any]] = (),
+        run_id: int | None = None,
+    ) -> PageCounts:
+        """Commit one page of a sync in one transaction: its rejects, its rows (possibly into
+        several tables), the deletes it reports and the stream's new watermark.
 
         Args:
             source: ``salesforce``, ``hubspot`` or ``csv``.
             stream: the stream whose watermark moves (e.g. ``deals``).
             tables: table name -> rows of this page.
             watermark: the stream's new watermark; ``None`` leaves it unchanged.
+            deleted: table -> ids the CRM reports deleted.
+            keep_ids: table -> every id the source still has (a hard-delete sweep, a
+                full-snapshot file): stored rows missing from it are flagged deleted, unless
+                more than ``keep_ids_max_share`` of the live rows would be (then
+                :class:`StoreError`, nothing written).
+            keep_ids_max_share: ratio 0..1 (1: no limit; a snapshot checked by its own guard).
+            rejects: ``(record_id, field, value, reason)`` of records left out (``rejects``).
+            run_id: the sync run the rejects belong to.
 
         Returns:
-            Upsert counts per table.
+            Upsert counts per table, rows flagged deleted, rejects written.
+
+        Raises:
+            StoreError: a row does not fit its table, or the ``keep_ids`` guard tripped; the
+                page's transaction is rolled back.
         """
-        stats = {}
+        counts = PageCounts()
         with self.transaction():
+            counts.rejected = self.add_rejects(source, stream, run_id, rejects)
             for table, rows in tables.items():
-                stats[table] = self.upsert(table, rows)
+                counts.tables[table] = self.upsert(table, rows)
+            for table, ids in (deleted or {}).items():
+                counts.deleted += self.mark_deleted(table, source, ids)
+            for table, ids in (keep_ids or {}).items():
+                counts.deleted += mark_missing_deleted(self, table, source, ids,
+                                                       max_share=keep_ids_max_share)
             if watermark is not None:
                 self.set_watermark(source, stream, watermark)
-        return stats
+        return counts
 
     def add_rejects(
-        self, source: str, stream: str, run_id: int, rejects: Iterable[Sequence[Any]]
+        self, source: str, stream: str, run_id: int | None, rejects: Iterable[Sequence[Any]]
     ) -> int:
         """Record skipped records (call inside the transaction that commits their page).
 
@@ -490,6 +553,10 @@ def mark_missing_deleted(
     Only for tables with an ``is_deleted`` column (deals, partners, leads).
 
     Args:
+        store: the open store.
+        table: the canonical table.
+        source: the source whose rows are checked.
+        keep_ids: every id the source still has.
         max_share: refuse (StoreError, nothing flagged) when more than this share (0..1) of the
             source's live rows would be flagged: a guard against a truncated id list.
 

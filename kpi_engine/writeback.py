@@ -11,7 +11,7 @@ off: the field is left alone). Nothing here talks to a CRM: ``connectors/writeba
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -116,7 +116,8 @@ def plan(
         source: ``salesforce`` or ``hubspot`` (only partners synced from it are planned).
         crm_object: ``Account`` / ``companies`` (``push_state`` is kept per object).
         targets: the fields, converted per their describe.
-        grain, period_start: the period (``None``: no KPI values; every cell has none).
+        grain: the period's grain.
+        period_start: the period (``None``: no KPI values; every cell has none).
         clear_on_null: a missing KPI value clears the field (else the field is kept).
 
     Returns:
@@ -191,7 +192,8 @@ def record_results(
                 "value = excluded.value, pushed_at = excluded.pushed_at, run_id = excluded.run_id")
 
 
-def _insert(store: Store, table: str, rows: list[dict[str, object]], conflict: str = "") -> None:
+def _insert(store: Store, table: str, rows: Sequence[Mapping[str, object]],
+            conflict: str = "") -> None:
     """Insert rows in one statement (a registered Arrow table: ``executemany`` costs ~50 ms a
     row with a primary key)."""
     if not rows:

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from tests.conftest import ROOT, maven_config, write_config
-from tests.salesforce.test_sandbox_sync import start
+from tests.helpers.maven import ROOT, maven_config, write_config
+from tests.helpers.salesforce import start
 
 COMMANDS = ("sync", "compute", "export", "status", "demo", "sandbox")
 
@@ -92,6 +92,7 @@ def test_cli_compute_rejects_reversed_dates(tmp_path: Path) -> None:
     assert result.stderr == "error: --from 2017-06-01 is after --to 2017-01-01\n"
 
 
+@pytest.mark.slow
 def test_cli_sync_schema_and_secret_problems_all_at_once_before_any_request(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -138,8 +139,8 @@ def test_cli_sync_schema_and_secret_problems_all_at_once_before_any_request(
 def test_cli_secrets_file_supplies_a_variable_and_a_broken_one_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from connectors.config import load_config
     from connectors.errors import ConfigError
+    from jobs.config import load_config
 
     monkeypatch.delenv("PARTNERKPI_TEST_NO_TOKEN", raising=False)
     monkeypatch.delenv("PARTNERKPI_TEST_NO_PASSWORD", raising=False)

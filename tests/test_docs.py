@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from kpi_engine.kpis import KPIS
-from tests.conftest import ROOT
+from tests.helpers.maven import ROOT
 
 DOC = (ROOT / "docs" / "kpis.md").read_text(encoding="utf-8")
 

@@ -35,7 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from connectors.bad_records import BadRecords
-from connectors.base import Page, Reference, SnapshotGuard, Stream
+from connectors.base import Adapter, Page, Reference, SnapshotGuard, Stream
 from connectors.csv_export.settings import TIME_DIRECTIVES, CsvSettings
 from connectors.errors import RecordError
 from connectors.values import (
@@ -565,3 +565,8 @@ class CsvConnector:
             )
         return self._snapshot("deals", d.path, file, rows, bad, warnings,
                               self._references("deal", "deals", d.path, d.columns, file))
+
+
+#: The CRM-export (CSV) source as the registry (:mod:`connectors.registry`) reads it: no push,
+#: no secrets.
+ADAPTER = Adapter(name=SOURCE, settings=CsvSettings, connect=CsvConnector)

@@ -25,17 +25,19 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.bad_records import BadRecords
-from connectors.base import Page, Reference, Stream
+from connectors.base import Adapter, Page, Reference, Stream
 from connectors.errors import ConfigError
 from connectors.http import RetryPolicy
 from connectors.hubspot import rows as R
 from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.settings import HubSpotSettings
+from connectors.hubspot.demo import demo_settings
+from connectors.hubspot.push import HubSpotPusher
+from connectors.hubspot.settings import HubSpotSettings, HubSpotWriteback, pulled_fields
 from connectors.hubspot.streams import STREAMS, chunks, cursor_pages, search_deal_pages
-from connectors.secrets import load_secrets_file, resolve_secret
+from connectors.paging import paginate
 from connectors.values import format_instant, parse_instant
 
-__all__ = ["HubSpotConnector", "HubSpotSettings"]
+__all__ = ["ADAPTER", "HubSpotConnector", "HubSpotSettings"]
 
 BATCH = 100  # batch read / associations inputs per call
 HISTORY_BATCH = 50  # batch read inputs per call with propertiesWithHistory
@@ -69,15 +71,7 @@ class HubSpotConnector:
     ) -> None:
         self.settings = settings
         self.reporting_currency = reporting_currency
-        token = resolve_secret(settings.token_env, "sources.hubspot.token_env",
-                               load_secrets_file(settings.secrets_file,
-                                                 "sources.hubspot.secrets_file"))
-        self.client = HubSpotClient(
-            token, settings.host, str(settings.ca_bundle) if settings.ca_bundle else None,
-            policy or RetryPolicy(attempts=settings.retry_attempts),
-            search_per_second=settings.search_requests_per_second,
-            timeout=settings.timeout_seconds, monotonic=monotonic,
-        )
+        self.client = HubSpotClient.from_settings(settings, policy, monotonic=monotonic)
         self._now = now or (lambda: datetime.now(UTC))
         self._reset()
 
@@ -97,6 +91,11 @@ class HubSpotConnector:
     def api_allowance_left(self) -> int | None:
         """Calls left in the portal's daily allowance (``X-HubSpot-RateLimit-Daily-Remaining``)."""
         return self.client.usage.daily_remaining
+
+    def pusher(self, writeback: HubSpotWriteback) -> HubSpotPusher:
+        """The push side for ``writeback.hubspot``, sharing this connector's client (one
+        token, one pacing clock, one count of API calls)."""
+        return HubSpotPusher(self.settings, writeback, client=self.client)
 
     def streams(self) -> Sequence[Stream]:
         """stages, owners, partners, currency_rates, deals, archived_deals."""
@@ -147,25 +146,30 @@ class HubSpotConnector:
             return
         props = [rule.name_property, "type", "hs_lastmodifieddate",
                  *([rule.tier_property] if rule.tier_property else [])]
-        last = 0
-        while True:
-            body = {
+
+        def fetch(last: int | None) -> dict[str, Any]:
+            return self.client.search_companies({
                 "filterGroups": [{"filters": [
                     {"propertyName": rule.company_property, "operator": "IN",
                      "values": rule.company_values},
-                    {"propertyName": "hs_object_id", "operator": "GT", "value": str(last)}]}],
+                    {"propertyName": "hs_object_id", "operator": "GT", "value": str(last or 0)}]}],
                 "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
                 "properties": props, "limit": 200,
-            }
-            response = self.client.search_companies(body)
+            })
+
+        def next_id(response: dict[str, Any]) -> int | None:
+            results = response.get("results") or []
+            if not results or not (response.get("paging") or {}).get("next"):
+                return None
+            return int(results[-1]["id"])
+
+        for response in paginate(fetch, next_id, "HubSpot partner company search",
+                                 token_name="keyset id", increasing=True):
             results = response.get("results") or []
             rows = [R.partner_row(c, rule.name_property, rule.tier_property) for c in results]
             self._known_partners.update(r["partner_id"] for r in rows)
             if rows:
                 yield Page({"partners": rows})
-            if not results or not (response.get("paging") or {}).get("next"):
-                return
-            last = int(results[-1]["id"])
 
     def _pull_currency_rates(self, watermark: str | None) -> Iterator[Page]:
         yield Page({"currency_rates": R.rate_rows(self.settings.currency_rates,
@@ -321,3 +325,15 @@ class HubSpotConnector:
             tables["stage_history"] = history
         return Page(tables, warnings=warnings, rejects=bad.take(),
                     references=(self._partner_reference(),))
+
+
+#: The HubSpot source as the registry (:mod:`connectors.registry`) reads it.
+ADAPTER = Adapter(
+    name="hubspot",
+    settings=HubSpotSettings,
+    connect=HubSpotConnector,
+    writeback=HubSpotWriteback,
+    pulled_fields=pulled_fields,
+    secrets=True,
+    demo=demo_settings,
+)

@@ -34,7 +34,13 @@ from typing import Any
 import urllib3
 from hubspot import HubSpot
 
-from connectors.errors import AuthError, FatalAPIError, LimitReachedError, RetriableAPIError
+from connectors.errors import (
+    AuthError,
+    ConnectorError,
+    FatalAPIError,
+    LimitReachedError,
+    RetriableAPIError,
+)
 from connectors.http import (
     RetryPolicy,
     call_with_retries,
@@ -42,6 +48,8 @@ from connectors.http import (
     tls_error,
     tls_hint,
 )
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.secrets import load_secrets_file, resolve_secret
 
 #: Seconds to wait after a 429 without Retry-After, by the policy named in its body.
 POLICY_WAITS = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}
@@ -125,6 +133,35 @@ class HubSpotClient:
         self._owners = hs.crm.owners.owners_api
         self._pipelines = hs.crm.pipelines.pipelines_api
         self._assoc = hs.crm.associations.v4.batch_api
+        self._companies_update = hs.crm.companies.batch_api.update
+        self._properties = hs.crm.properties.core_api
+        self._groups = hs.crm.properties.groups_api
+        #: ``batch/update`` requests sent (retries included)
+        self.write_calls = 0
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: HubSpotSettings,
+        policy: RetryPolicy | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> HubSpotClient:
+        """The client of ``sources.hubspot``: its token (from the environment or the secrets
+        file), host, CA bundle, search pacing and timeout.
+
+        Raises:
+            ConfigError: the token's environment variable is not set.
+        """
+        token = resolve_secret(settings.token_env, "sources.hubspot.token_env",
+                               load_secrets_file(settings.secrets_file,
+                                                 "sources.hubspot.secrets_file"))
+        return cls(
+            token, settings.host, str(settings.ca_bundle) if settings.ca_bundle else None,
+            policy or RetryPolicy(attempts=settings.retry_attempts),
+            search_per_second=settings.search_requests_per_second,
+            timeout=settings.timeout_seconds, monotonic=monotonic,
+        )
 
     # -- endpoints -------------------------------------------------------------------------
     def search_deals(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -214,6 +251,33 @@ class HubSpotClient:
 
         return self._call("GET /account-info/v3/details", details)
 
+    # -- write-back endpoints (connectors.hubspot.push) -------------------------------------
+    def _counted(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.write_calls += 1
+            return method(*args, **kwargs)
+        return call
+
+    def company_properties(self) -> dict[str, Any]:
+        """``GET /crm/v3/properties/companies``."""
+        return self._call("GET /crm/v3/properties/companies", self._properties.get_all,
+                          "companies")
+
+    def create_company_property(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /crm/v3/properties/companies``."""
+        return self._call("POST /crm/v3/properties/companies", self._properties.create,
+                          "companies", body)
+
+    def create_company_group(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /crm/v3/properties/companies/groups``."""
+        return self._call("POST /crm/v3/properties/companies/groups", self._groups.create,
+                          "companies", body)
+
+    def update_companies(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /crm/v3/objects/companies/batch/update`` (counted in ``write_calls``)."""
+        return self._call("POST /crm/v3/objects/companies/batch/update",
+                          self._counted(self._companies_update), body)
+
     # -- one call ----------------------------------------------------------------------------
     def _call(self, what: str, method: Callable[..., Any], *args: Any, search: bool = False,
               **kwargs: Any) -> dict[str, Any]:
@@ -294,14 +358,19 @@ def _api_exception(exc: BaseException) -> Any:
     return None
 
 
-def _api_error(what: str, status: int, headers: Any, body: Any) -> Exception:
-    """The connector error for an HTTP error answer (see the module docstring)."""
+def _api_error(what: str, status: int, headers: Any, body: Any) -> ConnectorError:
+    """The connector error for an HTTP error answer (see the module docstring), carrying the
+    answer's ``status``, ``error_code`` (category) and ``api_message``."""
     try:
         payload = json.loads(body) if body else {}
     except (TypeError, ValueError):
         payload = {}
     if not isinstance(payload, dict):
         payload = {}
+    return _with_context(_error_of(what, status, headers, payload), status, payload)
+
+
+def _error_of(what: str, status: int, headers: Any, payload: dict[str, Any]) -> ConnectorError:
     message = str(payload.get("message") or "").strip()
     if status == 429:
         policy = str(payload.get("policyName") or "").upper()
@@ -325,3 +394,11 @@ def _api_error(what: str, status: int, headers: Any, body: Any) -> Exception:
         return AuthError(msg)
     category = payload.get("category") or payload.get("errorType") or ""
     return FatalAPIError(f"HubSpot {what}: {status} {category} {message}".strip())
+
+
+def _with_context(error: ConnectorError, status: int, payload: dict[str, Any]) -> ConnectorError:
+    """``error`` with the answer's status, category and message attached."""
+    error.status = status
+    error.error_code = str(payload.get("category") or payload.get("errorType") or "") or None
+    error.api_message = str(payload.get("message") or "") or None
+    return error

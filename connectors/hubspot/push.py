@@ -6,8 +6,8 @@
   Number properties keep the KPI's own scale (a win rate is written 0..1).
   https://developers.hubspot.com/docs/api-reference/crm-properties-v3/guide
 - Missing properties are created with ``POST /crm/v3/properties/companies`` (``type: number``,
-  ``fieldType: number``) in the ``partnerkpi`` group; when HubSpot answers that the group does not
-  exist, the group is created (``POST /crm/v3/properties/companies/groups``) and the property again.
+  ``fieldType: number``) in the ``partnerkpi`` group. A group no property definition names is
+  created first (``POST /crm/v3/properties/companies/groups``; 409 Conflict: it exists already).
 - Updates: ``POST /crm/v3/objects/companies/batch/update`` with
   ``{"inputs": [{"id": ..., "properties": {name: "value"}}]}``, at most 100 inputs per call;
   values are strings and ``""`` clears a property. The answer is 200 when every input was
@@ -21,19 +21,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from hubspot import HubSpot
-
+from connectors.base import FieldInfo, RecordResult, RecordUpdate
 from connectors.errors import FatalAPIError
 from connectors.http import RetryPolicy
 from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.settings import HubSpotSettings
-from connectors.secrets import load_secrets_file, resolve_secret
-from connectors.writeback import FieldInfo, RecordResult, RecordUpdate
-from connectors.writeback_settings import HubSpotWriteback
+from connectors.hubspot.settings import HubSpotSettings, HubSpotWriteback
 
 
 def property_value(value: Decimal | None) -> str:
@@ -80,48 +76,6 @@ def read_results(batch: Sequence[RecordUpdate], answer: Mapping[str, Any]) -> li
     return results
 
 
-class HubSpotPushClient(HubSpotClient):
-    """The connector's client plus the write and property-definition endpoints."""
-
-    def __init__(self, token: str, host: str, ca_bundle: str | None, policy: RetryPolicy, *,
-                 timeout: float = 60.0) -> None:
-        super().__init__(token, host, ca_bundle, policy, timeout=timeout)
-        config: dict[str, Any] = {"access_token": token, "host": host, "retry": False}
-        if ca_bundle:
-            config["ssl_ca_cert"] = ca_bundle
-        hs = HubSpot(**config)
-        self._update = hs.crm.companies.batch_api.update
-        self._properties = hs.crm.properties.core_api
-        self._groups = hs.crm.properties.groups_api
-        self.write_calls = 0
-
-    def _counted(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self.write_calls += 1
-            return method(*args, **kwargs)
-        return call
-
-    def company_properties(self) -> dict[str, Any]:
-        """``GET /crm/v3/properties/companies``."""
-        return self._call("GET /crm/v3/properties/companies", self._properties.get_all,
-                          "companies")
-
-    def create_company_property(self, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /crm/v3/properties/companies``."""
-        return self._call("POST /crm/v3/properties/companies", self._properties.create,
-                          "companies", body)
-
-    def create_company_group(self, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /crm/v3/properties/companies/groups``."""
-        return self._call("POST /crm/v3/properties/companies/groups", self._groups.create,
-                          "companies", body)
-
-    def update_companies(self, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /crm/v3/objects/companies/batch/update`` (counted in ``write_calls``)."""
-        return self._call("POST /crm/v3/objects/companies/batch/update",
-                          self._counted(self._update), body)
-
-
 def _field_info(prop: Mapping[str, Any]) -> FieldInfo:
     meta = prop.get("modificationMetadata") or {}
     ptype = str(prop.get("type") or "")
@@ -139,6 +93,8 @@ class HubSpotPusher:
         settings: ``sources.hubspot`` (token, host, CA bundle, retries, timeout).
         writeback: ``writeback.hubspot``.
         policy: retries (default: ``settings.retry_attempts`` tries, real sleeps).
+        client: the connector's client to share (its token, pacing and usage counts); default:
+            a client of its own built from ``settings`` and ``policy``.
 
     Raises:
         ConfigError: the token's environment variable is not set.
@@ -147,16 +103,11 @@ class HubSpotPusher:
     source = "hubspot"
 
     def __init__(self, settings: HubSpotSettings, writeback: HubSpotWriteback, *,
-                 policy: RetryPolicy | None = None) -> None:
-        self.crm_object = writeback.object
-        token = resolve_secret(settings.token_env, "sources.hubspot.token_env",
-                               load_secrets_file(settings.secrets_file,
-                                                 "sources.hubspot.secrets_file"))
-        self.client = HubSpotPushClient(
-            token, settings.host, str(settings.ca_bundle) if settings.ca_bundle else None,
-            policy or RetryPolicy(attempts=settings.retry_attempts),
-            timeout=settings.timeout_seconds,
-        )
+                 policy: RetryPolicy | None = None, client: HubSpotClient | None = None) -> None:
+        self.crm_object: str = writeback.object
+        self.client = client or HubSpotClient.from_settings(settings, policy)
+        #: property groups known to exist (read with the property definitions)
+        self._groups: set[str] = set()
 
     @property
     def write_calls(self) -> int:
@@ -166,8 +117,9 @@ class HubSpotPusher:
     def describe_fields(self) -> dict[str, FieldInfo]:
         """The company property definitions, keyed by (lower-case) internal name."""
         body = self.client.company_properties()
-        return {str(p["name"]).lower(): _field_info(p)
-                for p in body.get("results") or [] if isinstance(p, Mapping) and p.get("name")}
+        found = [p for p in body.get("results") or [] if isinstance(p, Mapping) and p.get("name")]
+        self._groups.update(str(p["groupName"]) for p in found if p.get("groupName"))
+        return {str(p["name"]).lower(): _field_info(p) for p in found}
 
     def missing_field_hint(self, kpi: str, name: str) -> str:
         """How to create the missing property."""
@@ -177,19 +129,20 @@ class HubSpotPusher:
         """Create a number property for ``kpi`` in ``group`` (the group too, when missing).
 
         Raises:
-            FatalAPIError: HubSpot refused the definition.
+            FatalAPIError: HubSpot refused the group or the definition.
         """
         body = {"name": name, "label": "Partner " + kpi.replace("_", " "), "type": "number",
                 "fieldType": "number", "groupName": group,
                 "description": f"partnerkpi: the partner's {kpi} (written by partnerkpi push)"}
-        try:
-            created = self.client.create_company_property(body)
-        except FatalAPIError as exc:
-            if "group" not in str(exc).lower():
-                raise
-            self.client.create_company_group({"name": group, "label": "partnerkpi",
-                                              "displayOrder": -1})
-            created = self.client.create_company_property(body)
+        if group not in self._groups:
+            try:
+                self.client.create_company_group({"name": group, "label": "partnerkpi",
+                                                  "displayOrder": -1})
+            except FatalAPIError as exc:
+                if exc.status != 409:  # 409 Conflict: the group exists (with no property yet)
+                    raise
+            self._groups.add(group)
+        created = self.client.create_company_property(body)
         return _field_info(created)
 
     def push(self, batch: Sequence[RecordUpdate]) -> list[RecordResult]:

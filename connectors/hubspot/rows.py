@@ -66,7 +66,8 @@ def stage_rows(pipelines: Mapping[str, Any], won: Iterable[str] = (),
 
     Args:
         pipelines: the response body (``{"results": [pipeline, ...]}``).
-        won: stage ids forced won. lost: stage ids forced lost.
+        won: stage ids forced won.
+        lost: stage ids forced lost.
 
     Returns:
         One row per (pipeline, stage); probability as a ratio 0..1 (None when absent).

@@ -7,13 +7,15 @@ environment variable holding a private-app access token
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.bad_records import BadRecordSetting
+from connectors.base import WritebackTarget
 from connectors.setting_checks import existing_file, positive_rates
 
 #: Deal properties always asked for (the issue's list); ``deal_properties`` adds to them.
@@ -138,3 +140,45 @@ class HubSpotSettings(BadRecordSetting):
         """The deal properties a search asks for: the required ones, extras, the partner one."""
         extra = [*self.deal_properties, *([self.partner_property] if self.partner_property else [])]
         return list(dict.fromkeys([*BASE_DEAL_PROPERTIES, *extra]))
+
+
+#: HubSpot company properties that recognise partners (``sources.hubspot.partners``) or identify
+#: the record: never written.
+HUBSPOT_PARTNER_FLAGS = frozenset({"type", "hs_object_id", "name", "domain"})
+_HS_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class HubSpotWriteback(WritebackTarget):
+    """``writeback.hubspot``: KPIs onto partner companies.
+
+    Attributes:
+        object: the object type written (partners are companies).
+        grain, period, fields, clear_on_null: see :class:`~connectors.base.WritebackTarget`
+            (``fields`` names internal property names, ``win_rate: partner_win_rate``).
+        allow_standard_fields: HubSpot-defined properties that may be written (default: only
+            custom properties); partner-recognition properties (``type``) never may.
+        property_group: the group ``push --create-properties`` creates missing properties in.
+        batch_size: records per ``batch/update`` call (at most 100).
+    """
+
+    object: Literal["companies"] = "companies"
+    property_group: str = Field(default="partnerkpi", pattern=r"^[a-z][a-z0-9_]*$")
+    batch_size: int = Field(default=100, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _fields_allowed(self) -> HubSpotWriteback:
+        for kpi, name in self.fields.items():
+            if not _HS_NAME.match(name):
+                msg = f"fields.{kpi}: {name!r} is not a HubSpot internal property name"
+                raise ValueError(msg)
+            if name in HUBSPOT_PARTNER_FLAGS:
+                msg = f"fields.{kpi}: {name} identifies partners and is never written"
+                raise ValueError(msg)
+        return self
+
+
+def pulled_fields(settings: HubSpotSettings) -> frozenset[str]:
+    """Company properties the pull reads as data (lower-cased): never a write-back target."""
+    rule = settings.partners
+    return frozenset(f.lower() for f in (rule.name_property, rule.tier_property,
+                                         rule.company_property, "hs_lastmodifieddate") if f)

@@ -18,6 +18,7 @@ from typing import Any
 from connectors.base import Stream
 from connectors.errors import FatalAPIError
 from connectors.hubspot.rows import epoch_ms
+from connectors.paging import paginate
 from connectors.values import parse_instant
 
 MODIFIED = "hs_lastmodifieddate"
@@ -76,31 +77,36 @@ def search_deal_pages(
         page_size: deals per page (at most 200).
 
     Raises:
-        FatalAPIError: a page does not move past the previous one (a repeated cursor).
+        FatalAPIError: a page does not move past the previous one (a repeated cursor), or a
+            deal has no ``hs_lastmodifieddate`` to page past.
     """
     sorts = [{"propertyName": MODIFIED, "direction": "ASCENDING"},
              {"propertyName": OBJECT_ID, "direction": "ASCENDING"}]
-    last: tuple[datetime, int] | None = None
-    while True:
-        body = {"filterGroups": keyset_groups(lower, last), "sorts": sorts,
-                "properties": properties, "limit": page_size}
-        response = search(body)
+
+    def fetch(last: tuple[datetime, int] | None) -> dict[str, Any]:
+        return search({"filterGroups": keyset_groups(lower, last), "sorts": sorts,
+                       "properties": properties, "limit": page_size})
+
+    def next_cursor(response: dict[str, Any]) -> tuple[datetime, int] | None:
         results = response.get("results") or []
-        if not results:
-            return
-        tail = results[-1]
-        stamp = parse_instant((tail.get("properties") or {}).get(MODIFIED) or tail.get("updatedAt"))
-        if stamp is None:
-            msg = f"deal {tail.get('id')}: no {MODIFIED}; cannot page past it"
-            raise FatalAPIError(msg)
-        cursor = (stamp, int(tail["id"]))
-        if last is not None and cursor <= last:
-            msg = f"HubSpot deal search did not move past {cursor}: stopping rather than looping"
-            raise FatalAPIError(msg)
-        last = cursor
-        yield results, stamp
-        if not (response.get("paging") or {}).get("next"):
-            return  # the search says there is no more (never judged by the page's size)
+        if not results or not (response.get("paging") or {}).get("next"):
+            return None  # the search says there is no more (never judged by the page's size)
+        return _cursor(results[-1])
+
+    for response in paginate(fetch, next_cursor, "HubSpot deal search",
+                             token_name="keyset cursor", increasing=True):
+        results = response.get("results") or []
+        if results:
+            yield results, _cursor(results[-1])[0]
+
+
+def _cursor(deal: dict[str, Any]) -> tuple[datetime, int]:
+    """(``hs_lastmodifieddate``, id) of a deal: where the next keyset page starts."""
+    stamp = parse_instant((deal.get("properties") or {}).get(MODIFIED) or deal.get("updatedAt"))
+    if stamp is None:
+        msg = f"deal {deal.get('id')}: no {MODIFIED}; cannot page past it"
+        raise FatalAPIError(msg)
+    return stamp, int(deal["id"])
 
 
 def cursor_pages(
@@ -111,18 +117,11 @@ def cursor_pages(
     Raises:
         FatalAPIError: the same ``after`` comes back twice.
     """
-    after: str | None = None
-    seen: set[str] = set()
-    while True:
-        body = fetch(after)
+    def next_after(body: dict[str, Any]) -> str | None:
+        return ((body.get("paging") or {}).get("next") or {}).get("after") or None
+
+    for body in paginate(fetch, next_after, f"HubSpot {what}", token_name="paging cursor"):
         yield body.get("results") or []
-        after = ((body.get("paging") or {}).get("next") or {}).get("after")
-        if not after:
-            return
-        if after in seen:
-            msg = f"HubSpot {what}: paging cursor {after!r} repeated"
-            raise FatalAPIError(msg)
-        seen.add(after)
 
 
 def chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -29,15 +29,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.bad_records import BadRecords
-from connectors.base import Page, Stream
+from connectors.base import Adapter, Page, Stream
 from connectors.errors import ConfigError
 from connectors.http import RetryPolicy
-from connectors.salesforce.client import (
-    ApiUsage,
-    QueryLocatorLost,
-    SalesforceClient,
-    SessionExpired,
-)
+from connectors.salesforce.client import ApiUsage, SalesforceClient
+from connectors.salesforce.demo import demo_settings
+from connectors.salesforce.http import QueryLocatorLost, SessionExpired
+from connectors.salesforce.push import SalesforcePusher
 from connectors.salesforce.rows import (
     RowContext,
     deal_row,
@@ -51,7 +49,7 @@ from connectors.salesforce.rows import (
     rate_rows,
     stage_row,
 )
-from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.settings import SalesforceSettings, SalesforceWriteback, pulled_fields
 from connectors.salesforce.streams import (
     StreamSpec,
     build_soql,
@@ -61,7 +59,7 @@ from connectors.salesforce.streams import (
 from connectors.secrets import load_secrets_file
 from connectors.values import format_instant, parse_instant
 
-__all__ = ["SalesforceConnector", "SalesforceSettings"]
+__all__ = ["ADAPTER", "SalesforceConnector", "SalesforceSettings"]
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +133,11 @@ class SalesforceConnector:
     def api_usage(self) -> ApiUsage:
         """API calls of this run and the org's daily allowance (from ``Sforce-Limit-Info``)."""
         return self.client.usage
+
+    def pusher(self, writeback: SalesforceWriteback) -> SalesforcePusher:
+        """The push side for ``writeback.salesforce``, sharing this connector's client (one
+        login, one session, one count of API calls)."""
+        return SalesforcePusher(self.settings, writeback, client=self.client)
 
     def streams(self) -> Sequence[Stream]:
         """The selected streams, in pull order (rates and stages first, deals before history),
@@ -246,8 +249,9 @@ class SalesforceConnector:
             soql = build_soql(spec, committed - lookback if committed else None)
             try:
                 for page in self._pages(spec, soql, ctx):
-                    if page.watermark is not None:
-                        top = min(parse_instant(page.watermark), self.started_at)
+                    stamp = parse_instant(page.watermark) if page.watermark else None
+                    if stamp is not None:
+                        top = min(stamp, self.started_at)
                         committed = max(committed, top) if committed else top
                         page.watermark = format_instant(committed)
                     elif committed is not None:
@@ -391,3 +395,15 @@ class SalesforceConnector:
             rejects=ctx.bad.take(),
             references=self._references.get(spec.name, ()),
         )
+
+
+#: The Salesforce source as the registry (:mod:`connectors.registry`) reads it.
+ADAPTER = Adapter(
+    name="salesforce",
+    settings=SalesforceSettings,
+    connect=SalesforceConnector,
+    writeback=SalesforceWriteback,
+    pulled_fields=pulled_fields,
+    secrets=True,
+    demo=demo_settings,
+)

@@ -25,8 +25,9 @@ from urllib.parse import urlparse
 
 import requests
 
-from connectors.errors import AuthError, ConfigError, RetriableAPIError
-from connectors.http import RetryPolicy, call_with_retries, parse_retry_after, tls_error
+from connectors.errors import AuthError, ConfigError, FatalAPIError
+from connectors.http import RetryPolicy, call_with_retries
+from connectors.salesforce.http import send
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.secrets import resolve_secret
 
@@ -61,29 +62,23 @@ def _token_request(
         RetriableAPIError: connection error, timeout, 429 or 5xx.
         FatalAPIError: TLS cannot verify the host (certificate, ``ca_bundle``).
     """
+    what = f"salesforce login at {url}"
     try:
-        resp = session.post(url, data=form, timeout=timeout)
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        fatal = tls_error(f"salesforce login at {url}", exc, "login_url", session.verify)
-        if fatal is not None:
-            raise fatal from exc
-        msg = f"salesforce login at {url}: {type(exc).__name__}"
-        raise RetriableAPIError(msg) from exc
-    if resp.status_code == 429 or resp.status_code >= 500:
-        msg = f"salesforce login at {url}: HTTP {resp.status_code}"
-        raise RetriableAPIError(msg, retry_after=parse_retry_after(resp.headers.get("Retry-After")))
+        resp = send(session, "POST", url, what, data=form, timeout=timeout)
+    except (FatalAPIError, AuthError) as exc:
+        if exc.status is None:  # no answer (TLS cannot verify the host): not a refusal
+            raise
+        # the token endpoint refused the grant: OAuth's ``error`` and ``error_description``
+        error = exc.error_code or f"HTTP {exc.status}"
+        detail = exc.api_message if exc.error_code else ""
+        msg = f"salesforce login failed at {url}: {error}" + (f" ({detail})" if detail else "")
+        raise AuthError(msg) from None
     try:
         body = resp.json()
     except ValueError:
         body = {}
-    if resp.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
-        error = (
-            body.get("error", f"HTTP {resp.status_code}")
-            if isinstance(body, dict)
-            else resp.status_code
-        )
-        detail = body.get("error_description", "") if isinstance(body, dict) else ""
-        msg = f"salesforce login failed at {url}: {error}" + (f" ({detail})" if detail else "")
+    if not isinstance(body, dict) or "access_token" not in body:
+        msg = f"salesforce login failed at {url}: HTTP {resp.status_code} without an access token"
         raise AuthError(msg)
     instance = str(body.get("instance_url") or "").rstrip("/")
     if not instance.startswith("https://"):

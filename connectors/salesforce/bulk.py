@@ -44,14 +44,10 @@ from typing import Any
 
 import requests
 
-from connectors.errors import (
-    AuthError,
-    ConfigError,
-    FatalAPIError,
-    LimitReachedError,
-    RetriableAPIError,
-)
-from connectors.http import RetryPolicy, call_with_retries, parse_retry_after, tls_error
+from connectors.errors import ConfigError, FatalAPIError, RetriableAPIError
+from connectors.http import RetryPolicy, call_with_retries
+from connectors.paging import paginate
+from connectors.salesforce.http import send
 
 __all__ = [
     "ADDRESS_COMPONENTS",
@@ -61,8 +57,6 @@ __all__ = [
     "check_api_name",
     "compound_components",
     "compound_from_describe",
-    "raise_for_salesforce_error",
-    "send",
 ]
 
 #: Components of a compound address field, in the order Salesforce lists them: ``BillingAddress``
@@ -99,111 +93,6 @@ _MAX_POLL_INTERVAL = 30.0  # seconds; the poll interval doubles up to this
 _CHUNK = 64 * 1024  # bytes read from the socket at a time
 
 Row = dict[str, str | None]
-
-
-# -- errors --------------------------------------------------------------------------------
-
-
-def _error_fields(response: requests.Response) -> tuple[str, str]:
-    """``(errorCode, message)`` from a Salesforce error body (list or dict), else ``("", text)``."""
-    try:
-        body: Any = response.json()
-    except ValueError:
-        return "", (response.text or "").strip()[:200]
-    first = body[0] if isinstance(body, list) and body else body
-    if isinstance(first, dict):
-        code = str(first.get("errorCode") or first.get("error") or "")
-        message = str(first.get("message") or first.get("error_description") or "")
-        return code, message
-    return "", str(body)[:200]
-
-
-def raise_for_salesforce_error(response: requests.Response, what: str) -> None:
-    """Raise the connector error a non-2xx Salesforce answer calls for; return on 2xx.
-
-    Args:
-        response: the answer (its body is read only when it is an error).
-        what: what was being done, for the message, e.g. ``"Bulk query job 750...: results"``.
-
-    Raises:
-        RetriableAPIError: 429 or 5xx (``retry_after`` from ``Retry-After`` when sent).
-        AuthError: 401 (``INVALID_SESSION_ID``: log in again).
-        LimitReachedError: 403 ``REQUEST_LIMIT_EXCEEDED`` (daily allowance used up).
-        FatalAPIError: any other 4xx, with Salesforce's ``errorCode`` and message.
-
-    Every raised error carries ``status`` (HTTP status) and ``error_code`` attributes.
-    """
-    status = response.status_code
-    if status < 400:
-        return
-    code, message = _error_fields(response)
-    text = f"{what}: HTTP {status} {code}: {message}".replace("\n", " ")
-    error: Exception
-    if status == 429 or status >= 500:
-        error = RetriableAPIError(
-            text, retry_after=parse_retry_after(response.headers.get("Retry-After"))
-        )
-    elif status == 401:
-        error = AuthError(f"{text} (log in again)")
-    elif status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
-        error = LimitReachedError(
-            f"{text} (the org's daily API allowance is used up; sync state is kept, run again"
-            " after the allowance resets)"
-        )
-    else:
-        error = FatalAPIError(text)
-    error.__dict__.update(status=status, error_code=code)  # context for the caller
-    raise error
-
-
-def send(
-    session: requests.Session,
-    method: str,
-    url: str,
-    what: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    timeout: float,
-    on_response: Callable[[requests.Response], None] | None = None,
-    **kwargs: Any,
-) -> requests.Response:
-    """One HTTP call with connection faults and error statuses mapped to connector errors.
-
-    Args:
-        session: carries ``Authorization: Bearer <token>`` (and the CA bundle).
-        method: ``GET`` / ``POST`` / ...
-        url: absolute URL.
-        what: what is being done, for error messages.
-        headers: extra request headers.
-        timeout: seconds to wait for the connection and for each read.
-        on_response: told every response (e.g. to read ``Sforce-Limit-Info``).
-        **kwargs: passed to ``session.request`` (``json=``, ``params=``, ``stream=``).
-
-    Returns:
-        The 2xx response.
-
-    Raises:
-        RetriableAPIError: connection error, timeout, 429, 5xx.
-        AuthError, LimitReachedError, FatalAPIError: see :func:`raise_for_salesforce_error`.
-    """
-    try:
-        response = session.request(
-            method, url, headers=dict(headers or {}), timeout=timeout, **kwargs
-        )
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        fatal = tls_error(what, exc, "login_url", session.verify)
-        if fatal is not None:
-            raise fatal from exc
-        msg = f"{what}: {type(exc).__name__}: {exc}"
-        raise RetriableAPIError(msg) from exc
-    if on_response is not None:
-        on_response(response)
-    if response.status_code >= 400:
-        try:
-            raise_for_salesforce_error(response, what)
-        finally:
-            response.close()
-    return response
 
 
 # -- compound fields -----------------------------------------------------------------------
@@ -438,7 +327,7 @@ def bulk_query(
         FatalAPIError: the job ended ``Failed`` / ``Aborted`` (with the job's ``errorMessage``),
             a 4xx such as ``MALFORMED_QUERY`` or ``API_ERROR`` (compound field), a repeated
             locator, a page missing ``Sforce-Locator`` or not UTF-8 CSV.
-        AuthError: 401 ``INVALID_SESSION_ID`` (log in again and start over).
+        SessionExpired: 401 ``INVALID_SESSION_ID`` (log in again and start over).
         LimitReachedError: 403 ``REQUEST_LIMIT_EXCEEDED``.
         RetriableAPIError: 429 / 5xx / connection errors after ``policy.attempts`` tries, or a
             page whose record count stayed different from ``Sforce-NumberOfRecords``.
@@ -525,30 +414,28 @@ def _run_job(
         state = str(info["state"])
 
     results_url = f"{job_url}/results"
-    locator: str | None = None
-    seen: set[str] = set()
-    while True:
+    pages = 0
+
+    def fetch(locator: str | None) -> tuple[list[Row], str]:
+        nonlocal pages
+        pages += 1
         params = {"maxRecords": str(max_records)}
         if locator is not None:
             params["locator"] = locator
-        page_what = f"{what}: results page {len(seen) + 1}"
+        page_what = f"{what}: results page {pages}"
 
-        def fetch(
-            params: dict[str, str] = params, page_what: str = page_what
-        ) -> tuple[list[Row], str]:
+        def once() -> tuple[list[Row], str]:
             response = call("GET", results_url, page_what, params=params, stream=True)
             return _read_page(response, page_what, chunk_size)
 
-        rows, next_locator = call_with_retries(fetch, policy)
+        return call_with_retries(once, policy)
+
+    def next_locator(page: tuple[list[Row], str]) -> str | None:
+        return None if page[1] == "null" else page[1]
+
+    for rows, _ in paginate(fetch, next_locator, what, token_name="Sforce-Locator"):
         if rows:
             yield rows
-        if next_locator == "null":
-            return
-        if next_locator in seen:
-            msg = f"{what}: Sforce-Locator {next_locator!r} repeated; stopping"
-            raise FatalAPIError(msg)
-        seen.add(next_locator)
-        locator = next_locator
 
 
 def _read_page(response: requests.Response, what: str, chunk_size: int) -> tuple[list[Row], str]:

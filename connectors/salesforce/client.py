@@ -9,12 +9,12 @@ the API allowance guard and query paging.
 - simple-salesforce is built from a session id (``auth_type = "direct"``), so it never logs in
   again on its own and never retries a ``nextRecordsUrl`` with a new session (case C-08): an
   expired session surfaces as :class:`SessionExpired` and the connector re-issues the query.
-- Errors map to what the caller does: connection errors, timeouts, 5xx and broken bodies ->
+- Errors map to what the caller does: connection errors, timeouts and broken bodies ->
   :class:`RetriableAPIError` (retried here), but a certificate that does not verify or an
-  unusable ``ca_bundle`` -> :class:`FatalAPIError` at once; 401 ``INVALID_SESSION_ID`` ->
-  :class:`SessionExpired`; 400 ``INVALID_QUERY_LOCATOR`` -> :class:`QueryLocatorLost`; 403
-  ``REQUEST_LIMIT_EXCEEDED`` -> :class:`LimitReachedError` (never retried, case C-09); other
-  4xx -> :class:`FatalAPIError`.
+  unusable ``ca_bundle`` -> :class:`FatalAPIError` at once; an error status goes through the one
+  table of :mod:`connectors.salesforce.http` (401 -> :class:`SessionExpired`, 400
+  ``INVALID_QUERY_LOCATOR`` -> :class:`QueryLocatorLost`, 403 ``REQUEST_LIMIT_EXCEEDED`` ->
+  :class:`LimitReachedError`, never retried: case C-09; 429 / 5xx retried; other 4xx fatal).
 """
 
 from __future__ import annotations
@@ -30,11 +30,6 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceError,
-    SalesforceExpiredSession,
-    SalesforceGeneralError,
-    SalesforceMalformedRequest,
-    SalesforceRefusedRequest,
-    SalesforceResourceNotFound,
 )
 
 from connectors.errors import (
@@ -51,21 +46,15 @@ from connectors.http import (
     parse_retry_after,
     tls_error,
 )
+from connectors.paging import paginate
 from connectors.salesforce.auth import Login, login
+from connectors.salesforce.http import salesforce_error
 from connectors.salesforce.settings import SalesforceSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
-
-
-class SessionExpired(AuthError):
-    """401 ``INVALID_SESSION_ID``: log in again and re-issue the query (never its locator)."""
-
-
-class QueryLocatorLost(FatalAPIError):
-    """400 ``INVALID_QUERY_LOCATOR``: the cursor is gone; re-issue the query."""
 
 
 @dataclass
@@ -237,41 +226,14 @@ class SalesforceClient:
         ) as exc:
             msg = f"salesforce {what}: {type(exc).__name__}"
             raise RetriableAPIError(msg) from exc
-        except SalesforceExpiredSession as exc:
-            msg = f"salesforce {what}: session expired or invalid (INVALID_SESSION_ID)"
-            raise SessionExpired(msg) from exc
-        except SalesforceRefusedRequest as exc:
+        except SalesforceError as exc:  # an error status: the one table decides its class
             code, text = _first_error(exc)
-            if code == "REQUEST_LIMIT_EXCEEDED":
-                msg = (
-                    f"salesforce: API limit reached: {what} refused with {code} ({text}); "
-                    "stopped with the committed data kept; run sync again after the org's "
-                    "24-hour allowance recovers"
-                )
-                raise LimitReachedError(msg) from exc
-            msg = f"salesforce {what}: 403 {code}: {text}"
-            raise FatalAPIError(msg) from exc
-        except SalesforceMalformedRequest as exc:
-            code, text = _first_error(exc)
-            if code == "INVALID_QUERY_LOCATOR":
-                msg = f"salesforce {what}: {code} ({text})"
-                raise QueryLocatorLost(msg) from exc
-            msg = f"salesforce {what}: 400 {code}: {text}"
-            raise FatalAPIError(msg) from exc
-        except SalesforceResourceNotFound as exc:
-            code, text = _first_error(exc)
-            msg = f"salesforce {what}: 404 {code}: {text}"
-            raise FatalAPIError(msg) from exc
-        except SalesforceGeneralError as exc:
-            code, text = _first_error(exc)
-            if exc.status == 429 or exc.status >= 500:
-                msg = f"salesforce {what}: HTTP {exc.status} {code}".rstrip()
-                raise RetriableAPIError(msg, retry_after=self._retry_after) from exc
-            msg = f"salesforce {what}: HTTP {exc.status} {code}: {text}"
-            raise FatalAPIError(msg) from exc
-        except SalesforceError as exc:
-            msg = f"salesforce {what}: HTTP {exc.status}: {str(exc.content)[:200]}"
-            raise FatalAPIError(msg) from exc
+            limit = (f"salesforce: API limit reached: {what} refused with {code} ({text}); "
+                     "stopped with the committed data kept; run sync again after the org's "
+                     "24-hour allowance recovers")
+            error = salesforce_error(f"salesforce {what}", exc.status, code, text,
+                                     retry_after=self._retry_after, limit_message=limit)
+            raise error from exc
         except ValueError as exc:  # a body cut short: not JSON
             msg = f"salesforce {what}: the response body is not valid JSON"
             raise RetriableAPIError(msg) from exc
@@ -289,7 +251,7 @@ class SalesforceClient:
                 f"describe {sobject}", lambda sf: sf.restful(f"sobjects/{sobject}/describe")
             )
         except FatalAPIError as exc:
-            if " 404 " in f" {exc} ":
+            if exc.status == 404:
                 msg = f"salesforce: the org shows no sObject {sobject} (describe answered 404)"
                 raise ConfigError(msg) from None
             raise
@@ -313,17 +275,22 @@ class SalesforceClient:
         """
         options = {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
         timeout = self.settings.timeout_seconds
-        body = self.call(
-            what, lambda sf: sf.query(soql, include_deleted=True, headers=options, timeout=timeout)
-        )
-        seen: set[str] = set()
-        while True:
+
+        def fetch(next_url: str | None) -> dict[str, Any]:
+            if next_url is None:
+                body = self.call(what, lambda sf: sf.query(
+                    soql, include_deleted=True, headers=options, timeout=timeout))
+            else:
+                body = self.call(what, lambda sf: sf.query_more(
+                    next_url, identifier_is_url=True, headers=options, timeout=timeout))
             if not isinstance(body, dict) or not isinstance(body.get("done"), bool):
                 msg = f"salesforce {what}: the query response has no done flag"
                 raise FatalAPIError(msg)
-            yield body
+            return body
+
+        def next_records_url(body: dict[str, Any]) -> str | None:
             if body["done"]:
-                return
+                return None
             next_url = body.get("nextRecordsUrl")
             if not next_url:
                 msg = (
@@ -331,13 +298,7 @@ class SalesforceClient:
                     "the result would be incomplete"
                 )
                 raise FatalAPIError(msg)
-            if next_url in seen:
-                msg = f"salesforce {what}: nextRecordsUrl {next_url} came twice"
-                raise FatalAPIError(msg)
-            seen.add(next_url)
-            body = self.call(
-                what,
-                lambda sf, url=next_url: sf.query_more(
-                    url, identifier_is_url=True, headers=options, timeout=timeout
-                ),
-            )
+            return str(next_url)
+
+        yield from paginate(fetch, next_records_url, f"salesforce {what}",
+                            token_name="nextRecordsUrl")

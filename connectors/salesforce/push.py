@@ -15,7 +15,7 @@ Collections updates, read every record's result.
 - Errors and retries as for the pulls: 429 / 5xx / dropped connections are retried
   (``Retry-After`` honoured) through :func:`connectors.http.call_with_retries` — safe, because
   setting a field to a value is idempotent; 401 logs in again once; 403
-  ``REQUEST_LIMIT_EXCEEDED`` stops (:func:`connectors.salesforce.bulk.raise_for_salesforce_error`).
+  ``REQUEST_LIMIT_EXCEEDED`` stops (:mod:`connectors.salesforce.http`).
 
 Creating the fields is an admin's job (see ``README.md``): Setup -> Object Manager -> Account ->
 Fields & Relationships -> New; e.g. ``Partner_Win_Rate__c`` Percent(3, 2),
@@ -32,14 +32,13 @@ from typing import Any
 
 import requests
 
-from connectors.errors import AuthError, ConfigError
+from connectors.base import FieldInfo, RecordResult, RecordUpdate
+from connectors.errors import ConfigError
 from connectors.http import RetryPolicy, call_with_retries
-from connectors.salesforce.bulk import send
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.http import send, with_relogin
+from connectors.salesforce.settings import SalesforceSettings, SalesforceWriteback
 from connectors.secrets import load_secrets_file
-from connectors.writeback import FieldInfo, RecordResult, RecordUpdate
-from connectors.writeback_settings import SalesforceWriteback
 
 #: Salesforce field types that hold numbers.
 NUMERIC_TYPES = frozenset({"percent", "currency", "double", "int", "long"})
@@ -102,6 +101,8 @@ class SalesforcePusher:
         writeback: ``writeback.salesforce``.
         policy: retries (default: ``settings.retry_attempts`` tries, real sleeps).
         session: the HTTP session (default: one verifying TLS against ``ca_bundle``).
+        client: the connector's client to share (its login, session and policy); default: a
+            client of its own built from ``settings``, ``policy`` and ``session``.
     """
 
     source = "salesforce"
@@ -113,14 +114,18 @@ class SalesforcePusher:
         *,
         policy: RetryPolicy | None = None,
         session: requests.Session | None = None,
+        client: SalesforceClient | None = None,
     ) -> None:
         self.settings = settings
-        self.crm_object = writeback.object
-        self.policy = policy or RetryPolicy(attempts=settings.retry_attempts)
-        self.client = SalesforceClient(settings, policy=self.policy,
-                                       secrets=load_secrets_file(settings.secrets_file,
-                                                                 "sources.salesforce.secrets_file"),
-                                       session=session)
+        self.crm_object: str = writeback.object
+        if client is None:
+            policy = policy or RetryPolicy(attempts=settings.retry_attempts)
+            client = SalesforceClient(settings, policy=policy,
+                                      secrets=load_secrets_file(settings.secrets_file,
+                                                                "sources.salesforce.secrets_file"),
+                                      session=session)
+        self.client = client
+        self.policy = client.policy
         self.write_calls = 0
 
     def describe_fields(self) -> dict[str, FieldInfo]:
@@ -159,9 +164,9 @@ class SalesforcePusher:
         """One ``PATCH /composite/sobjects`` call for up to 200 records.
 
         Raises:
-            AuthError: the session expired again right after a new login.
+            SessionExpired: the session expired again right after a new login.
             LimitReachedError, FatalAPIError, RetriableAPIError: see
-                :func:`connectors.salesforce.bulk.raise_for_salesforce_error`.
+                :mod:`connectors.salesforce.http`.
         """
         if len(batch) > 200:
             msg = f"salesforce: {len(batch)} records in one collection call (at most 200)"
@@ -178,9 +183,5 @@ class SalesforcePusher:
                             timeout=self.settings.timeout_seconds)
             return json.loads(response.content or b"null", parse_float=Decimal)
 
-        try:
-            answer = call_with_retries(once, self.policy)
-        except AuthError:
-            self.client.connect()
-            answer = call_with_retries(once, self.policy)
+        answer = with_relogin(lambda: call_with_retries(once, self.policy), self.client.connect)
         return read_results(batch, answer)

@@ -24,6 +24,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from connectors.bad_records import BadRecordSetting
+from connectors.base import WritebackTarget
 from connectors.secrets import env_name_problem
 from connectors.setting_checks import existing_file
 
@@ -202,3 +203,49 @@ class SalesforceSettings(BadRecordSetting):
             msg = "auth password through OAuth needs both client_id_env and client_secret_env"
             raise ValueError(msg)
         return self
+
+
+#: Standard Salesforce Account fields that mark or link partners: never written, even when
+#: listed in ``allow_standard_fields`` (the partner filter and the KPIs depend on them).
+SALESFORCE_PARTNER_FLAGS = frozenset(
+    {"ispartner", "iscustomerportal", "isbuyer", "partneraccountid", "ispersonaccount", "id",
+     "ownerid", "recordtypeid", "parentid", "masterrecordid", "type", "name"}
+)
+_SF_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class SalesforceWriteback(WritebackTarget):
+    """``writeback.salesforce``: KPIs onto partner Accounts.
+
+    Attributes:
+        object: the sObject written (partners are Accounts).
+        grain, period, clear_on_null: see :class:`~connectors.base.WritebackTarget`.
+        fields: KPI name -> field API name (``win_rate: Partner_Win_Rate__c``).
+        allow_standard_fields: standard (non-``__c``) fields that may be written; partner flags
+            (``IsPartner``, ``IsCustomerPortal``, ...) never may.
+        batch_size: records per ``PATCH /composite/sobjects`` call (at most 200).
+    """
+
+    object: Literal["Account"] = "Account"
+    batch_size: int = Field(default=200, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _fields_allowed(self) -> SalesforceWriteback:
+        allowed = {f.lower() for f in self.allow_standard_fields}
+        for kpi, name in self.fields.items():
+            if not _SF_NAME.match(name):
+                msg = f"fields.{kpi}: {name!r} is not a Salesforce field API name"
+                raise ValueError(msg)
+            if name.lower() in SALESFORCE_PARTNER_FLAGS:
+                msg = f"fields.{kpi}: {name} is a partner or identity field and is never written"
+                raise ValueError(msg)
+            if not name.lower().endswith("__c") and name.lower() not in allowed:
+                msg = (f"fields.{kpi}: {name} is a standard field; only custom (__c) fields are "
+                       "written unless allow_standard_fields lists it")
+                raise ValueError(msg)
+        return self
+
+
+def pulled_fields(settings: SalesforceSettings) -> frozenset[str]:
+    """Account fields the pull reads as data (lower-cased): never a write-back target."""
+    return frozenset(f.lower() for f in ("Name", "Type", settings.partner_tier_field) if f)

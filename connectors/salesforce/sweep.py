@@ -29,7 +29,8 @@ import requests
 
 from connectors.errors import FatalAPIError
 from connectors.http import RetryPolicy, call_with_retries
-from connectors.salesforce.bulk import check_api_name, send
+from connectors.salesforce.bulk import check_api_name
+from connectors.salesforce.http import send
 from connectors.values import parse_instant
 
 __all__ = ["DeletedWindow", "get_deleted", "get_deleted_window", "id18", "sweep_due", "sweep_ids"]
@@ -193,7 +194,7 @@ def get_deleted_window(
         FatalAPIError: a 4xx (``INVALID_REPLICATION_DATE``, ``EXCEEDED_ID_LIMIT`` above 600,000
             ids: use a shorter window) or a body of the wrong shape.
         AuthError, LimitReachedError, RetriableAPIError: see
-            :func:`connectors.salesforce.bulk.raise_for_salesforce_error`.
+            :mod:`connectors.salesforce.http`.
     """
     params = {"start": _api_datetime(start, "start"), "end": _api_datetime(end, "end")}
     if end - start <= timedelta(minutes=1):

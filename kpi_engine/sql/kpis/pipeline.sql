@@ -12,11 +12,15 @@
 --                              an amount are open at t and none has a stage known at t (n = 0)
 --   pipeline_created_amount  = amounts of deals created in P           (n = deals with an amount)
 -- The open pipeline at every period boundary is computed once for all grains, by events and
--- running sums over the boundaries, in prepare/open_pipeline.sql (pipe_all); pipe_at keeps this
+-- running sums over the boundaries, in steps/open_pipeline.sql (pipe_all); pipe_at keeps this
 -- grain's boundaries: (t, mid, open_count, open_amount, open_amount_n, weighted_amount,
 -- weighted_n) for every member with a deal open at t. pipeline_created_amount is summed per
--- month in prepare/attribution.sql (att_created).
+-- month in steps/attribution.sql (att_created).
 -- pipeline_change is derived (pipeline_change.sql) from pipe_at; members.sql reads it too.
+-- step: pipeline
+-- scope: grain
+-- reads: pipe_all, periods, att_created
+-- creates: pipe_at, fam_pipeline_end, fam_pipeline_created
 CREATE OR REPLACE TEMP TABLE pipe_at AS
 SELECT a.*
 FROM pipe_all a
@@ -24,14 +28,16 @@ WHERE a.t IN (SELECT t_end FROM periods UNION SELECT t_start FROM periods);
 
 CREATE OR REPLACE TEMP TABLE fam_pipeline_end AS
 SELECT p.period_start, a.mid,
-       kv(open_count, open_count) AS pipeline_open_count,
-       kv(open_amount, open_amount_n) AS pipeline_open_amount,
-       kv(CASE WHEN weighted_n > 0 OR open_amount_n = 0 THEN weighted_amount END, weighted_n)
-           AS pipeline_weighted_amount
+       open_count AS pipeline_open_count, open_count AS pipeline_open_count_n,
+       open_amount AS pipeline_open_amount, open_amount_n AS pipeline_open_amount_n,
+       CASE WHEN weighted_n > 0 OR open_amount_n = 0 THEN weighted_amount END
+           AS pipeline_weighted_amount,
+       weighted_n AS pipeline_weighted_amount_n
 FROM pipe_at a
 JOIN periods p ON p.t_end = a.t;
 
 CREATE OR REPLACE TEMP TABLE fam_pipeline_created AS
 SELECT period_start, mid,
-       kv(coalesce(created_amount, 0), created_amount_n) AS pipeline_created_amount
+       coalesce(created_amount, 0) AS pipeline_created_amount,
+       created_amount_n AS pipeline_created_amount_n
 FROM att_created;

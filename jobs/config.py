@@ -1,0 +1,294 @@
+"""The partnerkpi config file (YAML): load, validate, report every problem at once.
+
+Found at ``--config PATH``, else ``$PARTNERKPI_CONFIG``, else ``./partnerkpi.yaml``. Relative
+paths inside it are relative to the file. Secrets are never written in it: settings name the
+environment variables that hold them. ``config.example.yaml`` documents every setting.
+
+Commands that reach a CRM (``sync``, ``run``) also check, before any request, that every secret
+the sources will read can be read (:func:`jobs.secrets.secret_problems`): an unset
+variable or an unreadable secrets file is reported with the schema's problems, one line each.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
+
+from connectors import registry
+from connectors.base import WritebackTarget
+from connectors.errors import ConfigError
+from jobs.secrets import secret_problems
+from kpi_engine.kpis import KPI_NAMES
+from kpi_engine.periods import reporting_today
+from kpi_engine.settings import (
+    KpiSettings,
+    QualityScoreSettings,
+    check_channels,
+    check_timezone,
+)
+from kpi_engine.store import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_PATTERN
+
+DEFAULT_CONFIG = "partnerkpi.yaml"
+CONFIG_ENV = "PARTNERKPI_CONFIG"
+
+
+class KpisSection(BaseModel):
+    """``kpis:``: fiscal year, channel map, quality score (see :class:`KpiSettings`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
+    channels: dict[str, list[str]] = Field(default_factory=dict)
+    quality_score: QualityScoreSettings = Field(default_factory=QualityScoreSettings)
+
+    # the engine's own check of the channel map, run when the config is read
+    _check_channels = field_validator("channels")(check_channels)
+
+
+class DuckDbSection(BaseModel):
+    """``duckdb:``: how much memory the store's DuckDB may use and where it spills beyond it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory_limit: str = Field(default=DEFAULT_MEMORY_LIMIT, pattern=MEMORY_LIMIT_PATTERN)
+    temp_directory: Path | None = None
+
+
+class _Sections(BaseModel):
+    """What ``sources:`` and ``writeback:`` share: one optional entry per source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def get(self, name: str) -> Any:
+        """The entry of source ``name`` (None when not configured)."""
+        return getattr(self, name, None)
+
+    def names(self) -> list[str]:
+        """The configured entries, in registry (sync / push) order."""
+        return [name for name in type(self).model_fields if getattr(self, name) is not None]
+
+
+class _WritebackSections(_Sections):
+    def targets(self) -> list[str]:
+        """The CRMs configured for write-back, in push order."""
+        return self.names()
+
+    @field_validator("*")
+    @classmethod
+    def _kpis_known(cls, value: WritebackTarget | None) -> WritebackTarget | None:
+        unknown = [k for k in (value.fields if value is not None else {}) if k not in KPI_NAMES]
+        if unknown:
+            msg = f"fields: unknown KPI {unknown[0]!r} (one of: {', '.join(KPI_NAMES)})"
+            raise ValueError(msg)
+        return value
+
+
+if TYPE_CHECKING:  # the type checker sees the base classes; pydantic the models built below
+    SourcesSection = _Sections
+    WritebackSection = _WritebackSections
+else:
+    #: ``sources:``: one entry per source of the registry (:mod:`connectors.registry`).
+    SourcesSection = create_model(
+        "SourcesSection",
+        __base__=_Sections,
+        __doc__="``sources:``: one entry per configured source.",
+        **{a.name: (a.settings | None, None) for a in registry.ADAPTERS},
+    )
+    #: ``writeback:``: one entry per CRM to write KPIs into (none: nothing is pushed).
+    WritebackSection = create_model(
+        "WritebackSection",
+        __base__=_WritebackSections,
+        __doc__="``writeback:``: one entry per CRM to write KPIs into (none: nothing is pushed).",
+        **{a.name: (a.writeback | None, None) for a in registry.ADAPTERS if a.writeback},
+    )
+
+
+class AppConfig(BaseModel):
+    """The whole config.
+
+    Attributes:
+        database: the DuckDB file (relative to the config file).
+        reporting_currency: ISO code every amount KPI is expressed in.
+        reporting_timezone: IANA time zone whose date is "today": which period is the latest
+            complete one, and the default ``--as-of`` of a compute (UTC unless set).
+        duckdb: DuckDB's memory limit and spill directory (relative to the config file).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    database: Path = Path("partnerkpi.duckdb")
+    reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    reporting_timezone: str = "UTC"
+    sources: SourcesSection = Field(default_factory=SourcesSection)
+    kpis: KpisSection = Field(default_factory=KpisSection)
+    writeback: WritebackSection = Field(default_factory=WritebackSection)
+    duckdb: DuckDbSection = Field(default_factory=DuckDbSection)
+    path: Path | None = Field(default=None, exclude=True)
+
+    _check_timezone = field_validator("reporting_timezone")(check_timezone)
+
+    @field_validator("database")
+    @classmethod
+    def _database_path(cls, value: Path, info: ValidationInfo) -> Path:
+        base = (info.context or {}).get("base_dir")
+        return value if value.is_absolute() or base is None else Path(base) / value
+
+    @field_validator("duckdb")
+    @classmethod
+    def _temp_directory_path(cls, value: DuckDbSection, info: ValidationInfo) -> DuckDbSection:
+        base = (info.context or {}).get("base_dir")
+        temp = value.temp_directory
+        if temp is not None and not temp.is_absolute() and base is not None:
+            value.temp_directory = Path(base) / temp
+        return value
+
+    def kpi_settings(self) -> KpiSettings:
+        """The KPI engine's settings from this config."""
+        return KpiSettings(
+            reporting_currency=self.reporting_currency,
+            reporting_timezone=self.reporting_timezone,
+            fiscal_year_start_month=self.kpis.fiscal_year_start_month,
+            channels=self.kpis.channels,
+            quality_score=self.kpis.quality_score,
+        )
+
+    def today(self) -> date:
+        """Today's date in ``reporting_timezone`` (the period rule's "today")."""
+        return reporting_today(self.reporting_timezone)
+
+    def source_names(self) -> list[str]:
+        """Names of the configured sources, in sync order."""
+        return self.sources.names()
+
+    def source(self, name: str) -> Any:
+        """The settings of source ``name`` (``sources.<name>``), None when not configured."""
+        return self.sources.get(name)
+
+    def writeback_target(self, name: str) -> WritebackTarget | None:
+        """``writeback.<name>``, None when not configured."""
+        return self.writeback.get(name)
+
+
+def _problems(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "config"
+        text = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            text = "unknown setting (check the spelling against config.example.yaml)"
+        lines.append(f"{where}: {text}")
+    return lines
+
+
+def find_config(path: str | Path | None = None) -> Path:
+    """The config file to use: ``path``, else ``$PARTNERKPI_CONFIG``, else ``./partnerkpi.yaml``.
+
+    Raises:
+        ConfigError: the file does not exist.
+    """
+    chosen = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    if not chosen.is_file():
+        msg = (f"no config file at {chosen}: copy config.example.yaml to partnerkpi.yaml, "
+               f"pass --config PATH or set {CONFIG_ENV}")
+        raise ConfigError(msg)
+    return chosen
+
+
+def _settings_without_errors(
+    model: type[BaseModel], raw: Mapping[str, Any], context: dict[str, Any],
+) -> Any:
+    """A source's settings with its invalid keys dropped (their defaults instead), so that its
+    secrets can be checked alongside its schema errors; None when it still does not validate."""
+    data = dict(raw)
+    while True:
+        try:
+            return model.model_validate(data, context=context)
+        except ValidationError as exc:
+            bad = {e["loc"][0] for e in exc.errors() if e["loc"]} & data.keys()
+            if not bad:
+                return None
+            for key in bad:
+                del data[str(key)]
+
+
+def _secrets_problems(
+    data: Mapping[str, Any], config: AppConfig | None, sources: Sequence[str] | None,
+    context: dict[str, Any],
+) -> list[str]:
+    raw_sources = data.get("sources")
+    if not isinstance(raw_sources, Mapping):
+        return []
+    checked = []
+    for adapter in registry.ADAPTERS:
+        if not adapter.secrets:
+            continue
+        name, model = adapter.name, adapter.settings
+        raw = raw_sources.get(name)
+        if (sources is not None and name not in sources) or not isinstance(raw, Mapping):
+            continue
+        settings = (getattr(config.sources, name) if config is not None
+                    else _settings_without_errors(model, raw, context))
+        if settings is not None:
+            checked.append((f"sources.{name}", settings.secret_settings(), settings.secrets_file))
+    return secret_problems(checked)
+
+
+def load_config(
+    path: str | Path | None = None, *, check_secrets: bool = False,
+    sources: Sequence[str] | None = None,
+) -> AppConfig:
+    """Read and validate the config.
+
+    Args:
+        path: the file; see :func:`find_config` for the default.
+        check_secrets: also check that every secret of the CRM sources can be read (variables
+            set, secrets file readable), reporting those problems with the schema's.
+        sources: the sources whose secrets are checked (default: every configured one).
+
+    Returns:
+        The validated config, paths resolved against the file's folder.
+
+    Raises:
+        ConfigError: unreadable YAML or invalid settings; ``problems`` lists each one.
+    """
+    file = find_config(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        msg = (f"{file}: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not UTF-8; "
+               "save the config as UTF-8")
+        raise ConfigError(msg) from None
+    except (OSError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0]
+        msg = f"{file}: cannot read the config ({first})"
+        raise ConfigError(msg) from None
+    if not isinstance(data, dict):
+        msg = f"{file}: the config must be a mapping of settings"
+        raise ConfigError(msg)
+    context = {"base_dir": file.resolve().parent}
+    config: AppConfig | None = None
+    try:
+        config = AppConfig.model_validate(data, context=context)
+        problems = []
+    except ValidationError as exc:
+        problems = _problems(exc)
+    if check_secrets:
+        problems += _secrets_problems(data, config, sources, context)
+    if problems or config is None:
+        raise ConfigError([f"{file}: {line}" for line in problems])
+    config.path = file
+    return config

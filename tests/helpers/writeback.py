@@ -1,0 +1,171 @@
+"""Write-back test fixtures: one Maven-World sandbox and one synced-and-computed store per session.
+
+The template store holds the Maven World pulled through both connectors (Salesforce and HubSpot,
+recording sleeps, no pacing waits) with every grain computed; each test works on its own copy.
+Nothing sleeps for real: every retry policy here records its waits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.http import RetryPolicy
+from connectors.hubspot import HubSpotConnector, HubSpotSettings
+from connectors.salesforce import SalesforceConnector, SalesforceSettings
+from connectors.sync import run_sync
+from crm_sandbox.datasets import load_maven
+from crm_sandbox.hubspot import DEFAULT_TOKEN
+from crm_sandbox.server import Sandbox
+from jobs.config import AppConfig
+from kpi_engine.kpis import compute
+from kpi_engine.store import Store
+from tests.helpers.maven import write_config
+
+ENV = {
+    "WB_SF_PASSWORD": "sandbox-password",
+    "WB_SF_TOKEN": "SANDBOXTOKEN",
+    "WB_SF_CLIENT_ID": "partnerkpi-sandbox-client",
+    "WB_SF_CLIENT_SECRET": "partnerkpi-sandbox-secret",
+    "WB_HS_TOKEN": DEFAULT_TOKEN,
+}
+SF_FIELDS = {"win_rate": "Partner_Win_Rate__c", "average_deal_size": "Partner_Avg_Deal_Size__c",
+             "quality_score": "Partner_Quality_Score__c"}
+HS_FIELDS = {"win_rate": "partner_win_rate", "average_deal_size": "partner_avg_deal_size",
+             "quality_score": "partner_quality_score"}
+#: The period the Maven World's latest complete quarter is (its deals end in 2017).
+PERIOD = "2017-10-01"
+
+
+class Sleeps(list[float]):
+    """A ``sleep`` that records the seconds asked for instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def policy(sleeps: Sleeps | None = None, attempts: int = 4) -> RetryPolicy:
+    """A retry policy that never sleeps for real."""
+    sleep = sleeps if sleeps is not None else Sleeps()
+    return RetryPolicy(attempts=attempts, jitter=0.0, sleep=sleep)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wb_env() -> Iterator[None]:
+    """The sandbox's credentials in the environment variables the test configs name."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in ENV.items():
+            mp.setenv(name, value)
+        yield
+
+
+def sf_source(sb: Sandbox) -> dict[str, Any]:
+    """``sources.salesforce`` for a running sandbox (OAuth password grant)."""
+    return {"auth": "password", "login_url": sb.url, "ca_bundle": sb.ca_bundle,
+            "username": "sandbox@partnerkpi.example", "password_env": "WB_SF_PASSWORD",
+            "security_token_env": "WB_SF_TOKEN", "client_id_env": "WB_SF_CLIENT_ID",
+            "client_secret_env": "WB_SF_CLIENT_SECRET"}
+
+
+def hs_source(sb: Sandbox) -> dict[str, Any]:
+    """``sources.hubspot`` for a running sandbox."""
+    return {"token_env": "WB_HS_TOKEN", "host": sb.url, "ca_bundle": sb.ca_bundle}
+
+
+def config_dict(
+    sb: Sandbox,
+    database: Path,
+    *,
+    sources: tuple[str, ...] = ("salesforce", "hubspot"),
+    writeback: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A config for the sandbox: the given sources, write-back to both CRMs by default."""
+    src = {"salesforce": sf_source(sb), "hubspot": hs_source(sb)}
+    wb = writeback if writeback is not None else {
+        "salesforce": {"fields": dict(SF_FIELDS)}, "hubspot": {"fields": dict(HS_FIELDS)}}
+    return {"database": str(database), "reporting_currency": "USD",
+            "sources": {k: v for k, v in src.items() if k in sources}, "writeback": wb}
+
+
+def app_config(data: dict[str, Any]) -> AppConfig:
+    """A validated config from a dict."""
+    return AppConfig.model_validate(data)
+
+
+@pytest.fixture(scope="session")
+def maven() -> Iterator[Sandbox]:
+    """One sandbox over the Maven World (6 partner Accounts / Companies) for the session."""
+    with Sandbox(load_maven()).start() as sb:
+        yield sb
+
+
+@pytest.fixture(scope="session")
+def template_store(maven: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Maven World synced through both connectors and computed (every grain)."""
+    path = tmp_path_factory.mktemp("wb-template") / "template.duckdb"
+    counter = itertools.count(step=100.0)
+    with Store(path) as store:
+        sf = SalesforceConnector(SalesforceSettings.model_validate(sf_source(maven)), "USD",
+                                 policy=policy())
+        run_sync(store, sf)
+        hs = HubSpotConnector(HubSpotSettings.model_validate(hs_source(maven)), "USD",
+                              policy=policy(), now=maven.clock.now,
+                              monotonic=lambda: float(next(counter)))
+        run_sync(store, hs)
+        compute(store, app_config({"database": str(path)}).kpi_settings())
+    return path
+
+
+@pytest.fixture
+def store_path(template_store: Path, tmp_path: Path) -> Path:
+    """This test's copy of the template store."""
+    path = tmp_path / "partnerkpi.duckdb"
+    shutil.copy(template_store, path)
+    return path
+
+
+@pytest.fixture
+def config_file(maven: Sandbox, store_path: Path, tmp_path: Path) -> Path:
+    """A partnerkpi.yaml for the Maven sandbox and this test's store (both CRMs)."""
+    return write_config(tmp_path / "partnerkpi.yaml", config_dict(maven, store_path))
+
+
+def writes(sb: Sandbox) -> list[tuple[str, str]]:
+    """The write calls the sandbox served (composite PATCH, batch/update)."""
+    return [c for c in sb.calls if c[0] == "PATCH" or c[1].endswith("/batch/update")]
+
+
+# -- a Salesforce org mocked at the HTTP edge (responses): the write-back request bodies -------
+INSTANCE = "https://partnerkpi-test.my.salesforce.com"
+COLLECTIONS = f"{INSTANCE}/services/data/v60.0/composite/sobjects"
+DESCRIBE = f"{INSTANCE}/services/data/v60.0/sobjects/Account/describe"
+
+
+def _describe_field(name: str, ftype: str, *, custom: bool = True) -> dict[str, Any]:
+    return {"name": name, "type": ftype, "updateable": True, "custom": custom,
+            "precision": 18, "scale": 2}
+
+
+DESCRIBE_BODY = {"name": "Account", "fields": [
+    {"name": "Id", "type": "id", "updateable": False, "custom": False},
+    {"name": "IsPartner", "type": "boolean", "updateable": False, "custom": False},
+    _describe_field("Partner_Win_Rate__c", "percent"),
+    _describe_field("Partner_Avg_Deal_Size__c", "currency"),
+    _describe_field("Partner_Quality_Score__c", "double"),
+]}
+
+
+def sf_config(path: Path, **writeback: Any) -> AppConfig:
+    """A config with ``writeback.salesforce`` (``writeback``: more of its settings) on an org
+    reached with an access token (``WB_SF_ACCESS_TOKEN``)."""
+    return AppConfig.model_validate({
+        "database": str(path),
+        "sources": {"salesforce": {"auth": "access_token", "instance_url": INSTANCE,
+                                   "access_token_env": "WB_SF_ACCESS_TOKEN"}},
+        "writeback": {"salesforce": {"fields": dict(SF_FIELDS), **writeback}},
+    })

@@ -1,0 +1,6 @@
+"""Fixtures of the write-back tests: the Maven sandbox, a synced template store, its configs
+(defined in ``tests/helpers/writeback.py``)."""
+
+from tests.helpers.writeback import config_file, maven, store_path, template_store, wb_env
+
+__all__ = ["config_file", "maven", "store_path", "template_store", "wb_env"]

@@ -1,0 +1,77 @@
+"""``partnerkpi demo``: the real data set served by the CRM sandbox as a Salesforce org and a
+HubSpot portal, the main job run against each (one run of the demo for the whole module)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from cli import cli
+from kpi_engine.store import Store
+
+#: every test here starts the CRM sandbox
+pytestmark = pytest.mark.slow
+
+PARTNERS = ["Melvin Marxen Partners", "Summer Sewald Partners", "Rocco Neubert Partners",
+            "Celia Rouche Partners", "Dustin Brinkmann Partners", "Cara Losch Partners"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result]:
+    workdir = tmp_path_factory.mktemp("demo")
+    return workdir, CliRunner().invoke(cli, ["demo", "--workdir", str(workdir)])
+
+
+def _leaderboards(stdout: str) -> list[list[str]]:
+    """The partner names of each leaderboard, in printed order."""
+    boards, current = [], None
+    for line in stdout.splitlines():
+        if line.startswith("partner leaderboard, quarter starting 2017-10-01"):
+            current = []
+            boards.append(current)
+        elif current is not None and line.startswith("│") and "Partners" in line:
+            current.append(line.split("│")[2].strip())
+        elif current is not None and line.startswith("└"):
+            current = None
+    return boards
+
+
+def test_demo_syncs_both_crms_and_prints_equal_leaderboards(demo: tuple[Path, Result]) -> None:
+    workdir, result = demo
+    assert result.exit_code == 0, result.output
+    assert "sync salesforce: ok" in result.stdout
+    assert "sync hubspot: ok" in result.stdout
+    assert _leaderboards(result.stdout) == [PARTNERS, PARTNERS]
+
+
+def test_demo_leaves_stores_configs_and_reports(demo: tuple[Path, Result]) -> None:
+    workdir, result = demo
+    for crm in ("salesforce", "hubspot"):
+        database = workdir / f"{crm}.duckdb"
+        assert f"DuckDB file: {database}" in result.stdout
+        config = yaml.safe_load((workdir / f"{crm}.yaml").read_text(encoding="utf-8"))
+        assert config["database"] == str(database)
+        assert list(config["sources"]) == [crm]
+        with Store(database, read_only=True) as store:
+            deals = store.con.execute(
+                "SELECT count(*) FROM deals WHERE source = ? AND NOT is_deleted", [crm]
+            ).fetchall()
+        assert deals == [(8800,)]
+        report = workdir / f"{crm}-report.html"
+        assert f"report: {report}" in result.stdout
+        assert "<title>Partner report, quarter 2017-10-01 to 2017-12-31</title>" in \
+            report.read_text(encoding="utf-8")
+    assert result.stdout.rstrip().splitlines()[-1] == (
+        f"try: partnerkpi --config {workdir / 'salesforce.yaml'} export --grain quarter "
+        "--dimension partner")
+
+
+def test_demo_push_plan_writes_nothing(demo: tuple[Path, Result]) -> None:
+    _, result = demo
+    assert result.stdout.count("dry run: 18 fields to write, 0 unchanged, 0 kept; nothing written") \
+        == 2
+    assert "Partner_Win_Rate__c" in result.stdout
+    assert "partner_win_rate" in result.stdout
