@@ -9,6 +9,9 @@
 CREATE OR REPLACE TEMP MACRO utc_day(ts) AS
     CASE WHEN isfinite(ts) THEN CAST(make_timestamp(epoch_us(ts)) AS DATE) ELSE CAST(ts AS DATE) END;
 
+-- the instant of d's midnight in UTC (the store's session time zone is UTC)
+CREATE OR REPLACE TEMP MACRO utc_midnight(d) AS CAST(d AS TIMESTAMPTZ);
+
 -- an instant as an integer (microseconds since 1970, UTC): a cheap sort key
 CREATE OR REPLACE TEMP MACRO instant_key(ts) AS epoch_us(ts);
 
