@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 import sqlglot
 from click.testing import CliRunner
 
+import kpi_engine.kpis as kpis
 from cli import cli
 from kpi_engine.dialects import (
     DIALECTS,
@@ -31,6 +33,9 @@ from kpi_engine.dialects import (
 )
 from kpi_engine.errors import ComputeError
 from kpi_engine.kpis import steps
+from kpi_engine.settings import KpiSettings
+from kpi_engine.store import Store
+from tests.helpers.regression import CHANNELS, GENERATE
 
 GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "sql_golden"
 OTHERS = [d for d in DIALECTS if d != "duckdb"]
@@ -200,3 +205,28 @@ def test_cli_sql_unknown_step_is_a_one_line_error() -> None:
 def test_transpile_refuses_an_unknown_dialect() -> None:
     with pytest.raises(ComputeError, match="unknown SQL dialect 'oracle'"):
         transpile("oracle")
+
+
+def test_duckdb_text_computes_the_recorded_kpis(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # compute with each step's SQL replaced by the printed DuckDB text (sqlglot's reading and
+    # writing of it): every KPI value of the regression store stays as recorded
+    printed = {s.name: text for s, text in transpile("duckdb")}
+    chain = [replace(s, sql=printed[s.name]) for s in steps()]
+    assert any(c.sql != s.sql for c, s in zip(chain, steps(), strict=True))
+    monkeypatch.setattr(kpis, "steps", lambda: chain)
+    store = Store(tmp_path / "r.duckdb")
+    try:
+        store.con.execute(GENERATE)
+        kpis.compute(store, KpiSettings(channels=CHANNELS))
+        got = store.con.execute(
+            "SELECT grain, CAST(period_start AS VARCHAR), dimension, member, kpi, "
+            "CAST(value AS VARCHAR), CAST(n AS VARCHAR) FROM kpi_values").fetchall()
+        expected = store.con.execute(
+            "SELECT grain, period_start, dimension, member, kpi, value, n "
+            "FROM read_csv(?, all_varchar = true, header = true) WHERE scenario = 'plain'",
+            [str(Path(__file__).resolve().parents[2] / "fixtures" / "kpi_regression"
+                 / "kpi_values.csv.gz")]).fetchall()
+    finally:
+        store.close()
+    assert len(got) == len(expected) > 10_000
+    assert sorted(got, key=repr) == sorted(expected, key=repr)
