@@ -4,6 +4,7 @@ Commands (each has ``--help``; the README's "Commands" table is the same list):
 
 - ``sync``: pull the configured sources into the DuckDB store, incrementally.
 - ``compute``: compute every partner KPI into ``kpi_values``.
+- ``sql``: the KPI SQL steps in DuckDB, Spark, Snowflake or BigQuery SQL (text).
 - ``export``: write the computed KPIs (CSV, JSON, Parquet).
 - ``status``: rows per table and source, the last runs, rejects, the last compute.
 - ``push``: write partner KPIs into the CRM fields under ``writeback:``.
@@ -55,6 +56,8 @@ from connectors.errors import ConfigError, ConnectorError
 from connectors.sync import StreamResult
 from jobs.config import AppConfig, load_config
 from jobs.sync import open_store, sync_sources
+from kpi_engine.dialects import DIALECTS
+from kpi_engine.dialects import render as render_sql
 from kpi_engine.errors import EngineError
 from kpi_engine.export import ALL, COMPLETE, FORMATS, export, plain_number
 from kpi_engine.kpis import DIMENSIONS, GRAINS, KPI_NAMES, ComputeSummary, compute
@@ -307,6 +310,23 @@ def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, d
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
     _print_compute(summary)
+
+
+@cli.command(name="sql")
+@click.option("--dialect", type=click.Choice(DIALECTS), default="duckdb", show_default=True)
+@click.option("--grain", type=click.Choice(list(GRAINS)), default="month", show_default=True,
+              help="The grain the per-grain steps are written for.")
+@click.option("--step", default=None, help="Only this step (default: every step, in run order).")
+@click.option("--fiscal-year-start-month", "fiscal", type=click.IntRange(1, 12), default=1,
+              show_default=True,
+              help="First month of quarters and years (setting kpis: fiscal_year_start_month).")
+def sql_cmd(dialect: str, grain: str, step: str | None, fiscal: int) -> None:
+    """Print the KPI SQL steps in run order, transpiled from DuckDB to another dialect."""
+    try:
+        text = render_sql(dialect, grain, step, fiscal)
+    except EngineError as exc:
+        raise _fail(exc) from None
+    click.echo(text, nl=False)
 
 
 @cli.command(name="export")

@@ -34,7 +34,7 @@ FROM (SELECT t_end AS t FROM periods_all UNION SELECT t_start FROM periods_all) 
 -- after(d) for the days from the day before the first boundary to the last boundary's day;
 -- a day outside is clamped to them (giving 1 before, B + 1 after).
 CREATE OR REPLACE TEMP TABLE boundary_span AS
-SELECT CAST(min(t) AS DATE) - 1 AS first_day, CAST(max(t) AS DATE) AS last_day,
+SELECT utc_day(min(t)) - 1 AS first_day, utc_day(max(t)) AS last_day,
        CAST(count(*) AS INTEGER) + 1 AS never
 FROM boundaries;
 
