@@ -110,8 +110,14 @@ class Terminated(KeyboardInterrupt):
     stopped."""
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated
+#: The signal that stopped the command, if any: DuckDB turns the handler's exception into its
+#: own ``RuntimeError`` (``Query interrupted``), so the signal itself is what tells them apart.
+_signalled: list[int] = []
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    _signalled.append(signum)
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
 class _Group(click.Group):
@@ -121,21 +127,31 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         import duckdb
 
-        previous = None
+        previous = {}
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+            _signalled.clear()
+            previous = {sig: signal.signal(sig, _on_signal)
+                        for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             return super().invoke(ctx)
+        except Exception as exc:  # KeyboardInterrupt is not one: see below
+            # after a signal, DuckDB's "Query interrupted" (or whatever the unwinding raised)
+            if not _signalled or isinstance(exc, click.exceptions.Exit):
+                raise
+            self._interrupted(ctx, signal.SIGTERM in _signalled)
         except (KeyboardInterrupt, duckdb.InterruptException) as exc:
-            what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-            err.print(
-                f"error: {what}; every committed page is kept, nothing half-written",
-                markup=False,
-            )
-            ctx.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+            self._interrupted(ctx, isinstance(exc, Terminated) or signal.SIGTERM in _signalled)
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return None
+
+    @staticmethod
+    def _interrupted(ctx: click.Context, term: bool) -> None:
+        what = "terminated (SIGTERM)" if term else "interrupted"
+        err.print(f"error: {what}; every committed page is kept, nothing half-written",
+                  markup=False)
+        ctx.exit(EXIT_TERMINATED if term else EXIT_INTERRUPTED)
 
 
 @click.group(cls=_Group)
