@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from connectors import registry
@@ -148,6 +148,16 @@ class RunSummary:
     stale_lock: dict[str, Any] | None = None
     #: the exit code the error carries (``failed``: 1, or 4 for an API limit)
     error_exit_code: int | None = None
+    #: when the job started and ended (UTC)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        """The job's wall time in seconds (3 places), None before it ended."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds(), 3)
 
     @property
     def exit_code(self) -> int:
@@ -161,6 +171,9 @@ class RunSummary:
         return {
             "status": self.status,
             "exit_code": self.exit_code,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "duration_s": self.duration_s,
             "step": self.step,
             "error": self.error,
             "lock_holder": self.lock_holder,
@@ -230,7 +243,25 @@ def run_job(
         pushers: ready pushers by CRM name (tests).
         on_step: told the name of each step as it starts (``sync``, ``compute``, ``push``).
     """
-    summary = RunSummary()
+    summary = RunSummary(started_at=datetime.now(UTC))
+    try:
+        return _run(summary, config, as_of=as_of, allow_mass_delete=allow_mass_delete,
+                    today=today, policy=policy, pushers=pushers, on_step=on_step)
+    finally:
+        summary.finished_at = datetime.now(UTC)
+
+
+def _run(
+    summary: RunSummary,
+    config: AppConfig,
+    *,
+    as_of: date | None,
+    allow_mass_delete: bool,
+    today: date | None,
+    policy: RetryPolicy | None,
+    pushers: dict[str, Pusher] | None,
+    on_step: Callable[[str], None] | None,
+) -> RunSummary:
     lock = StoreLock(config.database, command="partnerkpi run")
     try:
         lock.acquire()
