@@ -839,6 +839,8 @@ def run(ctx: click.Context, as_json: bool, report_path: str | None, as_of,
             )
         if report_note:
             out.print(report_note, markup=False)
+    if summary.notify_error:
+        err.print(f"warning: {summary.notify_error}", markup=False)
     if summary.error:
         err.print(f"error: {summary.step}: {summary.error}", markup=False)
     ctx.exit(summary.exit_code)

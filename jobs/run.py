@@ -21,8 +21,10 @@ from connectors.http import RetryPolicy
 from connectors.sync import SyncResult
 from connectors.writeback import PushResult, run_push
 from jobs.config import AppConfig
+from jobs.notify import notify
 from jobs.sync import open_store, sync_sources
 from kpi_engine.errors import EXIT_LOCKED, EngineError
+from kpi_engine.health import run_history
 from kpi_engine.kpis import GRAINS, ComputeSummary, compute
 from kpi_engine.lock import LockedError, StoreLock
 from kpi_engine.store import Store
@@ -151,6 +153,10 @@ class RunSummary:
     #: when the job started and ended (UTC)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: this job's ``sync_runs`` rows (:func:`kpi_engine.health.run_history`), failed ones too
+    sync_runs: list[dict[str, Any]] = field(default_factory=list)
+    #: why the ``notify:`` webhook could not be sent (None: sent, not due or not configured)
+    notify_error: str | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -187,6 +193,7 @@ class RunSummary:
             "compute": None if self.compute is None else {
                 "deals": self.compute.deals, "rows": self.compute.rows},
             "push": [push_json(p) for p in self.pushes],
+            "notify_error": self.notify_error,
         }
 
 
@@ -245,10 +252,13 @@ def run_job(
     """
     summary = RunSummary(started_at=datetime.now(UTC))
     try:
-        return _run(summary, config, as_of=as_of, allow_mass_delete=allow_mass_delete,
-                    today=today, policy=policy, pushers=pushers, on_step=on_step)
+        _run(summary, config, as_of=as_of, allow_mass_delete=allow_mass_delete,
+             today=today, policy=policy, pushers=pushers, on_step=on_step)
     finally:
         summary.finished_at = datetime.now(UTC)
+    if config.notify is not None:
+        summary.notify_error = notify(config.notify, summary)
+    return summary
 
 
 def _run(
@@ -277,7 +287,12 @@ def _run(
             if on_step:
                 on_step("sync")
             if config.source_names():
-                summary.syncs = sync_sources(config, store, allow_mass_delete=allow_mass_delete)
+                before = max((r["run_id"] for r in run_history(store)), default=0)
+                try:
+                    summary.syncs = sync_sources(config, store,
+                                                 allow_mass_delete=allow_mass_delete)
+                finally:  # a failed source's run too: its id, status and counts so far
+                    summary.sync_runs = [r for r in run_history(store) if r["run_id"] > before]
             summary.step = "compute"
             if on_step:
                 on_step("compute")
