@@ -94,7 +94,8 @@ def test_status_json_has_what_status_prints(maven_config_file: Path) -> None:
         "csv", "ok", finished.isoformat())
     assert deals["counts"]["inserted"] == MAVEN_DEALS
     assert [c["grain"] for c in body["last_compute"]] == ["month", "quarter", "year"]
-    assert body["rejects"] == [] and body["rejects_total"] == {}
+    assert body["rejects"] == []
+    assert body["rejects_total"] == {}
     for p in body["periods"]:
         latest = p["latest"]
         said = f"latest complete {latest['label']}" if latest else f"no complete {p['grain']} yet"
