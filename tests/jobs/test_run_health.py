@@ -203,3 +203,19 @@ def test_health_bad_age_is_one_line(maven_config_file: Path) -> None:
     assert _run(maven_config_file, "sync")[0] == 0
     assert _run(maven_config_file, "health", "--max-age", "soon") == (
         1, "", "error: --max-age 'soon' is not an age such as 26h, 2d, 90m or 1d12h\n")
+
+
+def test_history_of_a_store_not_yet_migrated_to_006_reads_read_only(tmp_path: Path) -> None:
+    from kpi_engine.health import run_history
+
+    db = tmp_path / "s.duckdb"
+    with Store(db) as store:
+        store.con.execute("DELETE FROM _migrations WHERE name = '006_sync_run_holder.sql'")
+        store.con.execute("ALTER TABLE sync_runs DROP COLUMN pid")
+        store.con.execute("ALTER TABLE sync_runs DROP COLUMN host")
+        store.con.execute("INSERT INTO sync_runs (source, started_at, status) "
+                          "VALUES ('csv', TIMESTAMPTZ '2026-01-01 00:00:00+00', 'running')")
+    with Store(db, read_only=True) as store:
+        ((run,),) = [run_history(store)]
+    assert (run["status"], run["finished_at"], run["duration_s"], run["pid"], run["host"]) == (
+        "running", None, None, None, None)
