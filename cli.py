@@ -276,24 +276,8 @@ def sync(ctx: click.Context, source: str | None, full_refresh: bool,
 def _print_compute(summary: ComputeSummary) -> None:
     rows = ", ".join(f"{g} {n}" for g, n in summary.rows.items())
     out.print(f"computed KPIs over {summary.deals} deals: {rows} rows", markup=False)
-    for reason, count in summary.warnings.items():
-        if reason == "closed_deals_after_today":
-            one = count == 1
-            out.print(
-                f"warning: {count} closed deal{'' if one else 's'} "
-                f"{'has' if one else 'have'} a close date after today ({summary.today}; latest "
-                f"{summary.latest_close_after_today}): {'it counts' if one else 'they count'} "
-                f"as open until then and never {'moves' if one else 'move'} the latest period",
-                markup=False,
-            )
-            continue
-        out.print(f"warning: {count} {reason.replace('_', ' ')}", markup=False)
-    if summary.currencies_without_rate:
-        out.print(
-            "warning: no rate to the reporting currency for "
-            + ", ".join(summary.currencies_without_rate),
-            markup=False,
-        )
+    for line in summary.warning_lines():
+        out.print(f"warning: {line}", markup=False)
 
 
 @cli.command(name="compute")

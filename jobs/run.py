@@ -191,7 +191,9 @@ class RunSummary:
                                       "rejected": c.rejected}
                                   for n, c in s.streams.items()}} for s in self.syncs],
             "compute": None if self.compute is None else {
-                "deals": self.compute.deals, "rows": self.compute.rows},
+                "deals": self.compute.deals, "rows": self.compute.rows,
+                "as_of": self.compute.as_of.isoformat() if self.compute.as_of else None,
+                "warnings": self.compute.warning_lines()},
             "push": [push_json(p) for p in self.pushes],
             "notify_error": self.notify_error,
         }
