@@ -4,8 +4,11 @@ Commands (each has ``--help``; the README's "Commands" table is the same list):
 
 - ``sync``: pull the configured sources into the DuckDB store, incrementally.
 - ``compute``: compute every partner KPI into ``kpi_values``.
+- ``sql``: the KPI SQL steps in DuckDB, Spark, Snowflake or BigQuery SQL (text).
 - ``export``: write the computed KPIs (CSV, JSON, Parquet).
-- ``status``: rows per table and source, the last runs, rejects, the last compute.
+- ``status``: rows per table and source, the last runs, rejects, the last compute (``--json``;
+  ``--history``: every sync run).
+- ``health``: when the last good sync run was; exit 5 when older than ``--max-age``.
 - ``push``: write partner KPIs into the CRM fields under ``writeback:``.
 - ``run``: the scheduled job: sync, compute, push (then the HTML report).
 - ``report``: the HTML report of one period.
@@ -26,7 +29,9 @@ code  meaning
 3     locked: another job holds the store (our lock file or DuckDB's file lock)
 4     API limit: a CRM's allowance (or ``max_api_share``) stopped the job; what was
       committed stays; run it again later
-130   interrupted (Ctrl-C); 143: terminated (SIGTERM); the page in flight rolls back
+5     stale (``health``): the last good sync run is older than ``--max-age``, or none
+130   interrupted (Ctrl-C); 143: terminated (SIGTERM); one line; the page in flight (or
+      the whole compute) rolls back
 ====  ==============================================================================
 
 Errors are one line on standard error (a config with several problems: one line each).
@@ -34,6 +39,7 @@ Errors are one line on standard error (a config with several problems: one line 
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
@@ -50,11 +56,14 @@ from rich.table import Table
 import connectors.errors as connector_errors
 import jobs.run as jobs_run
 import kpi_engine.errors as engine_errors
+import kpi_engine.health as health
 from connectors import registry
 from connectors.errors import ConfigError, ConnectorError
 from connectors.sync import StreamResult
 from jobs.config import AppConfig, load_config
 from jobs.sync import open_store, sync_sources
+from kpi_engine.dialects import DIALECTS
+from kpi_engine.dialects import render as render_sql
 from kpi_engine.errors import EngineError
 from kpi_engine.export import ALL, COMPLETE, FORMATS, export, plain_number
 from kpi_engine.kpis import DIMENSIONS, GRAINS, KPI_NAMES, ComputeSummary, compute
@@ -67,6 +76,7 @@ EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = jobs_run.EXIT_OK, jobs_run.EXIT_FAILED, job
 EXIT_LOCKED = engine_errors.EXIT_LOCKED
 EXIT_LIMIT = connector_errors.EXIT_LIMIT
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+EXIT_STALE = health.EXIT_STALE
 #: Exit code of a command stopped by a CRM's API allowance (state kept; run again later).
 LIMIT_EXIT_CODE = EXIT_LIMIT
 
@@ -110,8 +120,14 @@ class Terminated(KeyboardInterrupt):
     stopped."""
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated
+#: The signal that stopped the command, if any: DuckDB turns the handler's exception into its
+#: own ``RuntimeError`` (``Query interrupted``), so the signal itself is what tells them apart.
+_signalled: list[int] = []
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    _signalled.append(signum)
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
 class _Group(click.Group):
@@ -121,21 +137,31 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         import duckdb
 
-        previous = None
+        previous = {}
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+            _signalled.clear()
+            previous = {sig: signal.signal(sig, _on_signal)
+                        for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             return super().invoke(ctx)
+        except Exception as exc:  # KeyboardInterrupt is not one: see below
+            # after a signal, DuckDB's "Query interrupted" (or whatever the unwinding raised)
+            if not _signalled or isinstance(exc, click.exceptions.Exit):
+                raise
+            self._interrupted(ctx, signal.SIGTERM in _signalled)
         except (KeyboardInterrupt, duckdb.InterruptException) as exc:
-            what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-            err.print(
-                f"error: {what}; every committed page is kept, nothing half-written",
-                markup=False,
-            )
-            ctx.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+            self._interrupted(ctx, isinstance(exc, Terminated) or signal.SIGTERM in _signalled)
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return None
+
+    @staticmethod
+    def _interrupted(ctx: click.Context, term: bool) -> None:
+        what = "terminated (SIGTERM)" if term else "interrupted"
+        err.print(f"error: {what}; every committed page is kept, nothing half-written",
+                  markup=False)
+        ctx.exit(EXIT_TERMINATED if term else EXIT_INTERRUPTED)
 
 
 @click.group(cls=_Group)
@@ -253,24 +279,8 @@ def sync(ctx: click.Context, source: str | None, full_refresh: bool,
 def _print_compute(summary: ComputeSummary) -> None:
     rows = ", ".join(f"{g} {n}" for g, n in summary.rows.items())
     out.print(f"computed KPIs over {summary.deals} deals: {rows} rows", markup=False)
-    for reason, count in summary.warnings.items():
-        if reason == "closed_deals_after_today":
-            one = count == 1
-            out.print(
-                f"warning: {count} closed deal{'' if one else 's'} "
-                f"{'has' if one else 'have'} a close date after today ({summary.today}; latest "
-                f"{summary.latest_close_after_today}): {'it counts' if one else 'they count'} "
-                f"as open until then and never {'moves' if one else 'move'} the latest period",
-                markup=False,
-            )
-            continue
-        out.print(f"warning: {count} {reason.replace('_', ' ')}", markup=False)
-    if summary.currencies_without_rate:
-        out.print(
-            "warning: no rate to the reporting currency for "
-            + ", ".join(summary.currencies_without_rate),
-            markup=False,
-        )
+    for line in summary.warning_lines():
+        out.print(f"warning: {line}", markup=False)
 
 
 @cli.command(name="compute")
@@ -325,6 +335,23 @@ def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, d
     _print_compute(summary)
 
 
+@cli.command(name="sql")
+@click.option("--dialect", type=click.Choice(DIALECTS), default="duckdb", show_default=True)
+@click.option("--grain", type=click.Choice(list(GRAINS)), default="month", show_default=True,
+              help="The grain the per-grain steps are written for.")
+@click.option("--step", default=None, help="Only this step (default: every step, in run order).")
+@click.option("--fiscal-year-start-month", "fiscal", type=click.IntRange(1, 12), default=1,
+              show_default=True,
+              help="First month of quarters and years (setting kpis: fiscal_year_start_month).")
+def sql_cmd(dialect: str, grain: str, step: str | None, fiscal: int) -> None:
+    """Print the KPI SQL steps in run order, transpiled from DuckDB to another dialect."""
+    try:
+        text = render_sql(dialect, grain, step, fiscal)
+    except EngineError as exc:
+        raise _fail(exc) from None
+    click.echo(text, nl=False)
+
+
 @cli.command(name="export")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
 @click.option("--output", default="-", show_default=True, help="File, or - for standard output.")
@@ -357,15 +384,27 @@ def export_cmd(ctx: click.Context, fmt: str, output: str, grain, dimension, kpi,
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
+@click.option("--history", is_flag=True,
+              help="Every sync run instead: id, source, start, end, duration, status, counts "
+              "per stream, error.")
 @click.pass_context
-def status(ctx: click.Context) -> None:
+def status(ctx: click.Context, as_json: bool, history: bool) -> None:
     """Show what is in the store: rows per table and source, last runs, rejects, last compute."""
     config = _config(ctx)
     try:
         with open_store(config, read_only=True) as store:
             st = store_status(store, config.today())
+            runs = health.run_history(store) if history else []
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
+    if history:
+        _print_history(runs, as_json)
+        return
+    if as_json:
+        out.print(json.dumps(health.status_json(st, str(config.database)), indent=2,
+                             default=str), markup=False)
+        return
     out.print(f"store: {config.database}", markup=False)
     rows = Table(title="rows", title_justify="left")
     for col in ("table", "source", "rows", "deleted"):
@@ -419,6 +458,48 @@ def status(ctx: click.Context) -> None:
         done = f"latest complete {latest.label}" if latest else f"no complete {grain} yet"
         going = f"in progress {current.label}" if current else "nothing in progress computed"
         out.print(f"{grain}: {done}; {going}", markup=False)
+
+
+def _print_history(runs: list[dict], as_json: bool) -> None:
+    if as_json:
+        out.print(json.dumps(health.history_json(runs), indent=2, default=str), markup=False)
+        return
+    table = Table(title="sync runs", title_justify="left")
+    for col in ("run", "source", "started (UTC)", "finished (UTC)", "seconds", "status",
+                "records", "rejected", "error"):
+        table.add_column(col, justify="right" if col in ("run", "seconds", "records",
+                                                          "rejected") else "left")
+    for r in runs:
+        counts = r["counts"].values()
+        table.add_row(
+            str(r["run_id"]), r["source"], f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+            f"{r['finished_at']:%Y-%m-%d %H:%M:%S}" if r["finished_at"] else "",
+            "" if r["duration_s"] is None else f"{r['duration_s']:.1f}", r["status"],
+            str(sum(c.get(k, 0) for c in counts for k in ("inserted", "updated", "unchanged"))),
+            str(sum(c.get("rejected", 0) for c in counts)), r["error"] or "",
+        )
+    out.print(table)
+
+
+@cli.command(name="health")
+@click.option("--max-age", default="26h", show_default=True,
+              help="The oldest the last good sync run may be: 26h, 2d, 90m, 1d12h.")
+@click.pass_context
+def health_cmd(ctx: click.Context, max_age: str) -> None:
+    """Exit 5 unless every source's last good sync run finished within --max-age; print when."""
+    config = _config(ctx)
+    if not config.database.exists():
+        err.print(f"stale: no store at {config.database} yet", markup=False)
+        ctx.exit(health.EXIT_STALE)
+    try:
+        age = health.parse_age(max_age)
+        with open_store(config, read_only=True) as store:
+            result = health.check_health(store, age, config.source_names())
+    except (ConnectorError, EngineError) as exc:
+        raise _fail(exc) from None
+    (out if result.ok else err).print(result.line, markup=False)
+    if not result.ok:
+        ctx.exit(health.EXIT_STALE)
 
 
 def _period_title(grain: str, period: Period | None) -> str:
@@ -762,6 +843,8 @@ def run(ctx: click.Context, as_json: bool, report_path: str | None, as_of,
             )
         if report_note:
             out.print(report_note, markup=False)
+    if summary.notify_error:
+        err.print(f"warning: {summary.notify_error}", markup=False)
     if summary.error:
         err.print(f"error: {summary.step}: {summary.error}", markup=False)
     ctx.exit(summary.exit_code)

@@ -12,11 +12,11 @@ the reason), and then:
 - ``stop``: the run stops on it with a one-line :class:`RecordError` naming the record, field
   and value, and the page is not committed.
 
-Values a connector can read alone go through :class:`BadRecords` while it builds a page (the
-CSV source also checks a row's partner and owner against the partners and owners files there:
-a file import is a full snapshot, so the files, not the store, say what is known).
+Values a connector can read alone go through :class:`BadRecords` while it builds a page.
 References to other records (a deal's partner; a Salesforce deal's stage, whose stage list is
-pulled incrementally) can only be judged against the store: the page declares them
+pulled incrementally; a CSV deal's partner and owner: a partner dropped from its file is
+flagged deleted, an owner kept, and either still counts) can only be judged against the store:
+the page declares them
 (:class:`connectors.base.Reference`) and the sync loop runs :func:`check_references` in the
 page's transaction, with the same policy.
 """
@@ -124,6 +124,7 @@ def check_references(
         RecordError: an unknown value under ``on_bad_record: stop``.
     """
     rejects: list[Reject] = []
+    left_out: dict[str, set[Any]] = {}  # id column -> the ids of the rows left out
     for ref in references:
         rows = tables.get(ref.table)
         if not rows:
@@ -131,23 +132,31 @@ def check_references(
         keys = known(ref.target, ref.columns)
         here = {tuple(r[c] for c in ref.columns) for r in tables.get(ref.target) or ()}
         bad = BadRecords(cast(Policy, ref.policy))
-        kept, left_out = [], set()
+        kept = []
         for row in rows:
             value = tuple(row[c] for c in ref.columns)
             if None in value or value in keys or value in here:
                 kept.append(row)
                 continue
             before = len(bad.rejects)
-            bad.add(ref.what, str(row[ref.id_column]), ref.field, value[-1], ref.reason,
-                    nullable=ref.nullable)
-            if bad.skips(before):
-                left_out.add(row[ref.id_column])
+            record = str(row[ref.id_column])
+            where = ref.where.get(record)
+            if where is None:
+                bad.add(ref.what, record, ref.field, value[-1], ref.reason, nullable=ref.nullable)
+            else:
+                bad.add(ref.what, record, ref.field, value[-1], f"{where}: {ref.reason}",
+                        nullable=ref.nullable,
+                        message=f"{where}: {ref.what} {record!r} column {ref.field!r} value "
+                                f"{value[-1]!r} {ref.reason}")
+            if bad.skips(before):  # left out below, once every reference has been checked
+                left_out.setdefault(ref.id_column, set()).add(row[ref.id_column])
+                kept.append(row)
             else:
                 kept.append({**row, **dict.fromkeys(ref.columns)})
         tables[ref.table] = kept
-        if left_out:  # and what the page carries of them (a HubSpot deal's stage history)
-            for name, others in tables.items():
-                if name != ref.table and others and ref.id_column in others[0]:
-                    tables[name] = [r for r in others if r[ref.id_column] not in left_out]
         rejects += bad.take()
+    for id_column, ids in left_out.items():  # with what the page carries of them (a HubSpot
+        for name, rows in tables.items():    # deal's stage history)
+            if rows and id_column in rows[0]:
+                tables[name] = [r for r in rows if r[id_column] not in ids]
     return rejects

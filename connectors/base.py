@@ -9,6 +9,7 @@ one :class:`Adapter`; :mod:`connectors.registry` lists them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -76,6 +77,8 @@ class Reference:
         policy: the source's ``on_bad_record`` (``keep``, ``reject`` or ``stop``).
         nullable: under ``keep``, whether the record is kept with the reference NULL (a partner:
             the deal counts unattributed) or left out (a stage: won / closed would be a guess).
+        where: record id -> where the record was read (``deals.csv:3``), put before the reason
+            and, under ``stop``, before the error (a file import; empty for the CRMs).
     """
 
     table: str
@@ -87,6 +90,7 @@ class Reference:
     reason: str
     policy: str = "keep"
     nullable: bool = True
+    where: Mapping[str, str] = dataclasses.field(default_factory=dict)  # `field` is taken
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import (
@@ -66,6 +66,22 @@ class DuckDbSection(BaseModel):
 
     memory_limit: str = Field(default=DEFAULT_MEMORY_LIMIT, pattern=MEMORY_LIMIT_PATTERN)
     temp_directory: Path | None = None
+
+
+class NotifySection(BaseModel):
+    """``notify:``: the webhook ``run`` posts to when it ends in one of ``on`` (:mod:`jobs.notify`).
+
+    Attributes:
+        url_env: the environment variable holding the webhook URL (a secret: never in the file).
+        on: the run statuses that post: any of ``failed``, ``partial``, ``locked``, ``ok``.
+        timeout_s: seconds to wait for the receiver.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    url_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    on: list[Literal["failed", "partial", "locked", "ok"]] = ["failed", "partial"]
+    timeout_s: float = Field(default=10.0, gt=0)
 
 
 class _Sections(BaseModel):
@@ -126,6 +142,7 @@ class AppConfig(BaseModel):
         reporting_timezone: IANA time zone whose date is "today": which period is the latest
             complete one, and the default ``--as-of`` of a compute (UTC unless set).
         duckdb: DuckDB's memory limit and spill directory (relative to the config file).
+        notify: the webhook of ``run`` (None: no notification).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -137,6 +154,7 @@ class AppConfig(BaseModel):
     kpis: KpisSection = Field(default_factory=KpisSection)
     writeback: WritebackSection = Field(default_factory=WritebackSection)
     duckdb: DuckDbSection = Field(default_factory=DuckDbSection)
+    notify: NotifySection | None = None
     path: Path | None = Field(default=None, exclude=True)
 
     _check_timezone = field_validator("reporting_timezone")(check_timezone)

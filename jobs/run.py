@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from connectors import registry
@@ -21,8 +21,10 @@ from connectors.http import RetryPolicy
 from connectors.sync import SyncResult
 from connectors.writeback import PushResult, run_push
 from jobs.config import AppConfig
+from jobs.notify import notify
 from jobs.sync import open_store, sync_sources
 from kpi_engine.errors import EXIT_LOCKED, EngineError
+from kpi_engine.health import run_history
 from kpi_engine.kpis import GRAINS, ComputeSummary, compute
 from kpi_engine.lock import LockedError, StoreLock
 from kpi_engine.store import Store
@@ -148,6 +150,20 @@ class RunSummary:
     stale_lock: dict[str, Any] | None = None
     #: the exit code the error carries (``failed``: 1, or 4 for an API limit)
     error_exit_code: int | None = None
+    #: when the job started and ended (UTC)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    #: this job's ``sync_runs`` rows (:func:`kpi_engine.health.run_history`), failed ones too
+    sync_runs: list[dict[str, Any]] = field(default_factory=list)
+    #: why the ``notify:`` webhook could not be sent (None: sent, not due or not configured)
+    notify_error: str | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        """The job's wall time in seconds (3 places), None before it ended."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds(), 3)
 
     @property
     def exit_code(self) -> int:
@@ -161,6 +177,9 @@ class RunSummary:
         return {
             "status": self.status,
             "exit_code": self.exit_code,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "duration_s": self.duration_s,
             "step": self.step,
             "error": self.error,
             "lock_holder": self.lock_holder,
@@ -172,8 +191,11 @@ class RunSummary:
                                       "rejected": c.rejected}
                                   for n, c in s.streams.items()}} for s in self.syncs],
             "compute": None if self.compute is None else {
-                "deals": self.compute.deals, "rows": self.compute.rows},
+                "deals": self.compute.deals, "rows": self.compute.rows,
+                "as_of": self.compute.as_of.isoformat() if self.compute.as_of else None,
+                "warnings": self.compute.warning_lines()},
             "push": [push_json(p) for p in self.pushes],
+            "notify_error": self.notify_error,
         }
 
 
@@ -230,7 +252,28 @@ def run_job(
         pushers: ready pushers by CRM name (tests).
         on_step: told the name of each step as it starts (``sync``, ``compute``, ``push``).
     """
-    summary = RunSummary()
+    summary = RunSummary(started_at=datetime.now(UTC))
+    try:
+        _run(summary, config, as_of=as_of, allow_mass_delete=allow_mass_delete,
+             today=today, policy=policy, pushers=pushers, on_step=on_step)
+    finally:
+        summary.finished_at = datetime.now(UTC)
+    if config.notify is not None:
+        summary.notify_error = notify(config.notify, summary)
+    return summary
+
+
+def _run(
+    summary: RunSummary,
+    config: AppConfig,
+    *,
+    as_of: date | None,
+    allow_mass_delete: bool,
+    today: date | None,
+    policy: RetryPolicy | None,
+    pushers: dict[str, Pusher] | None,
+    on_step: Callable[[str], None] | None,
+) -> RunSummary:
     lock = StoreLock(config.database, command="partnerkpi run")
     try:
         lock.acquire()
@@ -246,7 +289,12 @@ def run_job(
             if on_step:
                 on_step("sync")
             if config.source_names():
-                summary.syncs = sync_sources(config, store, allow_mass_delete=allow_mass_delete)
+                before = max((r["run_id"] for r in run_history(store)), default=0)
+                try:
+                    summary.syncs = sync_sources(config, store,
+                                                 allow_mass_delete=allow_mass_delete)
+                finally:  # a failed source's run too: its id, status and counts so far
+                    summary.sync_runs = [r for r in run_history(store) if r["run_id"] > before]
             summary.step = "compute"
             if on_step:
                 on_step("compute")

@@ -183,11 +183,12 @@ class ComputeSummary:
         warnings: counts of records left out of some KPI, by reason (e.g.
             ``deals_without_created_at``, ``deals_without_rate``, ``won_deals_without_amount``,
             ``won_deals_cycle_skipped``, ``closed_deals_without_close_date``,
-            ``closed_deals_after_today``: closed deals whose close date is after today).
+            ``closed_deals_open_at_as_of``: closed deals whose close date is on or after the
+            ``as_of`` day, so open at the cut).
         currencies_without_rate: currency codes that had no rate to the reporting currency.
         today: the date in the reporting time zone the compute ran on.
         as_of: the cut: the ``--as-of`` day, else today (the start of the day, UTC).
-        latest_close_after_today: the latest close date of ``closed_deals_after_today``.
+        latest_close_open_at_as_of: the latest close date of ``closed_deals_open_at_as_of``.
     """
 
     rows: dict[str, int] = field(default_factory=dict)
@@ -196,11 +197,33 @@ class ComputeSummary:
     currencies_without_rate: list[str] = field(default_factory=list)
     today: date | None = None
     as_of: date | None = None
-    latest_close_after_today: date | None = None
+    latest_close_open_at_as_of: date | None = None
+
+    def warning_lines(self) -> list[str]:
+        """The warnings, one line each, as ``compute`` prints them (``run --json`` has them
+        too): ``1 closed deal has a close date on or after today (2026-12-03; latest
+        2027-02-15): ...``."""
+        lines = []
+        for reason, count in self.warnings.items():
+            if reason == "closed_deals_open_at_as_of":
+                one = count == 1
+                day = "today" if self.as_of == self.today else "the --as-of day"
+                lines.append(
+                    f"{count} closed deal{'' if one else 's'} {'has' if one else 'have'} a close "
+                    f"date on or after {day} ({self.as_of}; latest "
+                    f"{self.latest_close_open_at_as_of}): {'it counts' if one else 'they count'} "
+                    f"as open until then and never {'moves' if one else 'move'} the latest "
+                    "period")
+                continue
+            lines.append(f"{count} {reason.replace('_', ' ')}")
+        if self.currencies_without_rate:
+            lines.append("no rate to the reporting currency for "
+                         + ", ".join(self.currencies_without_rate))
+        return lines
 
 
-def _warnings(store: Store, today: date) -> tuple[int, dict[str, int], list[str], date | None]:
-    (deals, no_created, no_rate, won_no_amount, cycle_skipped, closed_no_date, after_today,
+def _warnings(store: Store, as_of: date) -> tuple[int, dict[str, int], list[str], date | None]:
+    (deals, no_created, no_rate, won_no_amount, cycle_skipped, closed_no_date, open_at_as_of,
      latest) = store.con.execute(
         """
         SELECT count(*),
@@ -210,10 +233,10 @@ def _warnings(store: Store, today: date) -> tuple[int, dict[str, int], list[str]
                count(*) FILTER (WHERE is_won AND closed_by_cut
                                 AND (created_date IS NULL OR close_date < created_date)),
                count(*) FILTER (WHERE is_closed AND close_date IS NULL),
-               count(*) FILTER (WHERE is_closed AND close_date > $today),
-               max(close_date) FILTER (WHERE is_closed AND close_date > $today)
+               count(*) FILTER (WHERE is_closed AND close_date >= $as_of),
+               max(close_date) FILTER (WHERE is_closed AND close_date >= $as_of)
         FROM f_deals
-        """, {"today": today}
+        """, {"as_of": as_of}
     ).fetchall()[0]
     currencies = [
         r[0]
@@ -227,7 +250,7 @@ def _warnings(store: Store, today: date) -> tuple[int, dict[str, int], list[str]
         "won_deals_without_amount": won_no_amount,
         "won_deals_cycle_skipped": cycle_skipped,
         "closed_deals_without_close_date": closed_no_date,
-        "closed_deals_after_today": after_today,
+        "closed_deals_open_at_as_of": open_at_as_of,
     }
     return deals, {k: v for k, v in warnings.items() if v}, currencies, latest
 
@@ -331,8 +354,8 @@ def compute(
         grains: any of ``month``, ``quarter``, ``year``.
         as_of: compute as at the start of this day (UTC): later creations, closes and conversions
             have not happened; the pipeline of the period holding it is measured at it.
-            Default: today (the period in progress is computed to date; a closed deal dated
-            after today counts as open until then, and is counted in a warning).
+            Default: today (the period in progress is computed to date). A closed deal dated
+            on or after it counts as open until then, and is counted in a warning.
         date_from: compute only the periods from the one holding this date.
         date_to: compute only the periods up to the one holding this date. Rows of periods
             outside ``date_from``..``date_to`` stay in ``kpi_wide`` as they were.
@@ -368,7 +391,7 @@ def compute(
                 store.con.execute(step.sql)
             if step.name == "facts":
                 (summary.deals, summary.warnings, summary.currencies_without_rate,
-                 summary.latest_close_after_today) = _warnings(store, today)
+                 summary.latest_close_open_at_as_of) = _warnings(store, as_of)
         for grain in grains:
             _grain_macros(store, grain, settings)
             for step in chain:

@@ -174,8 +174,8 @@ def result_sql(base: list[Kpi], derived: list[Kpi]) -> str:
         + ";\n\n"
         "CREATE OR REPLACE TEMP TABLE kpi_grain_result AS\nSELECT\n"
         "    p.period_start, p.period_end, dm.dimension, dm.member, dm.member_name,\n"
-        "    CAST(p.t_end AS DATE) AS as_of,\n"
-        "    CAST(p.t_end AS DATE) = p.period_end AND p.period_end <= k.compute_date AS complete,\n"
+        "    utc_day(p.t_end) AS as_of,\n"
+        "    utc_day(p.t_end) = p.period_end AND p.period_end <= k.compute_date AS complete,\n"
         "    " + ",\n    ".join(columns)
         + "\nFROM kpi_grain_all x\n"
         "JOIN periods p ON p.period_start = x.period_start\n"

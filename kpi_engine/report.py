@@ -58,6 +58,9 @@ _WARNINGS = {
                                "of the sales cycle",
     "closed_deals_without_close_date": "{n} closed deals have no close date: left out of the "
                                        "outcome KPIs",
+    "closed_deals_open_at_as_of": "{n} closed deal(s) have a close date on or after the day the "
+                                  "pipeline was measured: counted as open until then",
+    # the name of the same count in computes before it followed --as-of
     "closed_deals_after_today": "{n} closed deal(s) have a close date after the day of the "
                                 "compute: counted as open until then",
 }
@@ -158,8 +161,17 @@ def _resolve_period(store: Store, grain: str, period: str | date, today: date) -
         msg = (f"no complete {grain} in the store yet (computed: {first} to {last}; today is "
                f"{today}): pass --period current for the {grain} in progress, to date")
     elif which == CURRENT:
-        msg = (f"no {grain} holding today ({today}) in the store (computed: {first} to "
-               f"{last}): run partnerkpi compute")
+        ran = store.con.execute(
+            "SELECT as_of FROM kpi_runs WHERE grain = ? ORDER BY computed_at DESC LIMIT 1",
+            [grain]).fetchone()
+        as_of = ran[0] if ran else None
+        if as_of is not None and as_of >= today:  # computed to date: the period is empty
+            msg = (f"no {grain} holding today ({today}) in the store: the last compute (as at "
+                   f"{as_of}) found no deal created, closed or open in it (computed: {first} "
+                   f"to {last}); pass --period latest for the latest complete {grain}")
+        else:
+            msg = (f"no {grain} holding today ({today}) in the store: the last compute was as "
+                   f"at {as_of} (computed: {first} to {last}); run partnerkpi compute")
     else:
         msg = (f"no {grain} holding {which} in the store (computed: {first} to {last}); "
                "pick a date in that range or run partnerkpi compute")

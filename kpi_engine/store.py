@@ -12,6 +12,7 @@ import json
 import operator
 import os
 import re
+import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -466,13 +467,45 @@ class Store:
 
     # -- sync runs ---------------------------------------------------------------------------
     def start_run(self, source: str) -> int:
-        """Record the start of a sync run; returns its id."""
+        """Record the start of a sync run (with this process's pid and host); returns its id.
+
+        First marks ``crashed`` every run left ``running`` by another process
+        (:meth:`mark_crashed_runs`).
+        """
+        self.mark_crashed_runs()
         (run_id,) = self.con.execute(
-            "INSERT INTO sync_runs (source, started_at, status) VALUES (?, ?, 'running') "
-            "RETURNING run_id",
-            [source, datetime.now(UTC)],
+            "INSERT INTO sync_runs (source, started_at, status, pid, host) "
+            "VALUES (?, ?, 'running', ?, ?) RETURNING run_id",
+            [source, datetime.now(UTC), os.getpid(), socket.gethostname()],
         ).fetchall()[0]
         return int(run_id)
+
+    def mark_crashed_runs(self) -> list[int]:
+        """Mark ``crashed`` the sync runs left ``running`` by a process that is gone.
+
+        Only one process can hold the store open for writing (DuckDB's file lock), so a
+        ``running`` row of any other process (another pid or host, or no pid: written before
+        migration 006) belongs to a job that died without finishing it (``kill -9``, a power
+        cut). Its ``finished_at`` becomes now (UTC) and its error says whose run it was.
+
+        Returns:
+            The run ids marked, oldest first.
+        """
+        me, host = os.getpid(), socket.gethostname()
+        rows = self.con.execute(
+            "SELECT run_id, pid, host FROM sync_runs WHERE status = 'running' "
+            "AND (pid IS NULL OR pid <> ? OR host IS DISTINCT FROM ?) ORDER BY run_id",
+            [me, host],
+        ).fetchall()
+        now = datetime.now(UTC)
+        for run_id, pid, on in rows:
+            who = f"pid {pid} on {on}" if pid is not None else "a job of an older version"
+            self.con.execute(
+                "UPDATE sync_runs SET status = 'crashed', finished_at = ?, error = ? "
+                "WHERE run_id = ?",
+                [now, f"crashed: {who} ended without finishing the run", run_id],
+            )
+        return [int(r[0]) for r in rows]
 
     def finish_run(
         self, run_id: int, status: str, rows: Mapping[str, Any] | None = None, error: str | None = None

@@ -7,9 +7,12 @@ connector is ``atomic``). What cannot be read:
   with more or fewer fields than the header, an empty or repeated id, no data rows) stops the
   import with one line naming file, line and column;
 - a value whose meaning depends on a setting the config lacks (``20.000`` in a ``;`` file with no
-  ``decimal_separator``) stops it with the setting to add -- never a silent guess;
+  ``decimal_separator``), or that the settings cannot read but another format setting can
+  (``999,99``: ``decimal_separator: ','``; ``31.12.2025``: ``date_format: '%d.%m.%Y'``), stops
+  it with the setting to add, whatever ``on_bad_record`` says -- never a silent guess;
 - a bad value (text in an amount, ``2024-13-45``), an unknown stage, or a partner or owner id
-  missing from the partners / owners file follow ``on_bad_record``, as for the CRM sources
+  that neither the partners / owners file nor an earlier import holds follow
+  ``on_bad_record``, as for the CRM sources
   (:mod:`connectors.bad_records`): every one is listed in ``rejects`` with file and line.
 
 A file is a full snapshot: deals, partners and leads of the ``csv`` source missing from it are
@@ -32,10 +35,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from connectors.bad_records import BadRecords
-from connectors.base import Adapter, Page, SnapshotGuard, Stream
+from connectors.base import Adapter, Page, Reference, SnapshotGuard, Stream
 from connectors.csv_export.settings import TIME_DIRECTIVES, CsvSettings
 from connectors.errors import RecordError
 from connectors.values import (
+    NumberFormat,
     ambiguous_readings,
     parse_amount,
     parse_bool,
@@ -49,10 +53,11 @@ PIPELINE = "default"
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 #: A date written day or month first (``05/12/2024``, ``05.12.2024 14:05``).
-_DMY = re.compile(r"^\d{1,2}([./-])\d{1,2}\1\d{2,4}")
-#: A number with a decimal comma (``0,75``, ``1.250,50``), for the hint of a default import.
-_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
-_DECIMAL_COMMA_GROUPED = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+,\d+$")
+_DMY = re.compile(r"^\d{1,2}([./-])\d{1,2}\1(\d{2,4})")
+#: A date written year first with another separator (``2025/12/31``, ``2025.12.31``).
+_YMD = re.compile(r"^\d{4}([./])\d{1,2}\1\d{1,2}")
+#: The times of day a date-time may carry after its date, for :meth:`_Values._other_format`.
+_TIMES = ("", " %H:%M", " %H:%M:%S", "T%H:%M:%S")
 #: The delimiters of exports written in locales with a decimal comma.
 _COMMA_LOCALE_DELIMITERS = (";", "\t")
 _STOP_HINT = "fix the cell or the column mapping"
@@ -89,9 +94,7 @@ class _Values:
         }
 
     def amount(self, text: str) -> Decimal | None:
-        if self.number_format is not None:
-            return parse_amount(text, self.number_format)
-        if self.s.delimiter in _COMMA_LOCALE_DELIMITERS:
+        if self.number_format is None and self.s.delimiter in _COMMA_LOCALE_DELIMITERS:
             readings = ambiguous_readings(text)
             if readings:
                 point, comma = readings
@@ -100,29 +103,33 @@ class _Values:
                        "'.' or ','")
                 raise _SettingMissing(msg)
         try:
-            return parse_amount(text)
-        except ValueError:
-            if _DECIMAL_COMMA_GROUPED.match(text):
-                msg = (f"{text!r} is not a number with decimal separator '.'; set "
-                       "sources.csv.decimal_separator: ',' (and thousands_separator: '.')")
-            elif _DECIMAL_COMMA.match(text):
-                msg = (f"{text!r} is not a number with decimal separator '.'; set "
-                       "sources.csv.decimal_separator: ','")
-            else:
-                raise
-            raise ValueError(msg) from None
+            return parse_amount(text, self.number_format)
+        except ValueError as exc:
+            # a value the other decimal separator reads is a setting to fix, not a bad record
+            decimal = "." if self.number_format is None else self.number_format.decimal
+            other = NumberFormat(",", ".") if decimal == "." else NumberFormat(".", ",")
+            try:
+                value = other.read(text)
+            except ValueError:
+                raise exc from None
+            setting = f"sources.csv.decimal_separator: {other.decimal!r}"
+            if decimal == "." and "." in text:
+                setting += " (and thousands_separator: '.')"
+            msg = (f"is not a number with decimal separator {decimal!r} but reads as "
+                   f"{_plain(value)} with {other.decimal!r}; set {setting}")
+            raise _SettingMissing(msg) from None
 
     def day(self, text: str) -> date | None:
         fmt = self.s.date_format
-        if fmt:
-            try:
-                return datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a calendar date
-            except ValueError:
-                msg = f"{text!r} does not match sources.csv.date_format {fmt!r}"
-                raise ValueError(msg) from None
         try:
+            if fmt:
+                return datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a calendar date
             return parse_date(text)
         except ValueError as exc:
+            self._other_format(text, fmt, "date_format", ("",))
+            if fmt:
+                msg = f"{text!r} does not match sources.csv.date_format {fmt!r}"
+                raise ValueError(msg) from None
             raise ValueError(self._hint(str(exc), text, "date_format", "")) from None
 
     def instant(self, text: str) -> datetime | None:
@@ -131,6 +138,7 @@ class _Values:
             try:
                 parsed = datetime.strptime(text, fmt)  # noqa: DTZ007 - zone applied below
             except ValueError:
+                self._other_format(text, fmt, "datetime_format", _TIMES)
                 msg = f"{text!r} does not match sources.csv.datetime_format {fmt!r}"
                 raise ValueError(msg) from None
             if parsed.tzinfo is not None:
@@ -149,7 +157,56 @@ class _Values:
         try:
             return parse_instant(text)
         except ValueError as exc:
-            raise ValueError(self._hint(str(exc), text, "datetime_format", " %H:%M")) from None
+            reason = str(exc)
+            if reason.endswith("has no time zone offset"):
+                msg = (f"{reason}; set sources.csv.timezone (IANA, e.g. Europe/Berlin) to the "
+                       "export's time zone")
+                raise ValueError(msg) from None
+            self._other_format(text, None, "datetime_format", _TIMES)
+            raise ValueError(self._hint(reason, text, "datetime_format", " %H:%M")) from None
+
+    def _other_format(self, text: str, fmt: str | None, setting: str,
+                      times: tuple[str, ...]) -> None:
+        """Stop on a date the configured format cannot read but another order or separator
+        (``31.12.2025``: ``%d.%m.%Y``) or ISO reads: a setting to fix, not a bad record.
+
+        Raises:
+            _SettingMissing: naming every format that reads ``text`` (two when day and month
+                could be either way round: the export's to say, never a guess).
+        """
+        dates = ["%Y-%m-%d"]
+        match = _DMY.match(text)
+        if match:
+            sep, year = match.group(1), "%Y" if len(match.group(2)) == 4 else "%y"
+            dates = [f"%d{sep}%m{sep}{year}", f"%m{sep}%d{sep}{year}"]
+        elif _YMD.match(text):
+            sep = text[4]
+            dates = [f"%Y{sep}%m{sep}%d"]
+        readings = []
+        for candidate in (d + t for d in dates for t in times):
+            if candidate == fmt:
+                continue
+            try:
+                value = datetime.strptime(text, candidate)  # noqa: DTZ007 - only a check
+            except ValueError:
+                continue
+            readings.append((candidate, value))
+        if not readings:
+            return
+        if fmt:
+            now = f"does not match sources.csv.{setting} {fmt!r}"
+        else:
+            now = "is not YYYY-MM-DD" if setting == "date_format" else "is not ISO-8601"
+        shown = " or ".join(
+            f"{(v.date() if setting == 'date_format' else v).isoformat()} with {c!r}"
+            for c, v in readings)
+        zone = (" (and sources.csv.timezone, e.g. Europe/Berlin)" if self.zone is None
+                and any(TIME_DIRECTIVES.search(c) for c, _ in readings) else "")
+        which = (f"{readings[0][0]!r}" if len(readings) == 1
+                 else "the export's order: " + " or ".join(repr(c) for c, _ in readings))
+        msg = (f"{now} but reads as {shown}; set sources.csv.{setting}: {which}"
+               f"{zone}")
+        raise _SettingMissing(msg)
 
     @staticmethod
     def _hint(reason: str, text: str, setting: str, time: str) -> str:
@@ -326,7 +383,6 @@ class CsvConnector:
         self.currency = settings.currency or reporting_currency
         self.reporting_currency = reporting_currency
         self.values = _Values(settings)
-        self._known: dict[str, set[str]] = {}  # owners / partners -> the ids of their file
 
     def streams(self) -> Sequence[Stream]:
         """stages, currency_rates, owners, partners, deals, leads (those configured)."""
@@ -365,7 +421,8 @@ class CsvConnector:
         return BadRecords(self.settings.on_bad_record)
 
     def _snapshot(self, table: str, path: Path, file: _File, rows: list[dict[str, Any]],
-                  bad: BadRecords, warnings: list[str] | None = None) -> Page:
+                  bad: BadRecords, warnings: list[str] | None = None,
+                  references: tuple[Reference, ...] = ()) -> Page:
         guard = SnapshotGuard(
             max_share=self.settings.max_delete_share,
             name=path.name,
@@ -374,41 +431,26 @@ class CsvConnector:
             "sources.csv.max_delete_share)",
         )
         return Page({table: rows}, keep_ids={table: file.ids}, snapshot_guard=guard,
-                    rejects=bad.take(), warnings=warnings or [])
+                    rejects=bad.take(), warnings=warnings or [], references=references)
 
-    def _known_ids(self, stream: str) -> set[str] | None:
-        """The ids of the owners / partners file (None when none is configured)."""
-        if getattr(self.settings, stream) is None:
-            return None
-        if stream not in self._known:
-            getattr(self, f"_{stream}")()
-        return self._known[stream]
-
-    def _references(self, what: str, mapping: Mapping[str, str], bad: BadRecords
-                    ) -> Callable[[str, int, dict[str, Any]], None]:
-        """A row check: the row's partner and owner ids must be in the partners / owners file
-        (when one is configured); an unknown one follows ``on_bad_record`` (``keep``: NULL,
-        the record counts unattributed / under owner ``none``)."""
-        checks = []
+    def _references(self, what: str, table: str, path: Path, mapping: Mapping[str, str],
+                    file: _File) -> tuple[Reference, ...]:
+        """The checks of the rows' partner and owner ids (when a partners / owners file is
+        configured), run by the sync loop against what the store holds for the source, as for
+        the CRM sources: a partner dropped from its file is flagged deleted and an owner kept,
+        so either still counts; an unknown id follows ``on_bad_record`` (``keep``: NULL, the
+        record counts unattributed / under owner ``none``)."""
+        where = {row[f"{what}_id"]: f"{path.name}:{line}" for line, row in file.rows}
+        refs = []
         for column, stream, noun in (("partner_id", "partners", "a partner_id"),
                                      ("owner_id", "owners", "an owner_id")):
-            known = self._known_ids(stream) if column in mapping else None
-            if known is not None:
-                source_file = getattr(self.settings, stream).path.name
-                checks.append((column, known, f"is not {noun} in {source_file}"))
-
-        def check(where: str, line: int, row: dict[str, Any]) -> None:
-            for column, known, reason in checks:
-                value = row.get(column)
-                if value is None or value in known:
-                    continue
-                record, file_column = row[f"{what}_id"], mapping[column]
-                bad.add(what, record, file_column, value, f"{where}: {reason}",
-                        message=f"{where}: {what} {record!r} column {file_column!r} value "
-                                f"{value!r} {reason}")
-                row[column] = None
-
-        return check
+            source = getattr(self.settings, stream)
+            if column in mapping and source is not None:
+                refs.append(Reference(
+                    table, f"{what}_id", (column,), stream, what, mapping[column],
+                    f"is not {noun} in {source.path.name} (nor in an earlier import)",
+                    self.settings.on_bad_record, where=where))
+        return tuple(refs)
 
     # -- one method per stream ---------------------------------------------------------------
     def _stages(self) -> Page:
@@ -453,7 +495,6 @@ class CsvConnector:
         assert o is not None
         bad = self._bad()
         file = _read(o.path, o.columns, self.settings, "owner_id", "owner", bad, self.values)
-        self._known["owners"] = set(file.ids)
         rows = [{"source": SOURCE, **row} for _, row in file.rows]
         return Page({"owners": rows}, rejects=bad.take())
 
@@ -462,7 +503,6 @@ class CsvConnector:
         assert p is not None
         bad = self._bad()
         file = _read(p.path, p.columns, self.settings, "partner_id", "partner", bad, self.values)
-        self._known["partners"] = set(file.ids)
         rows = [{"source": SOURCE, "is_deleted": False, **row} for _, row in file.rows]
         return self._snapshot("partners", p.path, file, rows, bad)
 
@@ -471,16 +511,17 @@ class CsvConnector:
         assert le is not None
         bad = self._bad()
         file = _read(le.path, le.columns, self.settings, "lead_id", "lead", bad, self.values,
-                     ("created_at",), self._references("lead", le.columns, bad))
+                     ("created_at",))
         rows = [{"source": SOURCE, "is_deleted": False, **row} for _, row in file.rows]
-        return self._snapshot("leads", le.path, file, rows, bad)
+        return self._snapshot("leads", le.path, file, rows, bad,
+                              references=self._references("lead", "leads", le.path, le.columns,
+                                                          file))
 
     def _deals(self) -> Page:
         d = self.settings.deals
         won, lost = set(d.won_stages), set(d.lost_stages)
         known = won | lost | set(self.settings.stage_probability)
         bad = self._bad()
-        references = self._references("deal", d.columns, bad)
         stage_column = d.columns["stage"]
 
         def check(where: str, line: int, row: dict[str, Any]) -> None:
@@ -492,7 +533,6 @@ class CsvConnector:
                         nullable=False,
                         message=f"{where}: deal {row['deal_id']!r} column {stage_column!r} "
                                 f"value {stage!r} {reason}")
-            references(where, line, row)
 
         file = _read(d.path, d.columns, self.settings, "deal_id", "deal", bad, self.values,
                      ("stage",), check)
@@ -523,7 +563,8 @@ class CsvConnector:
                 f"{no_created} deal(s) in {d.path.name} have no created date: they are left out "
                 "of deals_created, pipeline, sales cycle and deal success"
             )
-        return self._snapshot("deals", d.path, file, rows, bad, warnings)
+        return self._snapshot("deals", d.path, file, rows, bad, warnings,
+                              self._references("deal", "deals", d.path, d.columns, file))
 
 
 #: The CRM-export (CSV) source as the registry (:mod:`connectors.registry`) reads it: no push,

@@ -118,7 +118,7 @@ def test_period_rule_compute_warns_about_future_close_dates(tmp_path: Path, cloc
     assert invoke(config, "sync").exit_code == 0
     result = invoke(config, "compute")
     assert result.exit_code == 0
-    assert ("warning: 1 closed deal has a close date after today (2026-12-03; latest "
+    assert ("warning: 1 closed deal has a close date on or after today (2026-12-03; latest "
             "2027-02-15): it counts as open until then and never moves the latest period"
             ) in result.stdout.splitlines()
     with Store(tmp_path / "s.duckdb", read_only=True) as store:
@@ -139,6 +139,47 @@ def test_period_rule_compute_warns_about_future_close_dates(tmp_path: Path, cloc
     ]
     # P3 at 2026-12-03: D26, D29 and D30 open; nothing won in Q4 to date
     assert d30 == [(Decimal(0), 0), (Decimal(3), 3)]
+
+
+def _pipeline(tmp_path: Path, member: str) -> list[tuple]:
+    with Store(tmp_path / "s.duckdb", read_only=True) as store:
+        return store.con.execute(
+            "SELECT kpi, value, n FROM kpi_values WHERE grain = 'quarter' AND period_start = ? "
+            "AND dimension = 'partner' AND member = ? AND kpi LIKE 'pipeline_open_%' OR "
+            "grain = 'quarter' AND period_start = ? AND dimension = 'partner' AND member = ? "
+            "AND kpi = 'pipeline_weighted_amount' ORDER BY kpi", [Q4, member, Q4, member]
+        ).fetchall()
+
+
+def test_pipeline_weighted_counts_a_won_deal_dated_after_today(synced: Path,
+                                                             tmp_path: Path) -> None:
+    # open until its close date, a won deal dated 2027-02-15 is weighted like every open deal,
+    # by its current stage: P3 at 2026-12-03: D26 3000 x 0.1 + D29 600 x 0.6 + D30 9999 x 1.0
+    assert _pipeline(tmp_path, "P3") == [
+        ("pipeline_open_amount", Decimal(13599), 3), ("pipeline_open_count", Decimal(3), 3),
+        ("pipeline_weighted_amount", Decimal(10659), 3)]
+
+
+def test_pipeline_weighted_as_of_a_past_day(synced: Path, tmp_path: Path) -> None:
+    assert invoke(synced, "compute", "--as-of", "2026-11-01").exit_code == 0
+    # P3 at 2026-11-01: only D30 is open (still open today): 9999 x 1.0
+    assert _pipeline(tmp_path, "P3") == [
+        ("pipeline_open_amount", Decimal(9999), 1), ("pipeline_open_count", Decimal(1), 1),
+        ("pipeline_weighted_amount", Decimal(9999), 1)]
+    # P2 at 2026-11-01: D22 (won 2026-11-15) and D23 (lost 2026-12-02) closed since, in an
+    # open stage unknown without stage history: left out; D25 4000 x 0.6
+    assert _pipeline(tmp_path, "P2") == [
+        ("pipeline_open_amount", Decimal(4550), 3), ("pipeline_open_count", Decimal(3), 3),
+        ("pipeline_weighted_amount", Decimal(2400), 1)]
+
+
+def test_period_rule_future_close_warning_follows_as_of(synced: Path) -> None:
+    result = invoke(synced, "compute", "--as-of", "2026-10-01")
+    assert result.exit_code == 0
+    # on or after 2026-10-01: D21 2026-10-14, D22 2026-11-15, D23 2026-12-02, D30 2027-02-15
+    assert [line for line in result.stdout.splitlines() if line.startswith("warning")] == [
+        "warning: 4 closed deals have a close date on or after the --as-of day (2026-10-01; "
+        "latest 2027-02-15): they count as open until then and never move the latest period"]
 
 
 def test_period_rule_compute_as_of_after_today_is_refused(synced: Path) -> None:
@@ -188,6 +229,31 @@ def test_period_rule_report_current_is_labelled_to_date(synced: Path, tmp_path: 
     assert "pipeline measured at\n    2026-12-03" in html
 
 
+@pytest.mark.parametrize(("as_of", "message"), [
+    (None, "error: no quarter holding today (2026-12-03) in the store: the last compute (as at "
+           "2026-12-03) found no deal created, closed or open in it (computed: 2026-01-01 to "
+           "2026-09-30); pass --period latest for the latest complete quarter\n"),
+    ("2026-09-01", "error: no quarter holding today (2026-12-03) in the store: the last compute "
+                   "was as at 2026-09-01 (computed: 2026-01-01 to 2026-09-30); run partnerkpi "
+                   "compute\n"),
+], ids=["empty-quarter", "stale-compute"])
+def test_period_rule_report_current_says_why_it_is_missing(tmp_path: Path, clock: None,
+                                                           as_of: str | None,
+                                                           message: str) -> None:
+    # deals D01..D20 only: every one closed by 2026-09-30, so nothing happens in Q4
+    data = config_data(tmp_path)
+    (tmp_path / "deals.csv").write_text("\n".join(DEALS.splitlines()[:21]) + "\n",
+                                        encoding="utf-8")
+    config = write_config(tmp_path / "c.yaml", data)
+    assert invoke(config, "sync").exit_code == 0
+    args = ["compute", "--grain", "quarter"] + (["--as-of", as_of] if as_of else [])
+    assert invoke(config, *args).exit_code == 0
+    result = invoke(config, "report", "--period", "current", "--output",
+                    str(tmp_path / "r.html"))
+    assert result.exit_code == 1
+    assert result.stderr == message
+
+
 def test_period_rule_report_data_latest(synced: Path) -> None:
     from jobs.config import load_config
     from kpi_engine.report import report_data
@@ -204,8 +270,8 @@ def test_period_rule_report_data_latest(synced: Path) -> None:
         Decimal(5000), Decimal(4), Decimal("0.8"))
     assert [board[p]["quality_score"] for p in ("P1", "P2", "P3")] == [
         Decimal(100), Decimal("66.67"), Decimal("33.33")]
-    assert data.warnings == ["1 closed deal(s) have a close date after the day of the compute: "
-                             "counted as open until then"]
+    assert data.warnings == ["1 closed deal(s) have a close date on or after the day the pipeline "
+                             "was measured: counted as open until then"]
     assert (current.period_start, current.as_of, current.complete) == (Q4, TODAY, False)
     # Q4 to date: P1 closed 1 (D21), P2 2 (D22, D23), P3 none: all below 3; the deal without
     # a partner (D28, created in November) makes "none" a member
@@ -250,7 +316,14 @@ def test_period_rule_run_as_of(tmp_path: Path, clock: None) -> None:
     config = write_config(tmp_path / "c.yaml", config_data(tmp_path))
     result = invoke(config, "run", "--as-of", "2026-09-15", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["status"] == "ok"
+    body = json.loads(result.stdout)
+    assert body["status"] == "ok"
+    # the warning follows --as-of: closed on or after 2026-09-15 are D17, D21, D22, D23, D30
+    assert body["compute"] == {
+        "deals": 30, "rows": body["compute"]["rows"], "as_of": "2026-09-15",
+        "warnings": ["5 closed deals have a close date on or after the --as-of day (2026-09-15; "
+                     "latest 2027-02-15): they count as open until then and never move the "
+                     "latest period"]}
     with Store(tmp_path / "s.duckdb", read_only=True) as store:
         runs = store.con.execute("SELECT DISTINCT as_of FROM kpi_runs").fetchall()
         q3 = store.con.execute(

@@ -5,7 +5,9 @@
 --   pipeline_open_amount     = their amounts (NULL / no-rate skipped)  (n = deals with an amount)
 --   pipeline_weighted_amount = sum of amount x probability of the stage the deal was in at t:
 --                              the latest stage_history row with entered_at < t; with no such row,
---                              the current stage if the deal is still open, else the deal is left
+--                              the current stage if the deal is still open today (a closed deal
+--                              dated today or later is: open until that day; a won one weighs
+--                              amount x its stage's probability, 1.0), else the deal is left
 --                              out (and not counted in n); NULL (unknown, not 0) when deals with
 --                              an amount are open at t and none has a stage known at t (n = 0)
 --   pipeline_created_amount  = amounts of deals created in P           (n = deals with an amount)

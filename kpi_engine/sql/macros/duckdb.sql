@@ -1,13 +1,17 @@
 -- The one DuckDB-only layer of the KPI SQL: every DuckDB function, table function, ASOF join,
 -- list or struct trick and query_table / COLUMNS macro the steps need is wrapped here, so the
--- step files (sql/steps/, sql/kpis/) are portable SQL around these names. Another engine
--- (Spark) provides the same macros and runs the same steps.
--- kpis.py runs this file once per compute, and grain_macros.sql once per grain.
+-- step files (sql/steps/, sql/kpis/) are portable SQL around these names. Each other dialect
+-- gives every macro its equivalent in sql/macros/<dialect>.sql (spark, snowflake, bigquery),
+-- expanded into the steps' text by kpi_engine/dialects.py (`partnerkpi sql --dialect ...`).
+-- kpis.py runs this file once per compute, and defines period_of once per grain (_grain_macros).
 
 -- the UTC date of an instant: CAST(ts AS DATE) in the store's UTC session, without the time
 -- zone conversion's cost (about 10x) for finite instants
 CREATE OR REPLACE TEMP MACRO utc_day(ts) AS
     CASE WHEN isfinite(ts) THEN CAST(make_timestamp(epoch_us(ts)) AS DATE) ELSE CAST(ts AS DATE) END;
+
+-- the instant of d's midnight in UTC (the store's session time zone is UTC)
+CREATE OR REPLACE TEMP MACRO utc_midnight(d) AS CAST(d AS TIMESTAMPTZ);
 
 -- an instant as an integer (microseconds since 1970, UTC): a cheap sort key
 CREATE OR REPLACE TEMP MACRO instant_key(ts) AS epoch_us(ts);

@@ -3,9 +3,11 @@
 -- boundary). The definitions are those of kpis/pipeline.sql (docs/kpis.md, KPI 3):
 --   a deal is open at t when created_at < t and (it is not closed, or close_date >= date(t));
 --   its weight at t is amount x probability of the stage of the latest stage_history row with
---   entered_at < t; with no such row, of its current stage if it is still open; else it has none.
+--   entered_at < t; with no such row, of its current stage if it is still open today (not
+--   closed, or closed with close_date >= today, kpi_params.compute_date: open until then); else
+--   it has none.
 -- step: open_pipeline
--- reads: f_deals, periods_all, stage_history, stages
+-- reads: f_deals, periods_all, stage_history, stages, kpi_params
 -- creates: pipe_all
 -- scratch: boundaries, boundary_span, boundary_after, open_windows, stage_ranks, deal_events,
 --          pipe_step_sets, pipe_runs
@@ -32,7 +34,7 @@ FROM (SELECT t_end AS t FROM periods_all UNION SELECT t_start FROM periods_all) 
 -- after(d) for the days from the day before the first boundary to the last boundary's day;
 -- a day outside is clamped to them (giving 1 before, B + 1 after).
 CREATE OR REPLACE TEMP TABLE boundary_span AS
-SELECT CAST(min(t) AS DATE) - 1 AS first_day, CAST(max(t) AS DATE) AS last_day,
+SELECT utc_day(min(t)) - 1 AS first_day, utc_day(max(t)) AS last_day,
        CAST(count(*) AS INTEGER) + 1 AS never
 FROM boundaries;
 
@@ -45,7 +47,8 @@ CROSS JOIN day_index('boundaries', s.first_day, s.last_day) a;
 CREATE OR REPLACE TEMP TABLE open_windows AS
 SELECT *
 FROM (
-    SELECT d.deal_key AS wid, d.source, d.deal_id, d.pipeline, d.stage, d.is_closed, d.amount,
+    SELECT d.deal_key AS wid, d.source, d.deal_id, d.pipeline, d.stage, d.is_closed, d.close_date,
+           d.amount,
            d.p_id, d.o_id, d.t_id, d.u_id, d.c_id,
            c.bi AS open_from,
            CASE WHEN d.is_closed THEN e.bi ELSE s.never END AS open_to
@@ -60,8 +63,9 @@ WHERE open_from < open_to;
 -- Per open deal, its changes at boundary indexes (deal_events). The stage in force from index i
 -- on: the latest history row entered before boundary i (of rows entered at the same instant, the
 -- one the CRM entered last: the greatest crm_order, case C-15; rows without one first, by stage
--- name); before the first row (index 0 here), the current stage if the deal is still open, else
--- none. Sorting each deal's rows (index 0, then by entered_at, crm_order and stage name)
+-- name); before the first row (index 0 here), the current stage if the deal is still open today
+-- (a closed deal dated today or later too: kpi_params.compute_date), else none. Sorting each
+-- deal's rows (index 0, then by entered_at, crm_order and stage name)
 -- makes segments: the last row of an index is in force from it (stage_from) up to the next
 -- row's index (stage_to; never after the last). Each segment that overlaps the deal's open
 -- window [open_from, open_to) adds its weighted amount where the overlap starts and takes it
@@ -104,7 +108,9 @@ weighted AS (
     LEFT JOIN stage_ranks r ON r.rnk = s.rnk
     LEFT JOIN stages st
       ON st.source = w.source AND st.pipeline = w.pipeline
-     AND st.stage = CASE WHEN s.stage_from > 0 THEN r.stage WHEN NOT w.is_closed THEN w.stage END
+     AND st.stage = CASE WHEN s.stage_from > 0 THEN r.stage
+                         WHEN NOT w.is_closed OR w.close_date >= (SELECT compute_date FROM kpi_params)
+                         THEN w.stage END
     WHERE greatest(s.stage_from, w.open_from) < least(coalesce(s.next_from, b.never), w.open_to)
 )
 SELECT p_id, o_id, t_id, u_id, c_id, greatest(stage_from, open_from) AS bi,

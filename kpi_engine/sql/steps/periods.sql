@@ -31,11 +31,11 @@ periods AS (
     FROM starts
 )
 SELECT s.grain, s.period_start, s.period_end,
-       CAST(s.period_start AS TIMESTAMPTZ) AS t_start,
-       least(CAST(s.period_end AS TIMESTAMPTZ), p.t_cut) AS t_end,
+       utc_midnight(s.period_start) AS t_start,
+       least(utc_midnight(s.period_end), p.t_cut) AS t_end,
        s.period_start = min(s.period_start) OVER (PARTITION BY s.grain) AS is_first
 FROM periods s
 CROSS JOIN kpi_params p
-WHERE CAST(s.period_start AS TIMESTAMPTZ) < p.t_cut;
+WHERE utc_midnight(s.period_start) < p.t_cut;
 
 DROP TABLE period_bounds;

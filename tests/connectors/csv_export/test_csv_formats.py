@@ -106,19 +106,86 @@ def test_csv_comma_delimiter_keeps_reading_plain_numbers(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    ("1.250,50", "'1.250,50' is not a number with decimal separator '.'; set "
-                 "sources.csv.decimal_separator: ',' (and thousands_separator: '.')"),
-    ("0,75", "'0,75' is not a number with decimal separator '.'; set "
-             "sources.csv.decimal_separator: ','"),
+    ("1.250,50", "is not a number with decimal separator '.' but reads as 1250.5 with ','; "
+                 "set sources.csv.decimal_separator: ',' (and thousands_separator: '.')"),
+    ("999,99", "is not a number with decimal separator '.' but reads as 999.99 with ','; "
+               "set sources.csv.decimal_separator: ','"),
 ], ids=["european-thousands", "european-decimal"])
-def test_csv_european_amount_without_setting_names_it(tmp_path: Path, value: str,
-                                                      message: str) -> None:
-    deals = f"id;stage;created;closed;amount\nD1;Won;2024-01-02;2024-02-01;{value}\n"
-    result = _sync(_config(tmp_path, deals, delimiter=";", on_bad_record="stop"))
+@pytest.mark.parametrize("policy", ["keep", "reject", "stop"])
+def test_csv_european_amount_without_setting_stops_the_import(tmp_path: Path, value: str,
+                                                              message: str,
+                                                              policy: str) -> None:
+    # a decimal comma read with the default settings is a setting to add, not a bad record:
+    # the import stops whatever on_bad_record says (before, every amount was NULL, exit 0)
+    deals = ("id;stage;created;closed;amount\nD1;Won;2024-01-02;2024-02-01;100\n"
+             f"D2;Won;2024-01-03;2024-02-02;{value}\n")
+    result = _sync(_config(tmp_path, deals, delimiter=";", on_bad_record=policy))
     assert result.exit_code == 1
-    assert _errors(result).startswith(
-        f"error: deals.csv:2: column 'amount' value {value!r} is not valid for amount "
-        f"({message})")
+    assert _errors(result) == f"error: deals.csv:3: column 'amount' value {value!r} {message}\n"
+    assert _deals(tmp_path) == []
+
+
+def test_csv_point_amount_with_decimal_comma_setting_stops_the_import(tmp_path: Path) -> None:
+    deals = "id;stage;created;closed;amount\nD1;Won;2024-01-02;2024-02-01;1250.50\n"
+    result = _sync(_config(tmp_path, deals, delimiter=";", decimal_separator=","))
+    assert result.exit_code == 1
+    assert _errors(result) == (
+        "error: deals.csv:2: column 'amount' value '1250.50' is not a number with decimal "
+        "separator ',' but reads as 1250.5 with '.'; set sources.csv.decimal_separator: '.'\n")
+    assert _deals(tmp_path) == []
+
+
+@pytest.mark.parametrize(("closed", "created", "message"), [
+    ("31.12.2025", "2025-12-01",
+     "column 'closed' value '31.12.2025' is not YYYY-MM-DD but reads as 2025-12-31 with "
+     "'%d.%m.%Y'; set sources.csv.date_format: '%d.%m.%Y'"),
+    ("12/31/25", "2025-12-01",
+     "column 'closed' value '12/31/25' is not YYYY-MM-DD but reads as 2025-12-31 with "
+     "'%m/%d/%y'; set sources.csv.date_format: '%m/%d/%y'"),
+    ("2025/12/31", "2025-12-01",
+     "column 'closed' value '2025/12/31' is not YYYY-MM-DD but reads as 2025-12-31 with "
+     "'%Y/%m/%d'; set sources.csv.date_format: '%Y/%m/%d'"),
+    ("2025-12-31", "01.12.2025 14:05",
+     "column 'created' value '01.12.2025 14:05' is not ISO-8601 but reads as "
+     "2025-12-01T14:05:00 with '%d.%m.%Y %H:%M' or 2025-01-12T14:05:00 with '%m.%d.%Y %H:%M'; "
+     "set sources.csv.datetime_format: the export's order: '%d.%m.%Y %H:%M' or "
+     "'%m.%d.%Y %H:%M' (and sources.csv.timezone, e.g. Europe/Berlin)"),
+], ids=["dotted-day-first", "us-two-digit-year", "slashed-year-first", "dotted-datetime"])
+def test_csv_date_in_another_format_stops_the_import(tmp_path: Path, closed: str, created: str,
+                                                     message: str) -> None:
+    deals = (f"id;stage;created;closed;amount\nD1;Won;2025-11-01;2025-11-02;100\n"
+             f"D2;Won;{created};{closed};100\n")
+    result = _sync(_config(tmp_path, deals, delimiter=";", on_bad_record="keep"))
+    assert result.exit_code == 1
+    assert _errors(result) == f"error: deals.csv:3: {message}\n"
+    assert _deals(tmp_path) == []
+
+
+def test_csv_unreadable_values_stay_bad_records(tmp_path: Path) -> None:
+    # no setting reads n/a, 2025-13-45 or 31.13.2025: they follow on_bad_record (keep: NULL)
+    deals = ("id;stage;created;closed;amount\nD1;Won;2025-11-01;2025-13-45;n/a\n"
+             "D2;Won;2025-11-01;31.13.2025;100\n")
+    result = _sync(_config(tmp_path, deals, delimiter=";"))
+    assert result.exit_code == 0, result.output
+    assert _deals(tmp_path) == [
+        ("D1", None, datetime(2025, 11, 1, tzinfo=UTC), None),
+        ("D2", Decimal(100), datetime(2025, 11, 1, tzinfo=UTC), None)]
+    with Store(tmp_path / "s.duckdb", read_only=True) as store:
+        assert store.con.execute(
+            "SELECT record_id, field, reason FROM rejects ORDER BY 1, 2").fetchall() == [
+            ("D1", "amount", "deals.csv:2: 'n/a' is not a number"),
+            ("D1", "closed", "deals.csv:2: '2025-13-45' is not a date (YYYY-MM-DD)"),
+            ("D2", "closed", "deals.csv:3: '31.13.2025' is not a date (YYYY-MM-DD); set "
+                             "sources.csv.date_format, e.g. '%d.%m.%Y' or '%m.%d.%Y'")]
+
+
+def test_csv_datetime_without_offset_names_the_timezone_setting(tmp_path: Path) -> None:
+    deals = "id;stage;created;closed;amount\nD1;Won;2025-11-01 14:05;2025-11-02;100\n"
+    assert _sync(_config(tmp_path, deals, delimiter=";")).exit_code == 0
+    with Store(tmp_path / "s.duckdb", read_only=True) as store:
+        assert store.con.execute("SELECT reason FROM rejects").fetchall() == [
+            ("deals.csv:2: '2025-11-01 14:05' has no time zone offset; set sources.csv.timezone "
+             "(IANA, e.g. Europe/Berlin) to the export's time zone",)]
 
 
 @pytest.mark.parametrize(("fmt", "text", "value"), [
@@ -163,9 +230,11 @@ def test_csv_date_not_matching_the_format_names_it(tmp_path: Path) -> None:
     result = _sync(_config(tmp_path, deals, delimiter=";", date_format="%d.%m.%Y",
                            on_bad_record="stop"))
     assert result.exit_code == 1
-    assert _errors(result).startswith(
-        "error: deals.csv:2: column 'closed' value '2024-12-05' is not valid for close_date "
-        "('2024-12-05' does not match sources.csv.date_format '%d.%m.%Y')")
+    # ISO reads it: the format set is wrong for this export, a setting to fix
+    assert _errors(result) == (
+        "error: deals.csv:2: column 'closed' value '2024-12-05' does not match "
+        "sources.csv.date_format '%d.%m.%Y' but reads as 2024-12-05 with '%Y-%m-%d'; set "
+        "sources.csv.date_format: '%Y-%m-%d'\n")
 
 
 def test_csv_day_first_date_without_format_names_the_setting(tmp_path: Path) -> None:
@@ -173,8 +242,10 @@ def test_csv_day_first_date_without_format_names_the_setting(tmp_path: Path) -> 
     result = _sync(_config(tmp_path, deals, delimiter=";", on_bad_record="stop"))
     assert result.exit_code == 1
     # day or month first is the export's to say: both are named, neither is guessed
-    assert ("('05/12/2024' is not a date (YYYY-MM-DD); set sources.csv.date_format, e.g. "
-            "'%d/%m/%Y' or '%m/%d/%Y')") in _errors(result)
+    assert _errors(result) == (
+        "error: deals.csv:2: column 'closed' value '05/12/2024' is not YYYY-MM-DD but reads as "
+        "2024-12-05 with '%d/%m/%Y' or 2024-05-12 with '%m/%d/%Y'; set sources.csv.date_format: "
+        "the export's order: '%d/%m/%Y' or '%m/%d/%Y'\n")
 
 
 def test_csv_datetime_format_without_zone_needs_a_timezone(tmp_path: Path) -> None:

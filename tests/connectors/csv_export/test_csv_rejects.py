@@ -65,16 +65,17 @@ def _table(tmp_path: Path, sql: str) -> list[tuple]:
         return store.con.execute(sql).fetchall()
 
 
+EARLIER = "(nor in an earlier import)"
 REJECTS = [
-    ("deals", "D2", "partner", "P9", "deals.csv:3: is not a partner_id in partners.csv"),
-    ("deals", "D3", "owner", "U7", "deals.csv:4: is not an owner_id in owners.csv"),
+    ("deals", "D2", "partner", "P9", f"deals.csv:3: is not a partner_id in partners.csv {EARLIER}"),
+    ("deals", "D3", "owner", "U7", f"deals.csv:4: is not an owner_id in owners.csv {EARLIER}"),
     ("deals", "D4", "amount", "n/a", "deals.csv:5: 'n/a' is not a number"),
     ("deals", "D5", "closed", "2024-13-45", "deals.csv:6: '2024-13-45' is not a date (YYYY-MM-DD)"),
     ("deals", "D6", "stage", "Sleeping", "deals.csv:7: is not a known stage; add it to "
                                          "won_stages, lost_stages or stage_probability"),
     ("deals", "D7", "currency", "Dollars", "deals.csv:8: not an ISO 4217 code such as USD"),
-    ("leads", "L2", "owner", "U9", "leads.csv:3: is not an owner_id in owners.csv"),
-    ("leads", "L2", "partner", "P8", "leads.csv:3: is not a partner_id in partners.csv"),
+    ("leads", "L2", "owner", "U9", f"leads.csv:3: is not an owner_id in owners.csv {EARLIER}"),
+    ("leads", "L2", "partner", "P8", f"leads.csv:3: is not a partner_id in partners.csv {EARLIER}"),
 ]
 
 
@@ -130,10 +131,10 @@ def test_csv_reject_leaves_records_out(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("line", "message"), [
     ("D2,P9,U1,Won,2024-01-03,2024-02-02,200,USD",
      "error: deals.csv:2: deal 'D2' column 'partner' value 'P9' is not a partner_id in "
-     "partners.csv (on_bad_record: stop; set it to keep or reject to go on)"),
+     f"partners.csv {EARLIER} (on_bad_record: stop; set it to keep or reject to go on)"),
     ("D3,P1,U7,Lost,2024-01-04,2024-02-03,300,USD",
      "error: deals.csv:2: deal 'D3' column 'owner' value 'U7' is not an owner_id in "
-     "owners.csv (on_bad_record: stop; set it to keep or reject to go on)"),
+     f"owners.csv {EARLIER} (on_bad_record: stop; set it to keep or reject to go on)"),
     ("D4,P2,U2,Won,2024-01-05,2024-02-04,n/a,USD",
      "error: deals.csv:2: column 'amount' value 'n/a' is not valid for amount ('n/a' is not "
      "a number); fix the cell or the column mapping (on_bad_record: stop; set it to keep or "
@@ -164,3 +165,32 @@ def test_csv_without_partners_file_partner_ids_are_not_checked(tmp_path: Path) -
         ("D2", "P9")]
     assert ("deals", "D2", "partner") not in {r[:3] for r in _table(
         tmp_path, "SELECT stream, record_id, field FROM rejects")}
+
+
+def test_csv_partner_or_owner_dropped_from_its_file_still_counts(tmp_path: Path) -> None:
+    # known = what the store holds for the source (this import or an earlier one; a partner
+    # flagged deleted too), plus the file: the same rule as the CRM sources
+    config = _config(tmp_path)
+    assert _sync(config).exit_code == 0
+    (tmp_path / "partners.csv").write_text("id,name\nP1,Acme\n", encoding="utf-8")
+    (tmp_path / "owners.csv").write_text("owner,name\nU1,Ann\n", encoding="utf-8")
+    (tmp_path / "deals.csv").write_text(DEALS + "D8,P2,U2,Won,2024-01-09,2024-02-07,800,USD\n"
+                                        "D9,P3,U3,Won,2024-01-10,2024-02-08,900,USD\n",
+                                        encoding="utf-8")
+    result = _sync(config)
+    assert result.exit_code == 0, result.output
+    # P2 is flagged deleted, U2 kept (owners are only added or updated): D4..D8 keep both;
+    # only D9's P3 and U3, never seen, are unknown
+    assert _table(tmp_path, "SELECT deal_id, partner_id, owner_id FROM deals "
+                            "WHERE deal_id >= 'D4' ORDER BY 1") == [
+        ("D4", "P2", "U2"), ("D5", "P2", "U2"), ("D7", "P2", "U2"), ("D8", "P2", "U2"),
+        ("D9", None, None)]
+    assert _table(tmp_path, "SELECT partner_id, is_deleted FROM partners ORDER BY 1") == [
+        ("P1", False), ("P2", True)]
+    assert _table(tmp_path, "SELECT owner_id FROM owners ORDER BY 1") == [("U1",), ("U2",)]
+    assert _table(tmp_path, "SELECT record_id, field, value, reason FROM rejects WHERE run_id "
+                            "= 2 AND value IN ('P2', 'P3', 'U2', 'U3') ORDER BY 1, 2") == [
+        ("D9", "owner", "U3", "deals.csv:10: is not an owner_id in owners.csv (nor in an "
+                              "earlier import)"),
+        ("D9", "partner", "P3", "deals.csv:10: is not a partner_id in partners.csv (nor in an "
+                                "earlier import)")]
