@@ -34,7 +34,8 @@ from kpi_engine.settings import KpiSettings
 from kpi_engine.status import store_status
 from kpi_engine.store import Store
 
-#: docs/kpis.md as shipped in the package (a test keeps it equal to the repository's file).
+#: docs/kpis.md as shipped in the package: ``kpi_engine/kpis.md`` is a link to it, so there is
+#: one copy (a wheel carries the linked file's text).
 DEFINITIONS_FILE = "kpis.md"
 #: Members drawn as their own line in the over-time charts; the rest are summed as "others".
 TOP_MEMBERS = 5
