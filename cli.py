@@ -61,6 +61,7 @@ from connectors import registry
 from connectors.errors import ConfigError, ConnectorError
 from connectors.sync import StreamResult
 from jobs.config import AppConfig, load_config
+from jobs.publish import open_reader, publish_store
 from jobs.sync import open_store, sync_sources
 from kpi_engine.dialects import DIALECTS
 from kpi_engine.dialects import render as render_sql
@@ -112,6 +113,10 @@ def _config(
         return load_config(ctx.obj["config"], check_secrets=check_secrets, sources=sources)
     except ConfigError as exc:
         raise _fail(exc) from None
+
+
+def _note(line: str) -> None:
+    err.print(f"note: {line}", markup=False)
 
 
 class Terminated(KeyboardInterrupt):
@@ -330,9 +335,12 @@ def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, d
                 date_from=day(date_from),
                 date_to=day(date_to),
             )
+            published = publish_store(config, store)
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
     _print_compute(summary)
+    if published is not None:
+        out.print(f"published {published.database}", markup=False)
 
 
 @cli.command(name="sql")
@@ -373,7 +381,7 @@ def export_cmd(ctx: click.Context, fmt: str, output: str, grain, dimension, kpi,
     config = _config(ctx)
     which = _period_option(period, (COMPLETE, ALL))
     try:
-        with open_store(config, read_only=True) as store:
+        with open_reader(config, _note) as store:
             target = sys.stdout if output == "-" else Path(output)
             count = export(store, fmt, target, grain=grain, dimension=dimension, kpi=kpi,
                            period=which, today=config.today())
@@ -393,7 +401,7 @@ def status(ctx: click.Context, as_json: bool, history: bool) -> None:
     """Show what is in the store: rows per table and source, last runs, rejects, last compute."""
     config = _config(ctx)
     try:
-        with open_store(config, read_only=True) as store:
+        with open_reader(config, _note) as store:
             st = store_status(store, config.today())
             runs = health.run_history(store) if history else []
     except (ConnectorError, EngineError) as exc:
@@ -402,10 +410,10 @@ def status(ctx: click.Context, as_json: bool, history: bool) -> None:
         _print_history(runs, as_json)
         return
     if as_json:
-        out.print(json.dumps(health.status_json(st, str(config.database)), indent=2,
+        out.print(json.dumps(health.status_json(st, store.path), indent=2,
                              default=str), markup=False)
         return
-    out.print(f"store: {config.database}", markup=False)
+    out.print(f"store: {store.path}", markup=False)
     rows = Table(title="rows", title_justify="left")
     for col in ("table", "source", "rows", "deleted"):
         rows.add_column(col)
@@ -493,7 +501,7 @@ def health_cmd(ctx: click.Context, max_age: str) -> None:
         ctx.exit(health.EXIT_STALE)
     try:
         age = health.parse_age(max_age)
-        with open_store(config, read_only=True) as store:
+        with open_reader(config, _note) as store:
             result = health.check_health(store, age, config.source_names())
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
@@ -587,7 +595,7 @@ def report(ctx: click.Context, grain: str, period: str, dimension: str, output: 
     config = _config(ctx)
     which = _period_option(period)
     try:
-        with open_store(config, read_only=True) as store:
+        with open_reader(config, _note) as store:
             size = write_report(
                 store,
                 config.kpi_settings(),

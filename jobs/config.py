@@ -84,6 +84,23 @@ class NotifySection(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0)
 
 
+class PublishSection(BaseModel):
+    """``publish:``: the read-only copy of the store that BI tools read (:mod:`kpi_engine.publish`).
+
+    Attributes:
+        enabled: publish after every ``run`` and ``compute`` that committed a compute.
+        database: the copy (default: ``<store>.published.duckdb`` beside the store; relative to
+            the config file).
+        parquet: a folder for one Parquet file per BI view (default: none).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    database: Path | None = None
+    parquet: Path | None = None
+
+
 class _Sections(BaseModel):
     """What ``sources:`` and ``writeback:`` share: one optional entry per source."""
 
@@ -155,6 +172,7 @@ class AppConfig(BaseModel):
     writeback: WritebackSection = Field(default_factory=WritebackSection)
     duckdb: DuckDbSection = Field(default_factory=DuckDbSection)
     notify: NotifySection | None = None
+    publish: PublishSection = Field(default_factory=PublishSection)
     path: Path | None = Field(default=None, exclude=True)
 
     _check_timezone = field_validator("reporting_timezone")(check_timezone)
@@ -173,6 +191,24 @@ class AppConfig(BaseModel):
         if temp is not None and not temp.is_absolute() and base is not None:
             value.temp_directory = Path(base) / temp
         return value
+
+    @field_validator("publish")
+    @classmethod
+    def _publish_paths(cls, value: PublishSection, info: ValidationInfo) -> PublishSection:
+        base = (info.context or {}).get("base_dir")
+        for name in ("database", "parquet"):
+            path = getattr(value, name)
+            if path is not None and not path.is_absolute() and base is not None:
+                setattr(value, name, Path(base) / path)
+        return value
+
+    def published_database(self) -> Path | None:
+        """The published copy of the store (None: ``publish.enabled`` is false); default
+        ``<store stem>.published.duckdb`` beside the store."""
+        if not self.publish.enabled:
+            return None
+        return self.publish.database or self.database.with_name(
+            f"{self.database.stem}.published.duckdb")
 
     def kpi_settings(self) -> KpiSettings:
         """The KPI engine's settings from this config."""

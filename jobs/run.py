@@ -1,5 +1,6 @@
 """The write-back jobs the CLI runs: ``push`` (plan and write KPIs into the CRMs) and ``run``
-(the scheduled job: sync every source -> compute -> push), one job per store at a time.
+(the scheduled job: sync every source -> compute -> push -> publish the readers' copy), one job
+per store at a time.
 
 Exit codes (:data:`EXIT_CODES`, the table ``cli.py`` and the README show): 0 ok, 1 failed,
 2 partial (some records not written), 3 locked (another job holds the store), 4 stopped by a
@@ -22,11 +23,13 @@ from connectors.sync import SyncResult
 from connectors.writeback import PushResult, run_push
 from jobs.config import AppConfig
 from jobs.notify import notify
+from jobs.publish import publish_store, published_json
 from jobs.sync import open_store, sync_sources
 from kpi_engine.errors import EXIT_LOCKED, EngineError
 from kpi_engine.health import run_history
 from kpi_engine.kpis import GRAINS, ComputeSummary, compute
 from kpi_engine.lock import LockedError, StoreLock
+from kpi_engine.publish import Published
 from kpi_engine.store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 2
@@ -137,7 +140,8 @@ class RunSummary:
 
     Attributes:
         status: ``ok``, ``partial`` (a CRM refused some records), ``failed`` or ``locked``.
-        step: the step that failed or was stopped (``lock``, ``sync``, ``compute``, ``push``).
+        step: the step that failed or was stopped (``lock``, ``sync``, ``compute``, ``push``,
+            ``publish``).
     """
 
     status: str = "running"
@@ -157,6 +161,8 @@ class RunSummary:
     sync_runs: list[dict[str, Any]] = field(default_factory=list)
     #: why the ``notify:`` webhook could not be sent (None: sent, not due or not configured)
     notify_error: str | None = None
+    #: the published copy for readers (None: not published: disabled, or no compute committed)
+    published: Published | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -196,6 +202,7 @@ class RunSummary:
                 "warnings": self.compute.warning_lines()},
             "push": [push_json(p) for p in self.pushes],
             "notify_error": self.notify_error,
+            "published": published_json(self.published),
         }
 
 
@@ -236,7 +243,8 @@ def run_job(
     on_step: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """The scheduled job: sync every configured source, compute every grain, push every
-    ``writeback`` target, holding the store's lock throughout.
+    ``writeback`` target, then publish the copy for readers (``publish:``; after the compute
+    committed, also when the push failed), holding the store's lock throughout.
 
     Never raises for a job failure: the summary says ``failed`` / ``locked`` with the one-line
     error (the CLI turns it into the exit code).
@@ -303,9 +311,19 @@ def _run(
             summary.step = "push"
             if on_step:
                 on_step("push")
-            if config.writeback.targets():
-                summary.pushes = push_targets(config, store, today=today, policy=policy,
-                                              pushers=pushers)
+            push_error: ConnectorError | EngineError | None = None
+            try:
+                if config.writeback.targets():
+                    summary.pushes = push_targets(config, store, today=today, policy=policy,
+                                                  pushers=pushers)
+            except (ConnectorError, EngineError) as exc:
+                push_error = exc
+            # the compute has committed: readers get it whatever the push did
+            summary.step = "publish"
+            summary.published = publish_store(config, store)
+            if push_error is not None:
+                summary.step = "push"
+                raise push_error
     except (ConnectorError, EngineError) as exc:
         summary.status = "locked" if isinstance(exc, LockedError) else "failed"
         summary.error_exit_code = exc.exit_code
