@@ -59,7 +59,7 @@ import kpi_engine.errors as engine_errors
 import kpi_engine.health as health
 from connectors import registry
 from connectors.errors import ConfigError, ConnectorError
-from connectors.sync import StreamResult
+from connectors.sync import StreamResult, other_tables
 from jobs.config import AppConfig, load_config
 from jobs.publish import open_reader, publish_store
 from jobs.sync import open_store, sync_sources
@@ -107,10 +107,12 @@ def _fail(exc: ConnectorError | EngineError) -> _Failed:
 
 
 def _config(
-    ctx: click.Context, *, check_secrets: bool = False, sources: list[str] | None = None
+    ctx: click.Context, *, check_secrets: bool = False, sources: list[str] | None = None,
+    offline: bool = False,
 ) -> AppConfig:
     try:
-        return load_config(ctx.obj["config"], check_secrets=check_secrets, sources=sources)
+        return load_config(ctx.obj["config"], check_secrets=check_secrets, sources=sources,
+                           offline=offline)
     except ConfigError as exc:
         raise _fail(exc) from None
 
@@ -200,6 +202,9 @@ def _print_sync(results: list) -> None:
                 str(c.deleted),
                 str(c.rejected),
             )
+            for other, t in other_tables(name, c).items():  # rows the stream's pages carry
+                table.add_row(f"  {other} (in {name})", "", str(t.inserted), str(t.updated),
+                              str(t.unchanged), "", "")
         out.print(table)
         rejected = {name: c.rejected for name, c in result.streams.items() if c.rejected}
         if rejected:
@@ -320,7 +325,7 @@ def _print_compute(summary: ComputeSummary) -> None:
 @click.pass_context
 def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, date_to) -> None:
     """Compute every partner KPI into kpi_wide (as rows: the view kpi_values)."""
-    config = _config(ctx)
+    config = _config(ctx, offline=True)
 
     def day(value) -> date | None:
         return value.date() if value else None
@@ -378,7 +383,7 @@ def export_cmd(ctx: click.Context, fmt: str, output: str, grain, dimension, kpi,
                period: str) -> None:
     """Export computed KPIs: grain,period_start,dimension,member,member_name,kpi,value,n,
     period_status (complete or to date)."""
-    config = _config(ctx)
+    config = _config(ctx, offline=True)
     which = _period_option(period, (COMPLETE, ALL))
     try:
         with open_reader(config, _note) as store:
@@ -399,7 +404,7 @@ def export_cmd(ctx: click.Context, fmt: str, output: str, grain, dimension, kpi,
 @click.pass_context
 def status(ctx: click.Context, as_json: bool, history: bool) -> None:
     """Show what is in the store: rows per table and source, last runs, rejects, last compute."""
-    config = _config(ctx)
+    config = _config(ctx, offline=True)
     try:
         with open_reader(config, _note) as store:
             st = store_status(store, config.today())
@@ -495,7 +500,7 @@ def _print_history(runs: list[dict], as_json: bool) -> None:
 @click.pass_context
 def health_cmd(ctx: click.Context, max_age: str) -> None:
     """Exit 5 unless every source's last good sync run finished within --max-age; print when."""
-    config = _config(ctx)
+    config = _config(ctx, offline=True)
     if not config.database.exists():
         err.print(f"stale: no store at {config.database} yet", markup=False)
         ctx.exit(health.EXIT_STALE)
@@ -592,7 +597,7 @@ def report(ctx: click.Context, grain: str, period: str, dimension: str, output: 
     """Write the HTML report: leaderboard and charts for one period (one file, works offline)."""
     from kpi_engine.report import write_report
 
-    config = _config(ctx)
+    config = _config(ctx, offline=True)
     which = _period_option(period)
     try:
         with open_reader(config, _note) as store:

@@ -19,16 +19,20 @@ __all__ = ["check_timezone", "existing_file", "positive_rates"]
 
 
 def existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
-    """A file setting resolved against the config file's folder; it must be an existing file.
+    """A file setting resolved against the config file's folder; it must be an existing file,
+    unless the config is read for a command that reads only the store (context ``offline``:
+    ``compute``, ``export``, ``report``, ``status``, ``health``), where a CA bundle or CSV file
+    gone since the last sync does not matter.
 
     Raises:
         ValueError: the resolved path does not exist or is not a regular file.
     """
     if value is None:
         return None
-    base = (info.context or {}).get("base_dir")
+    context = info.context or {}
+    base = context.get("base_dir")
     full = value if value.is_absolute() or base is None else Path(base) / value
-    if not full.is_file():
+    if not full.is_file() and not context.get("offline"):
         msg = f"file {full} does not exist or is not a file"
         raise ValueError(msg)
     return full

@@ -26,8 +26,13 @@ from kpi_engine.store import Store, UpsertStats, missing_share
 
 @dataclass
 class StreamResult:
-    """Counts for one stream of one run (``tables``: the same upsert counts per table, for
-    streams whose pages carry several tables, e.g. HubSpot deals with their stage history)."""
+    """Counts for one stream of one run.
+
+    ``inserted`` / ``updated`` / ``unchanged`` count the rows of the stream's own table (the
+    table named like the stream: 8,800 deals for HubSpot's deals stream, not its stage-history
+    rows); ``tables`` holds the upsert counts of every table the stream's pages wrote, its own
+    and the others (HubSpot deals pages carry their stage history and the partners they name).
+    A page without a table of the stream's name counts all its tables in the totals."""
 
     pages: int = 0
     inserted: int = 0
@@ -111,9 +116,10 @@ def _commit(
             rejects=(astuple(r) for r in rejects), run_id=run_id,
         )
     for table, stats in counts.tables.items():
-        result.inserted += stats.inserted
-        result.updated += stats.updated
-        result.unchanged += stats.unchanged
+        if table == stream or stream not in counts.tables:
+            result.inserted += stats.inserted
+            result.updated += stats.updated
+            result.unchanged += stats.unchanged
         result.tables.setdefault(table, UpsertStats()).add(stats)
     result.deleted += counts.deleted
     result.rejected += counts.rejected
@@ -188,8 +194,17 @@ def _api(result: SyncResult, connector: Connector) -> None:
     result.api_allowance_left = getattr(connector, "api_allowance_left", None)
 
 
-def _counts(result: SyncResult) -> dict[str, dict[str, int]]:
-    return {
-        name: {k: v for k, v in asdict(counts).items() if k not in ("warnings", "tables")}
-        for name, counts in result.streams.items()
-    }
+def other_tables(name: str, counts: StreamResult) -> dict[str, UpsertStats]:
+    """The tables a stream's pages wrote besides its own (HubSpot deals: ``stage_history``,
+    ``partners``), with their upsert counts; empty for a stream of one table."""
+    return {t: c for t, c in counts.tables.items() if t != name and name in counts.tables}
+
+
+def _counts(result: SyncResult) -> dict[str, dict[str, Any]]:
+    counts: dict[str, dict[str, Any]] = {}
+    for name, stream in result.streams.items():
+        counts[name] = {k: v for k, v in asdict(stream).items() if k not in ("warnings", "tables")}
+        others = other_tables(name, stream)
+        if others:
+            counts[name]["tables"] = {t: asdict(c) for t, c in others.items()}
+    return counts

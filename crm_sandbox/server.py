@@ -162,14 +162,22 @@ class Sandbox:
             self._tmpdir = None
 
     def endpoints(self) -> list[str]:
-        """One line per CRM API served (after :meth:`start`): its base URL and how to
-        authenticate (``partnerkpi sandbox`` prints them)."""
+        """Lines naming each CRM API served (after :meth:`start`): its base URL, then every
+        credential it accepts, one login method a line (``partnerkpi sandbox`` prints them)."""
         token = self.salesforce.issue_token()
+        sf = self.salesforce.credentials
         return [
-            f"Salesforce: {self.url}/services/data/v60.0/ (bearer token {token}; or OAuth at "
-            f"{self.url}/services/oauth2/token)",
-            f"HubSpot: {self.url}/crm/v3/ (bearer token: any of "
-            f"{', '.join(sorted(self.hubspot.accepted_tokens))})",
+            f"Salesforce: {self.url}/services/data/v60.0/ (login_url / instance_url {self.url}; "
+            f"OAuth at {self.url}/services/oauth2/token)",
+            f"  auth password: username {sf.username}, password {sf.password}, security token "
+            f"{sf.security_token}, client id {sf.client_id}, client secret {sf.client_secret}",
+            f"  auth client_credentials: client id {sf.client_id}, client secret "
+            f"{sf.client_secret}",
+            f"  auth access_token: bearer token {token} (with instance_url {self.url})",
+            f"HubSpot: {self.url}/crm/v3/ (host {self.url})",
+            f"  private-app token: any of {', '.join(sorted(self.hubspot.accepted_tokens))}",
+            f"  OAuth refresh token: any of {', '.join(sorted(self.hubspot.refresh_tokens))} "
+            f"(at {self.url}/oauth/v1/token)",
         ]
 
     def __enter__(self) -> Sandbox:

@@ -303,7 +303,7 @@ def _secrets_problems(
 
 def load_config(
     path: str | Path | None = None, *, check_secrets: bool = False,
-    sources: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None, offline: bool = False,
 ) -> AppConfig:
     """Read and validate the config.
 
@@ -312,6 +312,9 @@ def load_config(
         check_secrets: also check that every secret of the CRM sources can be read (variables
             set, secrets file readable), reporting those problems with the schema's.
         sources: the sources whose secrets are checked (default: every configured one).
+        offline: for a command that reads only the store (``compute``, ``export``, ``report``,
+            ``status``, ``health``): the sources' files (CA bundle, private key, secrets file,
+            CSV paths) are resolved but not required to exist. The rest is checked as always.
 
     Returns:
         The validated config, paths resolved against the file's folder.
@@ -333,7 +336,7 @@ def load_config(
     if not isinstance(data, dict):
         msg = f"{file}: the config must be a mapping of settings"
         raise ConfigError(msg)
-    context = {"base_dir": file.resolve().parent}
+    context = {"base_dir": file.resolve().parent, "offline": offline}
     config: AppConfig | None = None
     try:
         config = AppConfig.model_validate(data, context=context)

@@ -19,7 +19,7 @@ from connectors import registry
 from connectors.base import Pusher, PushingConnector
 from connectors.errors import ConfigError, ConnectorError
 from connectors.http import RetryPolicy
-from connectors.sync import SyncResult
+from connectors.sync import StreamResult, SyncResult, other_tables
 from connectors.writeback import PushResult, run_push
 from jobs.config import AppConfig
 from jobs.notify import notify
@@ -192,10 +192,8 @@ class RunSummary:
             "stale_lock_taken_over": self.stale_lock,
             "sync": [{"source": s.source, "status": s.status, "run_id": s.run_id,
                       "api_calls": s.api_calls,
-                      "streams": {n: {"inserted": c.inserted, "updated": c.updated,
-                                      "unchanged": c.unchanged, "deleted": c.deleted,
-                                      "rejected": c.rejected}
-                                  for n, c in s.streams.items()}} for s in self.syncs],
+                      "streams": {n: _stream_json(n, c) for n, c in s.streams.items()}}
+                     for s in self.syncs],
             "compute": None if self.compute is None else {
                 "deals": self.compute.deals, "rows": self.compute.rows,
                 "as_of": self.compute.as_of.isoformat() if self.compute.as_of else None,
@@ -204,6 +202,17 @@ class RunSummary:
             "notify_error": self.notify_error,
             "published": published_json(self.published),
         }
+
+
+def _stream_json(name: str, c: StreamResult) -> dict[str, Any]:
+    body: dict[str, Any] = {"inserted": c.inserted, "updated": c.updated,
+                            "unchanged": c.unchanged, "deleted": c.deleted,
+                            "rejected": c.rejected}
+    others = other_tables(name, c)
+    if others:  # the rows of other tables its pages carried (HubSpot deals: stage_history)
+        body["tables"] = {t: {"inserted": o.inserted, "updated": o.updated,
+                              "unchanged": o.unchanged} for t, o in others.items()}
+    return body
 
 
 def push_json(p: PushResult, *, plan: bool = False) -> dict[str, Any]:

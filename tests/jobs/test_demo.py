@@ -75,3 +75,30 @@ def test_demo_push_plan_writes_nothing(demo: tuple[Path, Result]) -> None:
         == 2
     assert "Partner_Win_Rate__c" in result.stdout
     assert "partner_win_rate" in result.stdout
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_demo_configs_serve_every_offline_command_after_the_demo(
+        demo: tuple[Path, Result], crm: str) -> None:
+    workdir, _ = demo
+    config = workdir / f"{crm}.yaml"
+    settings = yaml.safe_load(config.read_text(encoding="utf-8"))["sources"][crm]
+    ca_bundle = Path(settings["ca_bundle"])
+    assert not ca_bundle.exists()  # the sandbox removed its CA when the demo ended
+    with Store(workdir / f"{crm}.duckdb", read_only=True) as store:
+        expected = store.con.execute(
+            "SELECT member, value FROM kpi_values WHERE grain = 'quarter' "
+            "AND dimension = 'partner' AND kpi = 'win_rate' AND period_start = DATE '2017-10-01' "
+            "ORDER BY member").fetchall()
+    runner = CliRunner()
+    for args in (["compute"], ["status"], ["status", "--json"], ["health", "--max-age", "1d"],
+                 ["report", "--output", str(workdir / f"{crm}-again.html")]):
+        result = runner.invoke(cli, ["--config", str(config), *args])
+        assert result.exit_code == 0, (args, result.output)
+    result = runner.invoke(cli, ["--config", str(config), "export", "--grain", "quarter",
+                                 "--dimension", "partner", "--kpi", "win_rate", "--period",
+                                 "2017-10-01"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in result.stdout.splitlines()[1:]]
+    assert [(r[3], r[6]) for r in rows] == [(m, format(v.normalize(), "f")) for m, v in expected]
+    assert len(rows) == 6
