@@ -5,7 +5,7 @@ Commands (each has ``--help``; the README's "Commands" table is the same list):
 - ``sync``: pull the configured sources into the DuckDB store, incrementally.
 - ``compute``: compute every partner KPI into ``kpi_values``.
 - ``sql``: the KPI SQL steps in DuckDB, Spark, Snowflake or BigQuery SQL (text).
-- ``export``: write the computed KPIs (CSV, JSON, Parquet).
+- ``export``: write the computed KPIs (CSV, JSON, Parquet; wide CSV and xlsx for people).
 - ``status``: rows per table and source, the last runs, rejects, the last compute (``--json``;
   ``--history``: every sync run).
 - ``health``: when the last good sync run was; exit 5 when older than ``--max-age``.
@@ -382,7 +382,8 @@ def sql_cmd(dialect: str, grain: str, step: str | None, fiscal: int) -> None:
 def export_cmd(ctx: click.Context, fmt: str, output: str, grain, dimension, kpi,
                period: str) -> None:
     """Export computed KPIs: grain,period_start,dimension,member,member_name,kpi,value,n,
-    period_status (complete or to date)."""
+    period_status (complete or to date); wide-csv and xlsx: one row per period and member, a
+    column per KPI, values rounded by unit."""
     config = _config(ctx, offline=True)
     which = _period_option(period, (COMPLETE, ALL))
     try:

@@ -1,4 +1,6 @@
-"""Export ``kpi_values`` as CSV, JSON or Parquet.
+"""Export ``kpi_values`` as CSV, JSON or Parquet (the long form); ``wide-csv`` and ``xlsx``
+are ``kpi_wide`` for people (:mod:`kpi_engine.wide_export`: one row per period and member,
+values rounded by unit).
 
 Columns, in order: ``grain, period_start, dimension, member, member_name, kpi, value, n,
 period_status``. Dates are ISO (``2017-04-01``); values are plain numbers (no thousands
@@ -20,17 +22,26 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import duckdb
 
 from kpi_engine.errors import EngineError
 from kpi_engine.periods import COMPLETE_SQL, choose_period, reporting_today
+from kpi_engine.registry import Kpi
 from kpi_engine.store import Store
+from kpi_engine.wide_export import (
+    KEY_COLUMNS,
+    WIDE_FORMATS,
+    kpis_for,
+    wide_rows,
+    write_wide_csv,
+    write_xlsx,
+)
 
 COLUMNS = ("grain", "period_start", "dimension", "member", "member_name", "kpi", "value", "n",
            "period_status")
-FORMATS = ("csv", "json", "parquet")
+FORMATS = ("csv", "json", "parquet", *WIDE_FORMATS)
 #: The ``period`` choices besides those of :func:`kpi_engine.periods.choose_period`.
 ALL, COMPLETE = "all", "complete"
 _GRAINS = ("month", "quarter", "year")
@@ -58,16 +69,19 @@ def _where(
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+_ORDER = (
+    "ORDER BY CASE grain WHEN 'month' THEN 1 WHEN 'quarter' THEN 2 ELSE 3 END, period_start, "
+    "CASE dimension WHEN 'overall' THEN 0 WHEN 'partner' THEN 1 WHEN 'owner' THEN 2 "
+    "WHEN 'team' THEN 3 WHEN 'unit' THEN 4 ELSE 5 END, member"
+)
+
+
 def _query(
     store: Store, grain: str | None, dimension: str | None, kpi: str | None,
     period: str | date, today: date,
 ) -> tuple[str, list[Any]]:
     where, params = _where(store, grain, dimension, kpi, period, today)
-    order = (
-        "ORDER BY CASE grain WHEN 'month' THEN 1 WHEN 'quarter' THEN 2 ELSE 3 END, period_start, "
-        "CASE dimension WHEN 'overall' THEN 0 WHEN 'partner' THEN 1 WHEN 'owner' THEN 2 "
-        "WHEN 'team' THEN 3 WHEN 'unit' THEN 4 ELSE 5 END, member, kpi"
-    )
+    order = _ORDER + ", kpi"
     status = f"CASE WHEN {COMPLETE_SQL} THEN 'complete' ELSE 'to date' END AS period_status"
     return (f"SELECT {', '.join(COLUMNS[:-1])}, {status} FROM kpi_values{where} {order}",
             [today, *params])
@@ -81,6 +95,25 @@ def fetch(
     ``today`` as for :func:`export`)."""
     sql, params = _query(store, grain, dimension, kpi, period, today or reporting_today())
     return store.con.execute(sql, params).fetchall()
+
+
+def fetch_wide(
+    store: Store, *, grain: str | None = None, dimension: str | None = None,
+    kpi: str | None = None, period: str | date = ALL, today: date | None = None,
+) -> tuple[list[Kpi], list[list[Any]]]:
+    """The ``kpi_wide`` rows selected (``period`` and ``today`` as for :func:`export`), as
+    :data:`kpi_engine.wide_export.KEY_COLUMNS` then the KPI values rounded by unit.
+
+    Returns:
+        The KPI columns (every KPI, or only ``kpi``) and the rows.
+    """
+    day = today or reporting_today()
+    kpis = kpis_for(kpi)
+    where, params = _where(store, grain, dimension, None, period, day)
+    keys = ", ".join(f"{COMPLETE_SQL} AS complete" if c == "complete" else c for c in KEY_COLUMNS)
+    values = ", ".join(k.name for k in kpis)
+    sql = f"SELECT {keys}, {values} FROM kpi_wide{where} {_ORDER}"
+    return kpis, wide_rows(store.con.execute(sql, [day, *params]).fetchall(), kpis)
 
 
 def plain_number(value: Decimal | int | None) -> str:
@@ -175,6 +208,9 @@ def export(
     if fmt not in FORMATS:
         msg = f"unknown format {fmt!r}: use {', '.join(FORMATS)}"
         raise EngineError(msg)
+    if fmt in WIDE_FORMATS:
+        return _export_wide(store, fmt, output, grain=grain, dimension=dimension, kpi=kpi,
+                            period=period, today=today)
     if fmt == "parquet":
         if not isinstance(output, str | Path):
             msg = "parquet needs a file: pass --output PATH"
@@ -200,3 +236,24 @@ def export(
             msg = f"cannot write {output}: {exc.strerror}"
             raise EngineError(msg) from None
     return writer(rows, output)
+
+
+def _export_wide(
+    store: Store, fmt: str, output: str | Path | IO[str], *, grain: str | None,
+    dimension: str | None, kpi: str | None, period: str | date, today: date | None,
+) -> int:
+    if fmt == "xlsx" and not isinstance(output, str | Path):
+        msg = "xlsx needs a file: pass --output PATH"
+        raise EngineError(msg)
+    kpis, rows = fetch_wide(store, grain=grain, dimension=dimension, kpi=kpi, period=period,
+                            today=today)
+    if fmt == "xlsx":
+        return write_xlsx(rows, kpis, Path(cast(str | Path, output)))
+    if isinstance(output, str | Path):
+        try:
+            with Path(output).open("w", encoding="utf-8", newline="") as handle:
+                return write_wide_csv(rows, kpis, handle)
+        except OSError as exc:
+            msg = f"cannot write {output}: {exc.strerror}"
+            raise EngineError(msg) from None
+    return write_wide_csv(rows, kpis, output)
