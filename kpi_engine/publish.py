@@ -20,6 +20,7 @@ is whole; files of one publish are replaced one after the other.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from pathlib import Path
 import duckdb
 
 from kpi_engine.errors import StoreError
-from kpi_engine.store import Store
+from kpi_engine.store import Store, pid_alive
 from kpi_engine.views import BI_SCHEMA, view_definitions
 
 _ALIAS = "partnerkpi_publish_target"
@@ -79,13 +80,23 @@ def _remove(*paths: Path) -> None:
             path.unlink()
 
 
+def _remove_stale(target: Path) -> None:
+    """Remove ``.<target name>.<pid>.tmp`` (and its ``.wal``) left by this process or a dead
+    one."""
+    prefix = f".{target.name}."
+    for leftover in target.parent.glob(f"{glob.escape(prefix)}*.tmp*"):
+        pid = leftover.name[len(prefix):].split(".")[0]
+        if pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
+            _remove(leftover)
+
+
 def publish(store: Store, database: Path, parquet: Path | None = None) -> Published:
     """Copy the store to ``database`` (replaced by rename) and the BI views to ``parquet``.
 
     Call it with the store open for writing and no transaction in progress (after a compute
     has committed). The new copy is written to ``.<name>.<pid>.tmp`` in the same folder (a rename
     only replaces atomically within one file system), synced to disk, then renamed over
-    ``database``.
+    ``database``; such files left by a job that died mid-publish are removed first.
 
     Args:
         store: the open store (the job's own connection).
@@ -109,7 +120,7 @@ def publish(store: Store, database: Path, parquet: Path | None = None) -> Publis
     con = store.con
     try:
         database.parent.mkdir(parents=True, exist_ok=True)
-        _remove(tmp, wal)  # a copy left by a job that died mid-publish
+        _remove_stale(database)  # copies left half-written by jobs that died mid-publish
         (name,) = con.execute("SELECT current_database()").fetchall()[0]
         con.execute(f"ATTACH {_sql_text(tmp)} AS {_ident(_ALIAS)}")
         try:
@@ -123,10 +134,15 @@ def publish(store: Store, database: Path, parquet: Path | None = None) -> Publis
             _fsync(database.parent)
         files = _parquet(store, parquet) if parquet is not None else ()
     except (OSError, duckdb.Error) as exc:
+        _remove_parquet_tmp(parquet)
         _remove(tmp, wal)
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         msg = f"cannot publish the store's copy to {database}: {first} (publish: in the config)"
         raise PublishError(msg) from None
+    except BaseException:  # Ctrl-C, SIGTERM: the previous copy stays, no half-written file
+        _remove(tmp, wal)
+        _remove_parquet_tmp(parquet)
+        raise
     finished = datetime.now(UTC)
     return Published(database=database, parquet=parquet, parquet_files=files,
                      published_at=finished, seconds=(finished - started).total_seconds())
@@ -144,10 +160,15 @@ def _parquet(store: Store, folder: Path) -> tuple[Path, ...]:
     for view in bi_view_names():
         target = folder / f"{view}.parquet"
         tmp = folder / f".{view}.parquet.{os.getpid()}.tmp"
-        _remove(tmp)
+        _remove_stale(target)
         store.con.execute(f"COPY (SELECT * FROM {BI_SCHEMA}.{_ident(view)}) TO {_sql_text(tmp)} "
                           "(FORMAT parquet)")
         _fsync(tmp)
         os.replace(tmp, target)
         written.append(target)
     return tuple(written)
+
+
+def _remove_parquet_tmp(folder: Path | None) -> None:
+    if folder is not None:
+        _remove(*folder.glob(f".*.parquet.{os.getpid()}.tmp"))

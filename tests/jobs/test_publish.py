@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import stat
 import subprocess
@@ -230,3 +231,17 @@ def test_publish_reader_holds_the_copy_through_a_whole_run(tmp_path: Path) -> No
     assert set(fresh[:switch]) == {old}
     assert set(fresh[switch:]) == {new}
     assert copy.stat().st_ino != first_inode
+
+
+def test_publish_removes_copies_left_by_dead_jobs(tmp_path: Path) -> None:
+    config, _ = _setup(tmp_path)
+    assert _cli(config, "sync")[0] == 0
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    left = tmp_path / f".maven.published.duckdb.{dead.stdout.strip()}.tmp"
+    alive = tmp_path / f".maven.published.duckdb.{os.getppid()}.tmp"  # another job, publishing
+    for path in (left, Path(f"{left}.wal"), alive):
+        path.write_text("half", encoding="utf-8")
+    assert _cli(config, "compute")[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["deals.csv", "maven.duckdb", "maven.published.duckdb", "partnerkpi.yaml", alive.name])
