@@ -850,6 +850,8 @@ def run(ctx: click.Context, as_json: bool, report_path: str | None, as_of,
             _print_compute(summary.compute)
         for result in summary.pushes:
             _print_push(result)
+        if summary.published is not None:
+            out.print(f"published {summary.published.database}", markup=False)
         if summary.stale_lock:
             err.print(
                 f"warning: took over a stale lock of pid {summary.stale_lock.get('pid')}",

@@ -102,3 +102,15 @@ def test_demo_configs_serve_every_offline_command_after_the_demo(
     rows = [line.split(",") for line in result.stdout.splitlines()[1:]]
     assert [(r[3], r[6]) for r in rows] == [(m, format(v.normalize(), "f")) for m, v in expected]
     assert len(rows) == 6
+
+
+def test_demo_sync_counts_8800_deals_in_both_crms(demo: tuple[Path, Result]) -> None:
+    workdir, result = demo
+    deals = [[c.strip() for c in line.strip("│").split("│")] for line in result.stdout.splitlines()
+             if line.startswith("│ deals ")]
+    assert [row[2] for row in deals] == ["8800", "8800"]  # salesforce, hubspot: inserted
+    with Store(workdir / "hubspot.duckdb", read_only=True) as store:
+        (history,) = store.con.execute("SELECT count(*) FROM stage_history").fetchall()[0]
+    (row,) = [line for line in result.stdout.splitlines()
+              if line.startswith("│   stage_history (in deals) ")]
+    assert [c.strip() for c in row.strip("│").split("│")][2] == str(history)

@@ -245,3 +245,33 @@ def test_publish_removes_copies_left_by_dead_jobs(tmp_path: Path) -> None:
     assert _cli(config, "compute")[0] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["deals.csv", "maven.duckdb", "maven.published.duckdb", "partnerkpi.yaml", alive.name])
+
+
+@pytest.mark.slow
+def test_publish_run_publishes_the_compute_when_the_push_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_sandbox.hubspot import DEFAULT_TOKEN
+    from crm_sandbox.server import Sandbox
+    from tests.helpers.hubspot import TOKEN_ENV
+    from tests.helpers.hubspot_world import small_world
+
+    monkeypatch.setenv(TOKEN_ENV, DEFAULT_TOKEN)
+    with Sandbox(small_world()) as sb:
+        config = write_config(tmp_path / "partnerkpi.yaml", {
+            "database": str(tmp_path / "hubspot.duckdb"),
+            "sources": {"hubspot": {"host": sb.url, "ca_bundle": sb.ca_bundle,
+                                    "token_env": TOKEN_ENV}},
+            "writeback": {"hubspot": {"object": "companies", "grain": "quarter",
+                                      "fields": {"win_rate": "no_such_property"}}}})
+        code, out, _ = _cli(config, "run", "--json")
+    summary = json.loads(out)
+    copy = tmp_path / "hubspot.published.duckdb"
+    assert (code, summary["status"], summary["step"]) == (1, "failed", "push")
+    assert summary["published"]["database"] == str(copy)
+    query = "SELECT * FROM kpi_wide ORDER BY ALL"
+    with Store(tmp_path / "hubspot.duckdb", read_only=True) as main:
+        expected = main.con.execute(query).fetchall()
+    with Store(copy, read_only=True) as published:
+        assert published.con.execute(query).fetchall() == expected
+        (long_rows,) = published.con.execute("SELECT count(*) FROM kpi_values").fetchall()[0]
+    assert long_rows == sum(summary["compute"]["rows"].values())  # the compute of this run
