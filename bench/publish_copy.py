@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.compute_kpis import __file__ as COMPUTE_BENCH  # noqa: E402
-from kpi_engine.kpis import compute  # noqa: E402
-from kpi_engine.publish import publish  # noqa: E402
-from kpi_engine.settings import KpiSettings  # noqa: E402
-from kpi_engine.store import DEFAULT_MEMORY_LIMIT, Store  # noqa: E402
+from bench.compute_kpis import __file__ as COMPUTE_BENCH
+from kpi_engine.kpis import compute
+from kpi_engine.publish import publish
+from kpi_engine.settings import KpiSettings
+from kpi_engine.store import DEFAULT_MEMORY_LIMIT, Store
 
 
 def main() -> None:
