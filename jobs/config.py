@@ -26,6 +26,7 @@ from pydantic import (
     ValidationInfo,
     create_model,
     field_validator,
+    model_validator,
 )
 
 from connectors import registry
@@ -201,6 +202,14 @@ class AppConfig(BaseModel):
             if path is not None and not path.is_absolute() and base is not None:
                 setattr(value, name, Path(base) / path)
         return value
+
+    @model_validator(mode="after")
+    def _publish_elsewhere(self) -> AppConfig:
+        copy = self.published_database()
+        if copy is not None and copy.absolute() == self.database.absolute():
+            msg = "publish.database is the store itself (database): name another file"
+            raise ValueError(msg)
+        return self
 
     def published_database(self) -> Path | None:
         """The published copy of the store (None: ``publish.enabled`` is false); default

@@ -275,3 +275,10 @@ def test_publish_run_publishes_the_compute_when_the_push_fails(
         assert published.con.execute(query).fetchall() == expected
         (long_rows,) = published.con.execute("SELECT count(*) FROM kpi_values").fetchall()[0]
     assert long_rows == sum(summary["compute"]["rows"].values())  # the compute of this run
+
+
+def test_publish_config_refuses_the_store_itself(tmp_path: Path) -> None:
+    config, _ = _setup(tmp_path, database="maven.duckdb")
+    code, _, errs = _cli(config, "status")
+    assert (code, errs) == (1, f"error: {config}: config: publish.database is the store itself "
+                               "(database): name another file\n")
