@@ -1,4 +1,5 @@
-"""``partnerkpi sandbox`` prints every credential it accepts, and each one it prints logs in."""
+"""``partnerkpi sandbox`` prints every credential it accepts, each one it prints logs in, and the
+config each connector README shows for it syncs."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 import requests
+import yaml
+from click.testing import CliRunner
 
-from tests.helpers.maven import ROOT
+from cli import cli
+from kpi_engine.store import Store
+from tests.helpers.maven import ROOT, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -76,3 +82,38 @@ def test_sandbox_banner_credentials_each_log_in() -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+
+
+def _readme_config(crm: str, url: str, ca_bundle: str, database: Path) -> tuple[dict, dict]:
+    """The config and the environment the CRM's README shows for `partnerkpi sandbox`."""
+    text = (ROOT / "connectors" / crm / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Against the CRM sandbox"):]
+    config = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    shell = re.search(r"```sh\n(.*?)```", section, re.S).group(1).replace("\\\n", " ")
+    env = dict(re.findall(r"(\w+)=(\S+)", shell[shell.index("export "):].splitlines()[0]))
+    settings = config["sources"][crm]
+    settings["login_url" if crm == "salesforce" else "host"] = url
+    settings["ca_bundle"] = ca_bundle
+    config["database"] = str(database)
+    return config, env
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_sandbox_readme_config_syncs(crm: str, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    proc, lines = _banner()
+    try:
+        url = _value(lines, r"^CRM sandbox at (\S+) ")
+        ca_bundle = _value(lines, r"^CA bundle: (\S+)$")
+        config, env = _readme_config(crm, url, ca_bundle, tmp_path / "sandbox.duckdb")
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        path = write_config(tmp_path / "sandbox.yaml", config)
+        result = CliRunner().invoke(cli, ["--config", str(path), "sync"])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert f"sync {crm}: ok" in result.stdout
+    with Store(tmp_path / "sandbox.duckdb", read_only=True) as store:
+        assert store.con.execute("SELECT count(*) FROM deals").fetchall() == [(5,)]
