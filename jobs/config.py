@@ -161,6 +161,7 @@ class AppConfig(BaseModel):
             complete one, and the default ``--as-of`` of a compute (UTC unless set).
         duckdb: DuckDB's memory limit and spill directory (relative to the config file).
         notify: the webhook of ``run`` (None: no notification).
+        publish: the read-only copy of the store for readers (:meth:`published_database`).
     """
 
     model_config = ConfigDict(extra="forbid")
