@@ -55,7 +55,9 @@ def run_history(store: Store) -> list[dict[str, Any]]:
         One dict per ``sync_runs`` row: ``run_id``, ``source``, ``started_at``,
         ``finished_at`` (UTC datetimes; None while running), ``duration_s`` (seconds, 3
         places; None while running), ``status`` (running, ok, failed, stopped, crashed),
-        ``counts`` ({stream: {inserted, updated, unchanged, deleted, rejected, pages}}),
+        ``counts`` ({stream: {inserted, updated, unchanged, deleted, rejected, pages}}, the
+        stream's own table; a stream whose pages carried other tables also has ``tables``:
+        {table: {inserted, updated, unchanged}}),
         ``error`` and the ``pid`` / ``host`` that ran it (None before migration 006).
     """
     history = []
