@@ -684,16 +684,17 @@ def _print_plan(result) -> None:
     )
     for col in ("partner", "record", "field", "kpi", "old", "new", "action"):
         table.add_column(col, justify="right" if col in ("old", "new") else "left")
+    from jobs.run import plan_value
+
     for c in result.cells:
-        old = "" if c.old is None else format(c.old.normalize(), "f")
         table.add_row(
             c.name or "",
             c.record_id,
             c.field,
             c.kpi,
-            old if c.was_pushed else "?",
-            "" if c.new is None else format(c.new.normalize(), "f"),
-            c.action,
+            (plan_value(c.old) or "") if c.old_known else "?",
+            plan_value(c.new) or "",
+            c.action if c.action != "skip" else f"skip ({c.policy})",
         )
     out.print(table)
 
@@ -705,7 +706,8 @@ def _print_push(result) -> None:
             out.print(f"would create property {name}", markup=False)
         out.print(
             f"dry run: {result.count('write')} fields to write, "
-            f"{result.count('unchanged')} unchanged, {result.count('keep')} kept; "
+            f"{result.count('unchanged')} unchanged, {result.count('keep')} kept, "
+            f"{result.count('skip')} skipped by policy; {result.read_calls} read calls; "
             "nothing written",
             markup=False,
         )
@@ -717,8 +719,8 @@ def _print_push(result) -> None:
                   markup=False)
     out.print(
         f"push {result.source}: {result.records_written} written, {result.records_failed} "
-        f"failed, {result.count('unchanged')} fields unchanged, {result.write_calls} "
-        "write calls",
+        f"failed, {result.count('unchanged')} fields unchanged, {result.count('skip')} skipped "
+        f"by policy, {result.write_calls} write calls, {result.read_calls} read calls",
         markup=False,
     )
     for f in result.failures:
@@ -745,9 +747,19 @@ def _print_push(result) -> None:
     help="Create missing target fields first, where the CRM allows it (HubSpot properties, in "
     "group partnerkpi).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write every value the fields' policies allow, even where the CRM holds it already.",
+)
 @click.pass_context
 def push(
-    ctx: click.Context, target: str | None, dry_run: bool, as_json: bool, create_properties: bool
+    ctx: click.Context,
+    target: str | None,
+    dry_run: bool,
+    as_json: bool,
+    create_properties: bool,
+    force: bool,
 ) -> None:
     """Write partner KPIs into the CRM (only changed values). Exit 2: some records failed."""
     import json as _json
@@ -762,7 +774,12 @@ def push(
             lock.acquire()
         with open_store(config) as store:
             results = push_targets(
-                config, store, target=target, dry_run=dry_run, create_fields=create_properties
+                config,
+                store,
+                target=target,
+                dry_run=dry_run,
+                create_fields=create_properties,
+                force=force,
             )
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
