@@ -31,6 +31,7 @@ from typing import Any
 import pyarrow as pa
 
 from kpi_engine.kpis import KPIS
+from kpi_engine.periods import short_label
 from kpi_engine.store import Store
 
 #: KPIs measured as a ratio 0..1: written x100 into percent fields.
@@ -52,12 +53,7 @@ def default_scale(kpi: str) -> int:
 def period_text(grain: str, start: date, complete: bool = True) -> str:
     """The period as a CRM user reads it: ``2017-Q4``, ``2017-10``, ``2017``; a period in
     progress gets `` to date`` (``2026-Q4 to date``)."""
-    if grain == "quarter":
-        text = f"{start.year}-Q{(start.month - 1) // 3 + 1}"
-    elif grain == "month":
-        text = f"{start.year}-{start.month:02d}"
-    else:
-        text = str(start.year)
+    text = short_label(grain, start)
     return text if complete else f"{text} to date"
 
 
