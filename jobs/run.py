@@ -78,8 +78,10 @@ def check_no_echo(config: AppConfig, name: str) -> None:
     if writeback is None:
         return
     read = pulled_fields(config, name)
-    echo = [f"writeback.{name}.fields.{kpi}: {target} is also pulled by sources.{name}; a "
-            "KPI field must not be read back as data" for kpi, target in writeback.fields.items()
+    named = {**{f"fields.{k}": t for k, t in writeback.fields.items()},
+             **writeback.extra_fields()}
+    echo = [f"writeback.{name}.{key}: {target} is also pulled by sources.{name}; a "
+            "KPI field must not be read back as data" for key, target in named.items()
             if target.lower() in read]
     if echo:
         raise ConfigError(echo)

@@ -3,8 +3,12 @@
 
 - Properties: ``GET /crm/v3/properties/companies`` gives each property's ``type`` (``number``),
   ``modificationMetadata.readOnlyValue`` and ``hubspotDefined`` (absent on custom properties).
-  Number properties keep the KPI's own scale (a win rate is written 0..1).
+  Number properties have no scale: the push loop rounds values (2 places, 0 for counts, unless
+  configured; a win rate is written 0..1 unless ``percent: true``).
   https://developers.hubspot.com/docs/api-reference/crm-properties-v3/guide
+- Current values: ``POST /crm/v3/objects/companies/batch/read`` (100 ids a call) before the
+  plan, so a value a person edited is seen.
+  https://developers.hubspot.com/docs/api-reference/crm-companies-v3/batch/post-crm-v3-objects-companies-batch-read
 - Missing properties are created with ``POST /crm/v3/properties/companies`` (``type: number``,
   ``fieldType: number``) in the ``partnerkpi`` group. A group no property definition names is
   created first (``POST /crm/v3/properties/companies/groups``; 409 Conflict: it exists already).

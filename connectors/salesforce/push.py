@@ -11,7 +11,9 @@ Collections updates, read every record's result.
   order*; a failed record has ``success: false``, its ``errors`` (``statusCode``, ``message``)
   and no ``id``, so results are matched to records by position (case C-10).
   https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-update.html
-- A JSON ``null`` clears a field.
+- A JSON ``null`` clears a field; a ``kpi_period`` text goes as a string, a ``kpi_as_of`` day
+  as ``YYYY-MM-DD``.
+- Current values (what the plan compares against) are read first by :mod:`.read_back`.
 - Errors and retries as for the pulls: 429 / 5xx / dropped connections are retried
   (``Retry-After`` honoured) through :func:`connectors.http.call_with_retries` — safe, because
   setting a field to a value is idempotent; 401 logs in again once; 403
