@@ -33,6 +33,7 @@ from kpi_engine.writeback import (
     CellResult,
     PlanCell,
     Target,
+    confirm_state,
     default_scale,
     finish_push_run,
     period_text,
@@ -258,6 +259,7 @@ def run_push(
         result.status = "dry-run"
         return result
     result.run_id = start_push_run(store, pusher.source, pusher.crm_object, settings.grain, period)
+    confirm_state(store, result.run_id, pusher.source, pusher.crm_object, result.cells)
     records = _records(result.cells)
     calls_before = pusher.write_calls
     try:

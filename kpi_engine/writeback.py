@@ -105,6 +105,9 @@ class PlanCell:
             was written before).
         action: ``write``, ``unchanged``, ``keep`` or ``skip``.
         policy: the field's policy.
+        state_stale: ``unchanged`` in the CRM, but ``push_state`` does not hold the value (a
+            write that landed after its push was killed, say): :func:`confirm_state` records
+            it without a write call.
     """
 
     record_id: str
@@ -117,6 +120,7 @@ class PlanCell:
     old_known: bool
     action: str
     policy: str = "overwrite"
+    state_stale: bool = False
 
     @property
     def extra(self) -> bool:
@@ -207,9 +211,11 @@ def plan(
         else:
             record = current.get(record_id)
             old, known = (_number(record.get(field)) if record else None), record is not None
-        cells.append(PlanCell(record_id, name, field, kpi, kpi_value, old, new, known,
-                              _action(target.policy, old, new, known, clear_on_null, force),
-                              target.policy))
+        action = _action(target.policy, old, new, known, clear_on_null, force)
+        stale = current is not None and action == "unchanged" and (not was_pushed
+                                                                    or pushed != new)
+        cells.append(PlanCell(record_id, name, field, kpi, kpi_value, old, new, known, action,
+                              target.policy, stale))
     if extras:
         cells = _with_extras(cells, names, extras, current, force)
     return cells
@@ -311,6 +317,20 @@ def record_results(
     with store.transaction():
         _insert(store, "push_log", log_rows)
         _insert(store, "push_state", state_rows,
+                "ON CONFLICT (source, object, record_id, field) DO UPDATE SET "
+                "value = excluded.value, pushed_at = excluded.pushed_at, run_id = excluded.run_id")
+
+
+def confirm_state(store: Store, run_id: int, source: str, crm_object: str,
+                  cells: Iterable[PlanCell]) -> None:
+    """Record in ``push_state`` the values the CRM was found to hold already (cells marked
+    ``state_stale``), in one transaction; nothing is sent and nothing enters ``push_log``."""
+    now = datetime.now(UTC)
+    rows = [{"source": source, "object": crm_object, "record_id": c.record_id,
+             "field": c.field, "value": c.new, "pushed_at": now, "run_id": run_id}
+            for c in cells if c.state_stale and not c.extra]
+    with store.transaction():
+        _insert(store, "push_state", rows,
                 "ON CONFLICT (source, object, record_id, field) DO UPDATE SET "
                 "value = excluded.value, pushed_at = excluded.pushed_at, run_id = excluded.run_id")
 

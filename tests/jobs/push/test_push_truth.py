@@ -31,6 +31,7 @@ from tests.helpers.writeback import (
     config_dict,
     policy,
     sf_config,
+    writes,
 )
 
 TODAY = date(2025, 6, 1)
@@ -290,3 +291,24 @@ def test_writeback_field_options_validate() -> None:
     with pytest.raises(ValueError, match="policy"):
         SalesforceWriteback.model_validate({"fields": {"win_rate": {
             "field": "Partner_Win_Rate__c", "policy": "sometimes"}}})
+
+
+@pytest.mark.slow
+def test_push_values_the_crm_holds_already_are_recorded_not_sent(
+    maven: Sandbox, store_path: Path, tmp_path: Path
+) -> None:
+    """A store that never pushed (or lost a killed push's bookkeeping) meets a CRM that holds
+    the values: no write call, and ``push_state`` records them."""
+    import shutil
+
+    fresh = tmp_path / "fresh.duckdb"
+    shutil.copy(store_path, fresh)
+    push(maven, store_path, "hubspot")
+    maven.calls.clear()
+    result = push(maven, fresh, "hubspot")
+    assert (result.write_calls, result.count("unchanged"), writes(maven)) == (0, 18, [])
+    with Store(fresh, read_only=True) as store:
+        state = store.con.execute("SELECT count(*), count(DISTINCT record_id) FROM push_state "
+                                  "WHERE run_id = ?", [result.run_id]).fetchall()
+        logged = store.con.execute("SELECT count(*) FROM push_log").fetchall()
+    assert (state, logged) == ([(18, 6)], [(0,)])
