@@ -11,6 +11,7 @@ import itertools
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from crm_sandbox.server import Sandbox
 from jobs.config import AppConfig
 from kpi_engine.kpis import compute
 from kpi_engine.store import Store
+from tests.helpers.kpi_rows import insert_long_rows
 from tests.helpers.maven import write_config
 
 ENV = {
@@ -239,3 +241,22 @@ def fresh_crm_fields(request: pytest.FixtureRequest) -> None:
     """Before each test that uses the Maven sandbox: its write-back fields emptied."""
     if "maven" in request.fixturenames:
         clear_written_fields(request.getfixturevalue("maven"))
+
+
+def seed_store(path: Path, source: str, partners: list[tuple[str, str]],
+               values: dict[str, dict[str, str]]) -> None:
+    """Partners of ``source`` and their 2017-Q4 KPIs (``values``: kpi -> id -> value)."""
+    with Store(path) as store:
+        store.upsert("partners", [{"source": source, "partner_id": pid, "name": name}
+                                  for pid, name in partners])
+        rows = [(pid, dict(partners).get(pid), kpi, v)
+                for kpi, by_id in values.items() for pid, v in by_id.items()]
+        insert_kpis(store, rows)
+
+
+def insert_kpis(store: Store, rows: list[tuple[str, str | None, str, str]]) -> None:
+    """(member, member name, kpi, value) rows of partner KPIs for 2017-Q4, in one statement."""
+    if not rows:
+        return
+    insert_long_rows(store, [("quarter", date(2017, 10, 1), date(2018, 1, 1), "partner", m, n, k,
+                               v, 10) for m, n, k, v in rows])

@@ -26,7 +26,6 @@ from crm_sandbox.world import Partner, World
 from jobs.config import AppConfig
 from jobs.run import push_targets
 from kpi_engine.store import Store
-from tests.helpers.kpi_rows import insert_long_rows
 from tests.helpers.writeback import (
     COLLECTIONS,
     DESCRIBE,
@@ -36,30 +35,13 @@ from tests.helpers.writeback import (
     MockOrg,
     Sleeps,
     hs_source,
+    insert_kpis,
     policy,
+    seed_store,
     sf_config,
 )
 
 TODAY = date(2025, 6, 1)
-
-
-def seed_store(path: Path, source: str, partners: list[tuple[str, str]],
-               values: dict[str, dict[str, str]]) -> None:
-    """Partners of ``source`` and their 2017-Q4 KPIs (``values``: kpi -> id -> value)."""
-    with Store(path) as store:
-        store.upsert("partners", [{"source": source, "partner_id": pid, "name": name}
-                                  for pid, name in partners])
-        rows = [(pid, dict(partners).get(pid), kpi, v)
-                for kpi, by_id in values.items() for pid, v in by_id.items()]
-        insert_kpis(store, rows)
-
-
-def insert_kpis(store: Store, rows: list[tuple[str, str | None, str, str]]) -> None:
-    """(member, member name, kpi, value) rows of partner KPIs for 2017-Q4, in one statement."""
-    if not rows:
-        return
-    insert_long_rows(store, [("quarter", date(2017, 10, 1), date(2018, 1, 1), "partner", m, n, k,
-                               v, 10) for m, n, k, v in rows])
 
 
 @pytest.fixture

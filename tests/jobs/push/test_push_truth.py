@@ -30,6 +30,7 @@ from tests.helpers.writeback import (
     app_config,
     config_dict,
     policy,
+    seed_store,
     sf_config,
     writes,
 )
@@ -251,8 +252,6 @@ def test_push_period_field_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("sf_token")
 def test_push_salesforce_reads_4001_partners_in_3_calls_of_at_most_2000(tmp_path: Path) -> None:
-    from tests.jobs.push.test_bodies import seed_store
-
     ids = [f"001XX{n:010d}AAA" for n in range(1, 4002)]
     seed_store(tmp_path / "s.duckdb", "salesforce", [(pid, f"P{n}") for n, pid in
                                                      enumerate(ids, start=1)],
