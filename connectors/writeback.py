@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from connectors.base import FieldInfo, Pusher, RecordUpdate, WritebackTarget
@@ -96,7 +96,12 @@ class PushResult:
 
 
 def check_targets(
-    pusher: Pusher, settings: WritebackTarget, *, create: bool = False, dry_run: bool = False
+    pusher: Pusher,
+    settings: WritebackTarget,
+    *,
+    create: bool = False,
+    dry_run: bool = False,
+    fields: dict[str, FieldInfo] | None = None,
 ) -> tuple[list[Target], list[str]]:
     """Check every configured field against the CRM's describe and build the plan's targets.
 
@@ -105,6 +110,7 @@ def check_targets(
         settings: ``writeback.<crm>``.
         create: create missing fields (HubSpot ``--create-properties``).
         dry_run: with ``create``, plan missing fields as they would be created, create nothing.
+        fields: the describe, when the caller read it already (default: read here).
 
     Returns:
         The targets in configured order (each with its policy, percent and scale: the
@@ -116,7 +122,7 @@ def check_targets(
             without ``allow_standard_fields``; a ``kpi_period`` field that holds no text or a
             ``kpi_as_of`` field that holds no date.
     """
-    fields = pusher.describe_fields()
+    fields = fields if fields is not None else pusher.describe_fields()
     allowed = {f.lower() for f in settings.allow_standard_fields}
     where = f"writeback.{pusher.source}.fields"
     problems, targets, created = [], [], []
@@ -186,13 +192,21 @@ def _target(settings: WritebackTarget, kpi: str, name: str, info: FieldInfo | No
     return Target(kpi, name, percent=percent, scale=scale, policy=settings.policy_of(kpi))
 
 
-def _extras(settings: WritebackTarget, period: Period | None) -> list[tuple[str, str, str | date]]:
-    """The ``kpi_period`` / ``kpi_as_of`` cells' (kind, field, value) for the chosen period."""
+def _extras(settings: WritebackTarget, period: Period | None,
+            fields: dict[str, FieldInfo]) -> list[tuple[str, str, str | date]]:
+    """The ``kpi_period`` / ``kpi_as_of`` cells' (kind, field, value) for the chosen period:
+    the as-of day as a day, midnight UTC in a datetime field, ``YYYY-MM-DD`` in a text one."""
     if period is None:
         return []
+    as_of: str | date = period.as_of
+    info = fields.get((settings.kpi_as_of or "").lower())
+    if info is not None and info.kind == "datetime":
+        as_of = datetime.combine(period.as_of, time(0), tzinfo=UTC)
+    elif info is not None and info.kind == "text":
+        as_of = period.as_of.isoformat()
     values: dict[str, str | date] = {
         "kpi_period": period_text(period.grain, period.start, period.complete),
-        "kpi_as_of": period.as_of,
+        "kpi_as_of": as_of,
     }
     return [(k, f, values[k]) for k, f in settings.extra_fields().items()]
 
@@ -237,7 +251,9 @@ def run_push(
         ConnectorError: a batch call failed after its retries; batches before it stay recorded
             and the ``push_runs`` row says ``failed``.
     """
-    targets, created = check_targets(pusher, settings, create=create_fields, dry_run=dry_run)
+    described = pusher.describe_fields()
+    targets, created = check_targets(pusher, settings, create=create_fields, dry_run=dry_run,
+                                     fields=described)
     which = CURRENT if settings.period == "current" else LATEST
     chosen = choose_period(store, settings.grain, which, today=today or reporting_today())
     period = chosen.start if chosen else None
@@ -253,7 +269,7 @@ def run_push(
 
     result.cells = plan(store, pusher.source, pusher.crm_object, targets, settings.grain, period,
                         clear_on_null=settings.clear_on_null, read_current=read_current,
-                        extras=_extras(settings, chosen), force=force)
+                        extras=_extras(settings, chosen, described), force=force)
     result.read_calls = pusher.read_calls - reads_before
     if dry_run:
         result.status = "dry-run"

@@ -5,7 +5,7 @@ the values sent, the period / as-of fields, and the read calls counted."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -311,3 +311,27 @@ def test_push_values_the_crm_holds_already_are_recorded_not_sent(
                                   "WHERE run_id = ?", [result.run_id]).fetchall()
         logged = store.con.execute("SELECT count(*) FROM push_log").fetchall()
     assert (state, logged) == ([(18, 6)], [(0,)])
+
+
+@pytest.mark.parametrize(("kind", "expected"), [
+    ("date", date(2018, 1, 1)),
+    ("datetime", datetime(2018, 1, 1, tzinfo=UTC)),
+    ("text", "2018-01-01"),
+], ids=["date", "datetime", "text"])
+def test_push_as_of_value_follows_the_field_type(kind: str, expected: object) -> None:
+    from connectors.base import FieldInfo
+    from connectors.salesforce.settings import SalesforceWriteback
+    from connectors.writeback import _extras
+    from kpi_engine.periods import Period
+
+    settings = SalesforceWriteback.model_validate({
+        "fields": {"win_rate": "Partner_Win_Rate__c"}, "kpi_period": "Partner_KPI_Period__c",
+        "kpi_as_of": "Partner_KPI_As_Of__c"})
+    fields = {"partner_kpi_as_of__c": FieldInfo("Partner_KPI_As_Of__c", kind, True, True,
+                                                False, kind=kind)}
+    q4 = Period("quarter", date(2017, 10, 1), date(2018, 1, 1), date(2018, 1, 1), True)
+    assert _extras(settings, q4, fields) == [
+        ("kpi_period", "Partner_KPI_Period__c", "2017-Q4"),
+        ("kpi_as_of", "Partner_KPI_As_Of__c", expected)]
+    to_date = Period("quarter", date(2026, 10, 1), date(2027, 1, 1), date(2026, 12, 3), False)
+    assert _extras(settings, to_date, fields)[0][2] == "2026-Q4 to date"
