@@ -563,7 +563,9 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
     fig.update_yaxes(autorange="reversed")
     unranked = len(data.leaderboard) - len(ranked)
     if not shown:
-        _say_empty(fig, f"no {dim} member with {data.min_closed_deals} or more closed deals")
+        _say_empty(fig, f"No {dim} member has {data.min_closed_deals} or more closed deals in the "
+                        "period, so none has a quality score (kpis.quality_score."
+                        "min_closed_deals).")
     charts.append({
         "id": "chart-quality-score", "title": f"Quality score by {dim}",
         "kpis": ["quality_score"],
@@ -590,7 +592,8 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
                 connectgaps=False, hovertemplate=hover))
         fig.update_layout(height=340)
         if not data.trends[kpi]:
-            _say_empty(fig, f"no ranked {dim} member")
+            _say_empty(fig, f"Nothing to draw: the period's deals have no {dim} (or channel "
+                            "unknown), and that member is not drawn over time.")
         fig.update_yaxes(title_text=axis, tickformat=".0%" if kpi == "win_rate" else ",.0f",
                          rangemode="tozero")
         charts.append({

@@ -187,8 +187,18 @@ def test_push_cli_force_flag_rewrites_and_says_so_in_json(
 
 @pytest.mark.slow
 def test_push_hubspot_rounding_as_configured_percent_and_scale(
-    maven: Sandbox, store_path: Path
+    maven: Sandbox, store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from connectors.hubspot.client import HubSpotClient
+
+    bodies: list[dict[str, Any]] = []
+    original = HubSpotClient.update_companies
+
+    def recording(self: HubSpotClient, body: dict[str, Any]) -> dict[str, Any]:
+        bodies.append(json.loads(json.dumps(body)))
+        return original(self, body)
+
+    monkeypatch.setattr(HubSpotClient, "update_companies", recording)
     result = push(maven, store_path, "hubspot", fields={
         "win_rate": {"field": "partner_win_rate", "percent": True, "scale": 1},
         "quality_score": {"field": "partner_quality_score", "scale": 0}})
@@ -196,6 +206,10 @@ def test_push_hubspot_rounding_as_configured_percent_and_scale(
     assert (by[HS_CARA, "win_rate"].kpi_value, by[HS_CARA, "win_rate"].new) == (
         Decimal("0.5879828326"), Decimal("58.8"))
     # exact strings sent: 0.5879828326 x100 -> 58.8; 2271.1532846715 -> 2271.15; 16.67 -> 17
+    (body,) = bodies
+    assert body["inputs"][0] == {"id": HS_CARA, "properties": {
+        "partner_win_rate": "58.8", "partner_avg_deal_size": "2271.15",
+        "partner_quality_score": "17"}}
     props = maven.hubspot.record("companies", HS_CARA).props
     assert (props["partner_win_rate"], props["partner_avg_deal_size"],
             props["partner_quality_score"]) == ("58.8", "2271.15", "17")

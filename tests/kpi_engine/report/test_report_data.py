@@ -236,3 +236,11 @@ def test_report_period_ticks_are_short_labels(grain: str, start: date, label: st
     many = [date(2017, m, 1) for m in range(1, 10)]
     _period_axis(fig, "month", many)
     assert fig.layout.xaxis.tickangle == -45  # nine labels: turned so they never overlap
+
+
+def test_report_quality_chart_with_no_ranked_member_says_why(store: Store, maven_store) -> None:
+    html = build_report(store, maven_store.settings, period=date(2016, 11, 15), dimension="team")
+    assert ('<p class="chart-empty" id="chart-quality-score" data-empty="true">No team member '
+            "has 5 or more closed deals in the period, so none has a quality score "
+            "(kpis.quality_score.min_closed_deals).</p>") in html
+    assert 'id="chart-win-rate" class="plotly-graph-div' in html  # members, scored or not
