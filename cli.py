@@ -9,7 +9,8 @@ Commands (each has ``--help``; the README's "Commands" table is the same list):
 - ``status``: rows per table and source, the last runs, rejects, the last compute (``--json``;
   ``--history``: every sync run).
 - ``health``: when the last good sync run was; exit 5 when older than ``--max-age``.
-- ``push``: write partner KPIs into the CRM fields under ``writeback:``.
+- ``push``: write partner KPIs into the CRM fields under ``writeback:``, against the values the
+  CRM holds now (``--force``: every value the fields' policies allow).
 - ``run``: the scheduled job: sync, compute, push (then the HTML report).
 - ``report``: the HTML report of one period.
 - ``demo``: the main job against the CRM sandbox serving the built-in data set.
@@ -23,7 +24,8 @@ code  meaning
 ====  ==============================================================================
 0     ok
 1     failed (config, network, API error, bad data); what was committed stays
-2     partial push: some records were not written (listed; sent again next push);
+2     partial push: some records were not written (listed; sent again next push); a
+      field a policy keeps (``if_empty``, ``never``) is no failure;
       also click's usage error (a mistyped option), told apart by its ``Usage:`` lines
       on standard error before anything ran (``run --json`` says ``"status": "partial"``)
 3     locked: another job holds the store (our lock file or DuckDB's file lock)
