@@ -504,7 +504,8 @@ def _figure_html(fig: Any, div_id: str) -> str:
     fig.update_layout(template="plotly_white", autosize=True,
                       margin={"l": 10, "r": 20, "t": 36, "b": 10},
                       font={"family": "system-ui, sans-serif", "size": 12},
-                      legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+                      legend={"orientation": "h", "x": 0, "y": 0, "yref": "container",
+                              "yanchor": "bottom"},
                       hoverlabel={"align": "left"})
     fig.update_yaxes(automargin=True)
     fig.update_xaxes(automargin=True)
