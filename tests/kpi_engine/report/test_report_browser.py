@@ -173,8 +173,11 @@ return Array.from(document.querySelectorAll('.charts figure')).map(fig => {
     return {text: t.textContent, axis: t.closest('.xtick') ? 'x' : 'y',
             left: r.left, right: r.right, top: r.top, bottom: r.bottom};
   });
+  const rect = sel => { const e = plot.querySelector(sel); if (!e) return null;
+    const r = e.getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom]; };
   return {id: plot.id, plot: true, box: [box.left, box.right], svg: [svg.left, svg.right,
-          svg.top, svg.bottom], ticks: ticks};
+          svg.top, svg.bottom], ticks: ticks, legend: rect('.legend'),
+          modebar: rect('.modebar')};
 });
 """
 
@@ -195,6 +198,12 @@ def _misfits(browser) -> list[str]:
         if s_left < left - 1 or s_right > right + 1:
             problems.append(f"{chart['id']}: svg {s_left:.0f}..{s_right:.0f} in box "
                             f"{left:.0f}..{right:.0f}")
+        legend, bar = chart["legend"], chart["modebar"]
+        if legend and bar and bar[0] < legend[1] and legend[0] < bar[1] and bar[2] < legend[3] \
+                and legend[2] < bar[3]:
+            problems.append(f"{chart['id']}: the mode bar covers the legend")
+        if legend and (legend[3] > s_bottom + 1 or legend[1] > s_right + 1):
+            problems.append(f"{chart['id']}: the legend leaves the chart")
         for t in chart["ticks"]:
             if (t["left"] < s_left - 1 or t["right"] > s_right + 1 or t["top"] < s_top - 1
                     or t["bottom"] > s_bottom + 1):
