@@ -9,7 +9,8 @@ Commands (each has ``--help``; the README's "Commands" table is the same list):
 - ``status``: rows per table and source, the last runs, rejects, the last compute (``--json``;
   ``--history``: every sync run).
 - ``health``: when the last good sync run was; exit 5 when older than ``--max-age``.
-- ``push``: write partner KPIs into the CRM fields under ``writeback:``.
+- ``push``: write partner KPIs into the CRM fields under ``writeback:``, against the values the
+  CRM holds now (``--force``: every value the fields' policies allow).
 - ``run``: the scheduled job: sync, compute, push (then the HTML report).
 - ``report``: the HTML report of one period.
 - ``demo``: the main job against the CRM sandbox serving the built-in data set.
@@ -23,7 +24,8 @@ code  meaning
 ====  ==============================================================================
 0     ok
 1     failed (config, network, API error, bad data); what was committed stays
-2     partial push: some records were not written (listed; sent again next push);
+2     partial push: some records were not written (listed; sent again next push); a
+      field a policy keeps (``if_empty``, ``never``) is no failure;
       also click's usage error (a mistyped option), told apart by its ``Usage:`` lines
       on standard error before anything ran (``run --json`` says ``"status": "partial"``)
 3     locked: another job holds the store (our lock file or DuckDB's file lock)
@@ -698,16 +700,17 @@ def _print_plan(result) -> None:
     )
     for col in ("partner", "record", "field", "kpi", "old", "new", "action"):
         table.add_column(col, justify="right" if col in ("old", "new") else "left")
+    from jobs.run import plan_value
+
     for c in result.cells:
-        old = "" if c.old is None else format(c.old.normalize(), "f")
         table.add_row(
             c.name or "",
             c.record_id,
             c.field,
             c.kpi,
-            old if c.was_pushed else "?",
-            "" if c.new is None else format(c.new.normalize(), "f"),
-            c.action,
+            (plan_value(c.old) or "") if c.old_known else "?",
+            plan_value(c.new) or "",
+            c.action if c.action != "skip" else f"skip ({c.policy})",
         )
     out.print(table)
 
@@ -719,7 +722,8 @@ def _print_push(result) -> None:
             out.print(f"would create property {name}", markup=False)
         out.print(
             f"dry run: {result.count('write')} fields to write, "
-            f"{result.count('unchanged')} unchanged, {result.count('keep')} kept; "
+            f"{result.count('unchanged')} unchanged, {result.count('keep')} kept, "
+            f"{result.count('skip')} skipped by policy; {result.read_calls} read calls; "
             "nothing written",
             markup=False,
         )
@@ -731,8 +735,8 @@ def _print_push(result) -> None:
                   markup=False)
     out.print(
         f"push {result.source}: {result.records_written} written, {result.records_failed} "
-        f"failed, {result.count('unchanged')} fields unchanged, {result.write_calls} "
-        "write calls",
+        f"failed, {result.count('unchanged')} fields unchanged, {result.count('skip')} skipped "
+        f"by policy, {result.write_calls} write calls, {result.read_calls} read calls",
         markup=False,
     )
     for f in result.failures:
@@ -759,9 +763,19 @@ def _print_push(result) -> None:
     help="Create missing target fields first, where the CRM allows it (HubSpot properties, in "
     "group partnerkpi).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write every value the fields' policies allow, even where the CRM holds it already.",
+)
 @click.pass_context
 def push(
-    ctx: click.Context, target: str | None, dry_run: bool, as_json: bool, create_properties: bool
+    ctx: click.Context,
+    target: str | None,
+    dry_run: bool,
+    as_json: bool,
+    create_properties: bool,
+    force: bool,
 ) -> None:
     """Write partner KPIs into the CRM (only changed values). Exit 2: some records failed."""
     import json as _json
@@ -776,7 +790,12 @@ def push(
             lock.acquire()
         with open_store(config) as store:
             results = push_targets(
-                config, store, target=target, dry_run=dry_run, create_fields=create_properties
+                config,
+                store,
+                target=target,
+                dry_run=dry_run,
+                create_fields=create_properties,
+                force=force,
             )
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None

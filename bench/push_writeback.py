@@ -15,8 +15,11 @@ are computed (quarter grain). Then, per run, on a fresh copy of that store (empt
 
 Write calls are counted on the sandbox's side (the requests it served: ``PATCH
 /composite/sobjects``, ``POST /crm/v3/objects/companies/batch/update``), next to the pushers'
-own count. Goals (issue 7): the first push makes exactly ceil(N/200) Salesforce and ceil(N/100)
-HubSpot write calls, the second none. Prints medians of the runs' seconds, goal vs measured,
+own count. Goals: the first push makes exactly ceil(N/200) Salesforce and ceil(N/100) HubSpot
+write calls, the second none. Every push first reads the target fields' current values (the
+plan compares against the CRM): at most ceil(N/2000) Salesforce retrieve calls (``POST
+/composite/sobjects/Account``) and ceil(N/100) HubSpot ``batch/read`` calls, counted the same
+two ways. Prints medians of the runs' seconds, goal vs measured,
 PASS/MISS and peak RSS (sandbox included: it runs in this process). Never part of the tests.
 """
 
@@ -65,6 +68,11 @@ WRITE_ROUTE = {
     "salesforce": "PATCH /services/data/v60.0/composite/sobjects",
     "hubspot": "POST /crm/v3/objects/companies/batch/update",
 }
+READ_ROUTE = {
+    "salesforce": "POST /services/data/v60.0/composite/sobjects/Account",
+    "hubspot": "POST /crm/v3/objects/companies/batch/read",
+}
+READ_BATCH = {"salesforce": 2000, "hubspot": 100}
 
 
 def partner_world(n: int) -> World:
@@ -132,11 +140,13 @@ def one_push(sb: Sandbox, config: AppConfig, store: Store, crm: str) -> dict[str
     return {
         "seconds": seconds,
         "writes": served[WRITE_ROUTE[crm]],
+        "reads": served[READ_ROUTE[crm]],
+        "pusher_reads": result.read_calls,
         "other_writes": sum(
             v
             for k, v in served.items()
             if k.split()[0] in ("POST", "PATCH", "PUT", "DELETE")
-            and k != WRITE_ROUTE[crm]
+            and k not in (WRITE_ROUTE[crm], READ_ROUTE[crm])
             and not k.endswith("/token")
         ),
         "calls": sum(served.values()),
@@ -211,6 +221,15 @@ def main() -> None:
                 f"(pusher counted {first['pusher_writes']}); goal ceil({n:,}/{BATCH[crm]}) = "
                 f"{goal} -> {'PASS' if ok_first else 'MISS'}"
             )
+            read_goal = math.ceil(n / READ_BATCH[crm])
+            reads = sorted({p["reads"] for p in (*firsts, *seconds)})
+            ok_reads = max(reads) <= read_goal and all(
+                p["pusher_reads"] == p["reads"] for p in (*firsts, *seconds))
+            print(
+                f"    read calls served per push: {', '.join(map(str, reads))} (pusher counted "
+                f"{first['pusher_reads']}); goal <= ceil({n:,}/{READ_BATCH[crm]}) = {read_goal}"
+                f" -> {'PASS' if ok_reads else 'MISS'}"
+            )
             print(f"    all calls served: {first['calls']} ({_routes(first['routes'])})")
             print(
                 f"  second push, nothing changed: median {t_second:.2f} s; write calls "
@@ -234,6 +253,9 @@ def main() -> None:
                 "second_seconds": t_second,
                 "records_written": first["records"],
                 "first_calls": first["calls"],
+                "read_calls": max(reads),
+                "read_goal": read_goal,
+                "read_pass": ok_reads,
                 "second_calls": second["calls"],
                 "recompute_writes": third["writes"],
                 "recompute_pass": ok_third,

@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,9 @@ class FieldInfo:
         numeric: it holds numbers.
         percent: it holds percentages 0..100 (Salesforce ``percent``).
         scale: decimal places kept (None: any).
+        kind: what it holds, in the push loop's words: ``number``, ``text``, ``date``,
+            ``datetime`` or ``other`` (decides which field may carry ``kpi_period`` /
+            ``kpi_as_of``).
     """
 
     name: str
@@ -185,6 +189,12 @@ class FieldInfo:
     numeric: bool
     percent: bool = False
     scale: int | None = None
+    kind: str = "number"
+
+
+#: A value written to a CRM field: a number (KPIs), a text (``kpi_period``), a day
+#: (``kpi_as_of``), or None (clear the field).
+FieldValue = Decimal | str | date | None
 
 
 @dataclass
@@ -192,7 +202,7 @@ class RecordUpdate:
     """The changed fields of one record: field -> value as the field holds it (None: clear)."""
 
     record_id: str
-    values: dict[str, Decimal | None]
+    values: dict[str, FieldValue]
 
 
 @dataclass
@@ -243,6 +253,49 @@ class Pusher(Protocol):
         """
         ...
 
+    @property
+    def read_calls(self) -> int:
+        """Requests sent so far to read the target fields' current values (retries included)."""
+        ...
+
+    def read_values(
+        self, record_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The CRM's current values of ``fields`` on ``record_ids``, in as few calls as the API
+        allows (Salesforce: 2,000 records a call; HubSpot: 100).
+
+        Returns:
+            record id -> field (as given) -> the value as the CRM sends it (a number as
+            ``Decimal`` or text, ``None`` when empty); records the CRM does not find are absent.
+        """
+        ...
+
+
+#: How a field is written: ``overwrite`` (keep the CRM's value equal to the KPI, rewriting a
+#: value a person edited), ``if_empty`` (write only into an empty field: a person's value
+#: stays), ``never`` (planned and shown, never written).
+Policy = Literal["overwrite", "if_empty", "never"]
+
+
+class FieldOptions(BaseModel):
+    """One KPI's field written with options: ``win_rate: {field: X, policy: if_empty}``.
+
+    Attributes:
+        field: the CRM field written.
+        policy: see :data:`Policy` (default: ``writeback.<crm>.policy``).
+        scale: decimal places written (rounded half up); default: the field's own scale where
+            the CRM describes one (Salesforce), else 0 for counts and 2 for everything else.
+        percent: write ratio KPIs (0..1) x100; default: the field's type says (Salesforce
+            ``percent``); HubSpot number properties have no percent type, so ``true`` here.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: str
+    policy: Policy | None = None
+    scale: int | None = Field(default=None, ge=0, le=10)
+    percent: bool | None = None
+
 
 class WritebackTarget(BaseModel):
     """``writeback.<crm>``: what every CRM's write-back settings have (each CRM adds its own).
@@ -253,7 +306,16 @@ class WritebackTarget(BaseModel):
             today and was computed to its end) or ``current`` (the period in progress, to
             date): :func:`kpi_engine.periods.choose_period`.
         fields: KPI name -> the CRM field written. The KPI names are checked against the KPI
-            registry where the config is loaded (:mod:`jobs.config`).
+            registry where the config is loaded (:mod:`jobs.config`). An entry may also be a
+            mapping (:class:`FieldOptions`); its options then move to ``field_options`` and
+            ``fields`` keeps the field name.
+        field_options: KPI name -> its options (policy, scale, percent).
+        policy: the policy of fields that name none (default ``overwrite``).
+        kpi_period: a text field that receives the period the values describe (``2017-Q4``,
+            ``2017-10``, ``2017``; ``2026-Q4 to date`` for a period in progress); written like
+            an ``overwrite`` field.
+        kpi_as_of: a date field that receives the day the values were measured at
+            (``kpi_values.as_of``), written with a record's other changed values.
         clear_on_null: write NULL when a partner has no value for a KPI in the period (default:
             leave the field as it is).
         allow_standard_fields: CRM-defined fields that may be written (default: custom only).
@@ -266,9 +328,28 @@ class WritebackTarget(BaseModel):
     grain: Literal["month", "quarter", "year"] = "quarter"
     period: Literal["latest_complete", "current"] = "latest_complete"
     fields: dict[str, str] = Field(min_length=1)
+    field_options: dict[str, FieldOptions] = Field(default_factory=dict)
+    policy: Policy = "overwrite"
+    kpi_period: str | None = None
+    kpi_as_of: str | None = None
     clear_on_null: bool = False
     allow_standard_fields: list[str] = Field(default_factory=list)
     batch_size: int = 100
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_options(cls, data: Any) -> Any:
+        """``fields.<kpi>: {field: X, ...}`` -> ``fields.<kpi>: X`` + ``field_options.<kpi>``."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("fields"), Mapping):
+            return data
+        fields, options = {}, dict(data.get("field_options") or {})
+        for kpi, spec in data["fields"].items():
+            if isinstance(spec, Mapping):
+                opts = FieldOptions.model_validate(spec)
+                fields[kpi], options[kpi] = opts.field, opts
+            else:
+                fields[kpi] = spec
+        return {**data, "fields": fields, "field_options": options}
 
     @field_validator("fields")
     @classmethod
@@ -280,6 +361,32 @@ class WritebackTarget(BaseModel):
                 raise ValueError(msg)
             seen[target.lower()] = kpi
         return value
+
+    @model_validator(mode="after")
+    def _extra_fields_apart(self) -> WritebackTarget:
+        taken = {f.lower(): f"fields.{k}" for k, f in self.fields.items()}
+        for key in ("kpi_period", "kpi_as_of"):
+            name = getattr(self, key)
+            if name is None:
+                continue
+            if name.lower() in taken:
+                msg = f"{key}: {name} is also written by {taken[name.lower()]}"
+                raise ValueError(msg)
+            taken[name.lower()] = key
+        unknown = sorted(set(self.field_options) - set(self.fields))
+        if unknown:
+            msg = f"field_options.{unknown[0]}: no such entry under fields"
+            raise ValueError(msg)
+        return self
+
+    def policy_of(self, kpi: str) -> Policy:
+        """The policy of ``kpi``'s field."""
+        opts = self.field_options.get(kpi)
+        return opts.policy if opts is not None and opts.policy else self.policy
+
+    def extra_fields(self) -> dict[str, str]:
+        """``kpi_period`` / ``kpi_as_of`` -> the field, for those configured."""
+        return {k: v for k in ("kpi_period", "kpi_as_of") if (v := getattr(self, k))}
 
 
 class PushingConnector(Connector, Protocol):

@@ -209,6 +209,12 @@ def company_properties(with_kpis: bool) -> list[PropertyDef]:
             PropertyDef(name, label, "number", "number", "partnerkpi", hubspot_defined=False)
             for name, label in KPI_PROPERTIES
         ]
+        defs += [
+            PropertyDef("kpi_period", "KPI period", "string", "text", "partnerkpi",
+                        hubspot_defined=False),
+            PropertyDef("kpi_as_of", "KPI as of", "date", "date", "partnerkpi",
+                        hubspot_defined=False),
+        ]
     for d in defs:
         d.created_at = d.updated_at = created
     return defs

@@ -281,6 +281,8 @@ class SalesforceFacade:
             return self._sobjects(request, version, parts[1:])
         if parts == ["composite", "sobjects"] and method == "PATCH":
             return self.writer.composite_update(request)
+        if len(parts) == 3 and parts[:2] == ["composite", "sobjects"] and method == "POST":
+            return self._collection_retrieve(request, version, parts[2])
         if parts[:2] == ["jobs", "query"]:
             return self.bulk.handle(request, version, parts[2:])
         if not parts and method == "GET":
@@ -380,6 +382,41 @@ class SalesforceFacade:
         if len(parts) == 2 and request.method == "PATCH":
             return self.writer.single_update(request, sobject, parts[1])
         raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+
+    def _collection_retrieve(self, request: Request, version: str, name: str) -> Response:
+        """``POST /composite/sobjects/{sObject}`` with ``{"ids", "fields"}``: one record per id
+        in id order, ``null`` for an id not found or deleted; at most 2,000 ids
+        (docs: resources_composite_sobjects_collections_retrieve_post.htm)."""
+        sobject = self.store.schema.canonical_object(name)
+        if sobject is None:
+            raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+        body = request.get_json(silent=True)
+        ids = body.get("ids") if isinstance(body, dict) else None
+        names = body.get("fields") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not ids or not isinstance(names, list) or not names:
+            raise ApiError(400, "JSON_PARSER_ERROR", "ids and fields are required lists")
+        if len(ids) > 2000:
+            raise ApiError(400, "EXCEEDED_ID_LIMIT", "More than 2000 Ids are not allowed")
+        by_lower = {f.name.lower(): f.name for f in SCHEMA[sobject].fields}
+        unknown = [str(n) for n in names if str(n).lower() not in by_lower]
+        if unknown:
+            raise ApiError(400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity "
+                           f"'{sobject}'.")
+        base = f"/services/data/v{version}/sobjects"
+        out: list[dict[str, Any] | None] = []
+        with self.store.lock:
+            for rid in ids:
+                rec = self.store.get(sobject, str(rid))
+                if rec is None or rec.get("IsDeleted"):
+                    out.append(None)
+                    continue
+                item: dict[str, Any] = {
+                    "attributes": {"type": sobject, "url": f"{base}/{sobject}/{rec['Id']}"}}
+                for n in names:
+                    field = by_lower[str(n).lower()]
+                    item[field] = json_value(rec.get(field))
+                out.append(item)
+        return json_response(out)
 
     @staticmethod
     def _object_summary(sobject: str, base: str) -> dict[str, Any]:

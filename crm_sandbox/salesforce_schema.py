@@ -246,6 +246,10 @@ SCHEMA: dict[str, SObjectDef] = {
                     updateable=True,
                     custom=True,
                 ),
+                _f("Partner_KPI_Period__c", "string", "Partner KPI Period", updateable=True,
+                   custom=True),
+                _f("Partner_KPI_As_Of__c", "date", "Partner KPI As Of", updateable=True,
+                   custom=True),
             ),
         ),
         SObjectDef(

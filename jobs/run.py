@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, cast
 
 from connectors import registry
@@ -80,8 +81,10 @@ def check_no_echo(config: AppConfig, name: str) -> None:
     if writeback is None:
         return
     read = pulled_fields(config, name)
-    echo = [f"writeback.{name}.fields.{kpi}: {target} is also pulled by sources.{name}; a "
-            "KPI field must not be read back as data" for kpi, target in writeback.fields.items()
+    named = {**{f"fields.{k}": t for k, t in writeback.fields.items()},
+             **writeback.extra_fields()}
+    echo = [f"writeback.{name}.{key}: {target} is also pulled by sources.{name}; a "
+            "KPI field must not be read back as data" for key, target in named.items()
             if target.lower() in read]
     if echo:
         raise ConfigError(echo)
@@ -97,6 +100,7 @@ def push_targets(
     today: date | None = None,
     policy: RetryPolicy | None = None,
     pushers: dict[str, Pusher] | None = None,
+    force: bool = False,
 ) -> list[PushResult]:
     """Push to one CRM, or every CRM in ``writeback`` (in registry order).
 
@@ -111,6 +115,7 @@ def push_targets(
         today: the date deciding the period (default: today in ``reporting_timezone``).
         policy: retry policy for the CRM calls (tests pass a recording sleep).
         pushers: ready pushers by CRM name (tests); the others are built from the config.
+        force: write every value a field's policy allows, even where the CRM holds it already.
 
     Raises:
         ConfigError: nothing configured for write-back, or a bad target or field.
@@ -130,7 +135,7 @@ def push_targets(
             msg = f"writeback.{n} is not configured (see config.example.yaml)"
             raise ConfigError(msg)
         results.append(run_push(store, built[n], writeback, dry_run=dry_run,
-                                create_fields=create_fields, today=day))
+                                create_fields=create_fields, today=day, force=force))
     return results
 
 
@@ -224,21 +229,28 @@ def push_json(p: PushResult, *, plan: bool = False) -> dict[str, Any]:
         "run_id": p.run_id, "records_written": p.records_written,
         "records_failed": p.records_failed, "fields_written": p.fields_written,
         "fields_unchanged": p.count("unchanged"), "fields_kept": p.count("keep"),
-        "fields_to_write": p.count("write"), "write_calls": p.write_calls,
+        "fields_to_write": p.count("write"), "fields_skipped": p.count("skip"),
+        "write_calls": p.write_calls, "read_calls": p.read_calls, "forced": p.force,
         "created_fields": p.created_fields, "error": p.error,
         "failures": [{"record_id": f.record_id, "name": f.name, "fields": f.fields,
                       "error_code": f.error_code, "message": f.message} for f in p.failures],
     }
     if plan:
         body["plan"] = [{"record_id": c.record_id, "name": c.name, "field": c.field,
-                         "kpi": c.kpi, "kpi_value": _num(c.kpi_value), "old": _num(c.old),
-                         "old_known": c.was_pushed, "new": _num(c.new), "action": c.action}
+                         "kpi": c.kpi, "kpi_value": plan_value(c.kpi_value),
+                         "old": plan_value(c.old), "old_known": c.old_known,
+                         "new": plan_value(c.new), "action": c.action, "policy": c.policy}
                         for c in p.cells]
     return body
 
 
-def _num(value: Any) -> str | None:
-    return None if value is None else format(value.normalize(), "f")
+def plan_value(value: Any) -> str | None:
+    """A plan value as text: a number without trailing zeros, a day in ISO form."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return value.isoformat() if isinstance(value, date) else str(value)
 
 
 def run_job(

@@ -96,6 +96,15 @@ class Period:
         return f"{self.grain} {self.start} to date (as at {self.as_of})"
 
 
+def short_label(grain: str, start: date) -> str:
+    """A period as people write it: ``2017-Q4`` (quarter), ``2017-10`` (month), ``2017``."""
+    if grain == "quarter":
+        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    if grain == "month":
+        return f"{start.year}-{start.month:02d}"
+    return str(start.year)
+
+
 def _day(value: str | date) -> date:
     if isinstance(value, date):
         return value

@@ -22,14 +22,21 @@ from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
 
 from kpi_engine.errors import EngineError
 from kpi_engine.leaderboard import LEADERBOARD_KPIS, LeaderRow, leaderboard
-from kpi_engine.periods import CURRENT, LATEST, Period, choose_period, reporting_today
+from kpi_engine.periods import (
+    CURRENT,
+    LATEST,
+    Period,
+    choose_period,
+    reporting_today,
+    short_label,
+)
 from kpi_engine.settings import KpiSettings
 from kpi_engine.status import store_status
 from kpi_engine.store import Store
@@ -101,6 +108,8 @@ class ReportData:
         trends: KPI (``win_rate``, ``average_deal_size``) -> series name -> one value per
             :attr:`trend_periods` (None where the member had no value).
         pipeline: (member name, open amount, weighted amount) at period end, largest open first.
+        pipeline_counts: (member name, deals open) at period end, most first: the pipeline
+            chart draws these when no open deal has an amount.
         channels: (channel, won amount) in :data:`CHANNEL_ORDER`, then any other channel.
         cycle_days: sales cycle in days of each won deal closed in P (sorted).
         definitions: KPI -> the wording of its ``docs/kpis.md`` section.
@@ -131,6 +140,17 @@ class ReportData:
     channels: list[tuple[str, Decimal]]
     cycle_days: list[int]
     definitions: dict[str, str] = field(default_factory=dict)
+    pipeline_counts: list[tuple[str, int]] = field(default_factory=list)
+
+
+class ReportOptions(TypedDict, total=False):
+    """What a report shows (the keyword arguments of :func:`report_data`, passed on by
+    :func:`build_report` and :func:`write_report`)."""
+
+    grain: str
+    period: str | date
+    dimension: str
+    today: date | None
 
 
 def kpi_definitions(text: str | None = None) -> dict[str, str]:
@@ -303,6 +323,16 @@ def _pipeline(
     ).fetchall()]
 
 
+def _pipeline_counts(store: Store, grain: str, start: date, dimension: str
+                     ) -> list[tuple[str, int]]:
+    return [(str(name), int(n)) for name, n in store.con.execute(
+        "SELECT any_value(member_name), max(value) AS n FROM kpi_values WHERE grain = ? "
+        "AND period_start = ? AND dimension = ? AND kpi = 'pipeline_open_count' "
+        "GROUP BY member HAVING max(value) > 0 ORDER BY n DESC, member",
+        [grain, start, dimension],
+    ).fetchall()]
+
+
 def _channels(store: Store, grain: str, start: date) -> list[tuple[str, Decimal]]:
     found = dict(store.con.execute(
         "SELECT member, value FROM kpi_values WHERE grain = ? AND period_start = ? "
@@ -385,6 +415,7 @@ def report_data(
         leaderboard=board, changes=_changes(board, before), trend_periods=periods,
         trends=_trends(store, grain, dimension, periods, board),
         pipeline=_pipeline(store, grain, start, dimension),
+        pipeline_counts=_pipeline_counts(store, grain, start, dimension),
         channels=_channels(store, grain, start),
         cycle_days=sales_cycle_days(store, start, end, as_of),
         definitions=kpi_definitions(),
@@ -463,9 +494,19 @@ def _float(value: Decimal | int | str | None) -> float | None:
 
 
 def _figure_html(fig: Any, div_id: str) -> str:
-    fig.update_layout(template="plotly_white", margin={"l": 10, "r": 20, "t": 36, "b": 10},
+    """The chart's HTML: the plotly figure, sized to its box by the page (``responsive`` and
+    autosize here, a resize after layout in the template), or, for a figure marked by
+    :func:`_say_empty`, the one line saying why there is nothing to draw."""
+    empty = (fig.layout.meta or {}).get("empty") if isinstance(fig.layout.meta, dict) else None
+    if empty:
+        return str(Markup('<p class="chart-empty" id="{}" data-empty="true">{}</p>').format(
+            div_id, empty))
+    fig.update_layout(template="plotly_white", autosize=True,
+                      margin={"l": 10, "r": 20, "t": 36, "b": 10},
                       font={"family": "system-ui, sans-serif", "size": 12},
-                      legend={"orientation": "h", "y": -0.2}, hoverlabel={"align": "left"})
+                      legend={"orientation": "h", "x": 0, "y": 0, "yref": "container",
+                              "yanchor": "bottom"},
+                      hoverlabel={"align": "left"})
     fig.update_yaxes(automargin=True)
     fig.update_xaxes(automargin=True)
     return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
@@ -473,10 +514,31 @@ def _figure_html(fig: Any, div_id: str) -> str:
 
 
 def _say_empty(fig: Any, text: str) -> None:
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.add_annotation(text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
-                       font={"size": 14, "color": "#59636e"})
+    """Mark ``fig`` as having nothing to show: :func:`_figure_html` then writes ``text`` (one
+    line: why, and what would fill the chart) instead of an empty frame."""
+    fig.update_layout(meta={"empty": text})
+
+
+def _period_axis(fig: Any, grain: str, periods: list[date]) -> list[str]:
+    """Category x ticks for ``periods``: short labels (``2017-Q4``, ``2017-10``, ``2017``),
+    level while they fit, turned 45 degrees past 8 of them; the margin grows to hold them.
+
+    Returns:
+        The labels (the traces' x values).
+    """
+    labels = [short_label(grain, p) for p in periods]
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=labels,
+                     tickangle=0 if len(labels) <= 8 else -45, automargin=True,
+                     title_text=grain)
+    return labels
+
+
+def _count_axis(fig: Any, axis: str, most: float, title: str) -> None:
+    """An axis of counts (deals): whole-number ticks from zero (every 1 up to 10)."""
+    update: dict[str, Any] = {"title_text": title, "tickformat": ",d", "rangemode": "tozero"}
+    if most <= 10:
+        update["dtick"] = 1
+    (fig.update_xaxes if axis == "x" else fig.update_yaxes)(**update)
 
 
 def _bar_height(n: int) -> int:
@@ -502,7 +564,9 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
     fig.update_yaxes(autorange="reversed")
     unranked = len(data.leaderboard) - len(ranked)
     if not shown:
-        _say_empty(fig, f"no {dim} member with {data.min_closed_deals} or more closed deals")
+        _say_empty(fig, f"No {dim} member has {data.min_closed_deals} or more closed deals in the "
+                        "period, so none has a quality score (kpis.quality_score."
+                        "min_closed_deals).")
     charts.append({
         "id": "chart-quality-score", "title": f"Quality score by {dim}",
         "kpis": ["quality_score"],
@@ -512,7 +576,6 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
                              if unranked else ""),
         "html": _figure_html(fig, "chart-quality-score")})
 
-    labels = [str(p) for p in data.trend_periods]
     for kpi, div_id, title, axis, hover in (
         ("win_rate", "chart-win-rate", "Win rate over time", "win rate (%)",
          "%{fullData.name}<br>%{x}: win rate %{y:.1%}<extra></extra>"),
@@ -521,6 +584,7 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
          "%{fullData.name}<br>%{x}: average deal size %{y:,.0f} " + cur + "<extra></extra>"),
     ):
         fig = go.Figure()
+        labels = _period_axis(fig, data.grain, data.trend_periods)
         for i, (name, values) in enumerate(data.trends[kpi].items()):
             colour = _OTHERS_COLOUR if name == _OTHERS else _PALETTE[i % len(_PALETTE)]
             fig.add_trace(go.Scatter(
@@ -529,8 +593,8 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
                 connectgaps=False, hovertemplate=hover))
         fig.update_layout(height=340)
         if not data.trends[kpi]:
-            _say_empty(fig, f"no ranked {dim} member")
-        fig.update_xaxes(title_text=f"{data.grain} starting", type="category")
+            _say_empty(fig, f"Nothing to draw: the period's deals have no {dim} (or channel "
+                            "unknown), and that member is not drawn over time.")
         fig.update_yaxes(title_text=axis, tickformat=".0%" if kpi == "win_rate" else ",.0f",
                          rangemode="tozero")
         charts.append({
@@ -541,29 +605,7 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
                     f"(no {dim}, or channel unknown).",
             "html": _figure_html(fig, div_id)})
 
-    shown_p = data.pipeline[:MAX_BARS]
-    fig = go.Figure()
-    for idx, name, colour in ((1, "open pipeline", "#1f77b4"),
-                              (2, "weighted pipeline", "#aec7e8")):
-        fig.add_trace(go.Bar(
-            y=[p[0] for p in shown_p], x=[_float(p[idx]) for p in shown_p], name=name,
-            orientation="h", marker_color=colour,
-            hovertemplate="%{y}<br>" + name + " %{x:,.0f} " + cur + "<extra></extra>"))
-    fig.update_layout(barmode="group", height=_bar_height(int(len(shown_p) * 1.6)))
-    fig.update_xaxes(title_text=f"amount ({cur})", tickformat=",.0f", rangemode="tozero")
-    fig.update_yaxes(autorange="reversed")
-    if not any(p[1] or p[2] for p in shown_p):
-        _say_empty(fig, f"no open deal with an amount at {data.as_of}")
-    open_count = int(data.overall.get("pipeline_open_count") or 0)
-    charts.append({
-        "id": "chart-pipeline", "title": f"Open and weighted pipeline by {dim} at "
-                                         f"{data.as_of} ({cur})",
-        "kpis": ["pipeline_open_amount", "pipeline_weighted_amount"],
-        "note": (f"The {len(shown_p)} members with the largest open pipeline of "
-                 f"{len(data.pipeline)}. " if len(data.pipeline) > len(shown_p) else "")
-                + f"{open_count:,} deals open at {data.as_of}, {data.open_with_amount:,} of "
-                  "them with an amount (a deal with no amount adds nothing).",
-        "html": _figure_html(fig, "chart-pipeline")})
+    charts.append(_pipeline_chart(data))
 
     fig = go.Figure(go.Bar(
         x=[c[0] for c in data.channels], y=[_float(c[1]) for c in data.channels],
@@ -571,6 +613,15 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
         text=[_fmt(c[1], "money") for c in data.channels], textposition="auto",
         hovertemplate="%{x}<br>won amount %{y:,.0f} " + cur + "<extra></extra>"))
     fig.update_layout(height=320)
+    known = [c for c in data.channels if c[0] != "unknown" and c[1]]
+    unknown = sum((c[1] for c in data.channels if c[0] == "unknown"), Decimal(0))
+    if not known and unknown:
+        amount = _fmt(unknown, "money")
+        _say_empty(fig, f"Every won deal's lead source is empty or not mapped ({amount} {cur} "
+                        "in channel unknown): map lead sources to channels under kpis.channels "
+                        "to split it.")
+    elif not known:
+        _say_empty(fig, "No won deal with an amount closed in the period.")
     fig.update_xaxes(title_text="channel (lead source mapped by kpis.channels)")
     fig.update_yaxes(title_text=f"won amount ({cur})", tickformat=",.0f", rangemode="tozero")
     charts.append({
@@ -590,7 +641,9 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
                       annotation_text=f"mean {mean:.1f} days", annotation_position="top right")
     fig.update_layout(height=320, bargap=0.05)
     fig.update_xaxes(title_text="sales cycle (days from created to close)")
-    fig.update_yaxes(title_text="won deals")
+    _count_axis(fig, "y", _most_in_a_bin(days, 30), "won deals")
+    if not days:
+        _say_empty(fig, "No won deal with a created date closed in the period.")
     charts.append({
         "id": "chart-sales-cycle", "title": "Sales cycle of the won deals closed in the period "
                                             "(days)",
@@ -599,6 +652,65 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
                 + (f"; mean {mean:.1f} days, the overall sales_cycle_days." if days else "."),
         "html": _figure_html(fig, "chart-sales-cycle")})
     return charts
+
+
+def _most_in_a_bin(values: list[int], bins: int) -> int:
+    """An upper bound of the tallest histogram bar (``bins`` equal bins over the range)."""
+    if not values:
+        return 0
+    width = max(1, -(-(values[-1] - values[0] + 1) // bins))
+    counts: dict[int, int] = {}
+    for v in values:
+        counts[(v - values[0]) // width] = counts.get((v - values[0]) // width, 0) + 1
+    return max(counts.values())
+
+
+def _pipeline_chart(data: ReportData) -> dict[str, Any]:
+    """Open and weighted pipeline by member; the open deals' count by member when no open deal
+    has an amount; one line when nothing is open."""
+    import plotly.graph_objects as go
+
+    cur, dim = data.currency, data.dimension
+    open_count = int(data.overall.get("pipeline_open_count") or 0)
+    shown_p = data.pipeline[:MAX_BARS]
+    fig = go.Figure()
+    if any(p[1] or p[2] for p in shown_p) or not data.pipeline_counts:
+        for idx, name, colour in ((1, "open pipeline", "#1f77b4"),
+                                  (2, "weighted pipeline", "#aec7e8")):
+            fig.add_trace(go.Bar(
+                y=[p[0] for p in shown_p], x=[_float(p[idx]) for p in shown_p], name=name,
+                orientation="h", marker_color=colour,
+                hovertemplate="%{y}<br>" + name + " %{x:,.0f} " + cur + "<extra></extra>"))
+        fig.update_layout(barmode="group", height=_bar_height(int(len(shown_p) * 1.6)))
+        fig.update_xaxes(title_text=f"amount ({cur})", tickformat=",.0f", rangemode="tozero")
+        fig.update_yaxes(autorange="reversed")
+        if not any(p[1] or p[2] for p in shown_p):
+            _say_empty(fig, f"No deal open at {data.as_of}.")
+        return {
+            "id": "chart-pipeline",
+            "title": f"Open and weighted pipeline by {dim} at {data.as_of} ({cur})",
+            "kpis": ["pipeline_open_amount", "pipeline_weighted_amount"],
+            "note": (f"The {len(shown_p)} members with the largest open pipeline of "
+                     f"{len(data.pipeline)}. " if len(data.pipeline) > len(shown_p) else "")
+                    + f"{open_count:,} deals open at {data.as_of}, {data.open_with_amount:,} of "
+                      "them with an amount (a deal with no amount adds nothing).",
+            "html": _figure_html(fig, "chart-pipeline")}
+    counts = data.pipeline_counts[:MAX_BARS]
+    fig.add_trace(go.Bar(
+        y=[c[0] for c in counts], x=[c[1] for c in counts], name="open deals", orientation="h",
+        marker_color="#1f77b4", text=[f"{c[1]:,}" for c in counts], textposition="auto",
+        hovertemplate="%{y}<br>%{x:,} deals open<extra></extra>"))
+    fig.update_layout(height=_bar_height(len(counts)))
+    _count_axis(fig, "x", max(c[1] for c in counts), "deals open")
+    fig.update_yaxes(autorange="reversed")
+    return {
+        "id": "chart-pipeline", "title": f"Open deals by {dim} at {data.as_of} (count)",
+        "kpis": ["pipeline_open_count"],
+        "note": f"None of the {open_count:,} deals open at {data.as_of} has an amount, so the "
+                "pipeline is drawn as counts of open deals"
+                + (f" (the {len(counts)} members with the most of {len(data.pipeline_counts)})"
+                   if len(data.pipeline_counts) > len(counts) else "") + ".",
+        "html": _figure_html(fig, "chart-pipeline")}
 
 
 def _markdown_inline(text: str) -> Markup:
@@ -624,43 +736,26 @@ def render(data: ReportData) -> str:
     )
 
 
-def build_report(
-    store: Store,
-    settings: KpiSettings,
-    *,
-    grain: str = "quarter",
-    period: str | date = "latest",
-    dimension: str = "partner",
-    today: date | None = None,
-) -> str:
+def build_report(store: Store, settings: KpiSettings, **options: Unpack[ReportOptions]) -> str:
     """The report as one self-contained HTML page (scripts and styles inline, no network).
 
-    Args: as :func:`report_data`.
+    Args: as :func:`report_data` (``options``: its keyword arguments).
 
     Returns:
         The HTML text.
     """
-    return render(report_data(store, settings, grain=grain, period=period, dimension=dimension,
-                              today=today))
+    return render(report_data(store, settings, **options))
 
 
 def write_report(
-    store: Store,
-    settings: KpiSettings,
-    output: Path,
-    *,
-    grain: str = "quarter",
-    period: str | date = "latest",
-    dimension: str = "partner",
-    today: date | None = None,
+    store: Store, settings: KpiSettings, output: Path, **options: Unpack[ReportOptions]
 ) -> int:
     """Write :func:`build_report` to ``output`` (UTF-8).
 
     Returns:
         The file's size in bytes.
     """
-    html = build_report(store, settings, grain=grain, period=period, dimension=dimension,
-                        today=today)
+    html = build_report(store, settings, **options)
     output.parent.mkdir(parents=True, exist_ok=True)
     data = html.encode("utf-8")
     output.write_bytes(data)

@@ -3,27 +3,58 @@ what each field held when we last wrote it, and the ``push_log`` / ``push_state`
 
 The plan is ``sql/writeback/plan.sql`` (partners of one source x configured fields, joined to
 ``kpi_values`` of one period and to ``push_state``); this module converts each KPI value to the
-target field's type (:class:`Target`) and decides per cell: ``write`` (changed, or never written),
-``unchanged`` (equal to the value last written) or ``keep`` (no KPI value and ``clear_on_null``
-off: the field is left alone). Nothing here talks to a CRM: ``connectors/writeback.py`` sends the
-``write`` cells and reports each record's result back through :func:`record_results`.
+target field's type (:class:`Target`) and decides per cell, against the value the CRM holds now
+(read by the caller just before planning: a value a person edited in the CRM is seen):
+
+- ``write``: the CRM's value differs (or the record was not found, or ``force``);
+- ``unchanged``: the CRM already holds the value;
+- ``keep``: no KPI value and ``clear_on_null`` off: the field is left alone;
+- ``skip``: the field's policy forbids the write (``never``; ``if_empty`` and the CRM field
+  holds a value). ``force`` rewrites unchanged cells, never a policy's ``skip``.
+
+Without the CRM's values (``read_current=None``) the value last written (``push_state``) stands
+in for them. Optional extra cells carry the period (``kpi_period``, compared like a value) and
+the as-of day (``kpi_as_of``, written with a record's other written cells). Nothing here talks
+to a CRM: ``connectors/writeback.py`` sends the ``write`` cells and reports each record's result
+back through :func:`record_results`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from importlib import resources
+from typing import Any
 
 import pyarrow as pa
 
 from kpi_engine.kpis import KPIS
+from kpi_engine.periods import short_label
 from kpi_engine.store import Store
 
 #: KPIs measured as a ratio 0..1: written x100 into percent fields.
 RATIO_KPIS = frozenset(k.name for k in KPIS if k.unit.startswith("ratio"))
+#: KPIs that count deals: written without decimals into a field of no scale.
+COUNT_KPIS = frozenset(k.name for k in KPIS if k.unit == "deals")
+#: The extra cells a write-back may carry next to the KPI values.
+EXTRA_CELLS = ("kpi_period", "kpi_as_of")
+#: Reads the CRM's current values: record ids, fields -> record id -> field -> value.
+ReadCurrent = Callable[[Sequence[str], Sequence[str]], Mapping[str, Mapping[str, Any]]]
+
+
+def default_scale(kpi: str) -> int:
+    """Decimal places written into a number field that keeps any scale (HubSpot number
+    properties): 0 for deal counts, 2 for money, ratios, days and scores."""
+    return 0 if kpi in COUNT_KPIS else 2
+
+
+def period_text(grain: str, start: date, complete: bool = True) -> str:
+    """The period as a CRM user reads it: ``2017-Q4``, ``2017-10``, ``2017``; a period in
+    progress gets `` to date`` (``2026-Q4 to date``)."""
+    text = short_label(grain, start)
+    return text if complete else f"{text} to date"
 
 
 @dataclass(frozen=True)
@@ -36,12 +67,14 @@ class Target:
         percent: the field is a percent field (values 0..100): ratio KPIs are multiplied by 100.
         scale: decimal places the field keeps (values are rounded half up to it); ``None``: as
             computed (``kpi_values`` keeps 10 places).
+        policy: ``overwrite``, ``if_empty`` or ``never`` (see the module docstring).
     """
 
     kpi: str
     field: str
     percent: bool = False
     scale: int | None = None
+    policy: str = "overwrite"
 
     def convert(self, value: Decimal | None) -> Decimal | None:
         """A KPI value as the field will hold it (``None`` stays ``None``)."""
@@ -62,11 +95,19 @@ class PlanCell:
         record_id: the CRM record id (``partners.partner_id``).
         name: the partner's name.
         field / kpi: the target field and the KPI written into it.
-        kpi_value: the KPI in the period (``None``: no value).
-        old: the value last written (``None``: cleared, or never written: see ``was_pushed``).
-        new: ``kpi_value`` converted to the field's type.
-        was_pushed: a value was written before (``old`` is known).
-        action: ``write``, ``unchanged`` or ``keep``.
+        field / kpi: the target field and the KPI written into it (``kpi_period`` /
+            ``kpi_as_of`` for the extra cells).
+        kpi_value: the KPI in the period (``None``: no value, and for the extra cells).
+        old: the value the CRM holds now (``None``: empty), or without a CRM read the value
+            last written; a number as ``Decimal``, text as ``str``.
+        new: ``kpi_value`` converted to the field's type; the period text; the as-of day.
+        old_known: ``old`` is known (the CRM sent the record; or, without a CRM read, a value
+            was written before).
+        action: ``write``, ``unchanged``, ``keep`` or ``skip``.
+        policy: the field's policy.
+        state_stale: ``unchanged`` in the CRM, but ``push_state`` does not hold the value (a
+            write that landed after its push was killed, say): :func:`confirm_state` records
+            it without a write call.
     """
 
     record_id: str
@@ -74,10 +115,17 @@ class PlanCell:
     field: str
     kpi: str
     kpi_value: Decimal | None
-    old: Decimal | None
-    new: Decimal | None
-    was_pushed: bool
+    old: Decimal | str | None
+    new: Decimal | str | date | None
+    old_known: bool
     action: str
+    policy: str = "overwrite"
+    state_stale: bool = False
+
+    @property
+    def extra(self) -> bool:
+        """A ``kpi_period`` / ``kpi_as_of`` cell (not logged in ``push_log``)."""
+        return self.kpi in EXTRA_CELLS
 
 
 @dataclass
@@ -108,6 +156,9 @@ def plan(
     period_start: date | None,
     *,
     clear_on_null: bool = False,
+    read_current: ReadCurrent | None = None,
+    extras: Sequence[tuple[str, str, str | date]] = (),
+    force: bool = False,
 ) -> list[PlanCell]:
     """The plan for every live partner of ``source`` and every target field.
 
@@ -119,9 +170,15 @@ def plan(
         grain: the period's grain.
         period_start: the period (``None``: no KPI values; every cell has none).
         clear_on_null: a missing KPI value clears the field (else the field is kept).
+        read_current: called once with the planned record ids and every field planned; its
+            answer (record id -> field -> value) is what the cells compare against. ``None``:
+            compare against ``push_state``.
+        extras: ``(kind, field, value)`` for ``kpi_period`` (a text) / ``kpi_as_of`` (a day);
+            planned only when ``period_start`` is set.
+        force: write every cell a policy allows, equal or not.
 
     Returns:
-        Cells ordered by record id, then the configured field order.
+        Cells ordered by record id, then the configured field order (extras last).
     """
     con = store.con
     con.execute(
@@ -136,18 +193,87 @@ def plan(
         _sql("plan.sql"),
         {"source": source, "object": crm_object, "grain": grain, "period_start": period_start},
     ).fetchall()
+    extras = list(extras) if period_start is not None else []
+    current: Mapping[str, Mapping[str, Any]] | None = None
+    if read_current is not None:
+        ids = list(dict.fromkeys(r[0] for r in rows))
+        fields = [t.field for t in targets] + [f for _, f, _ in extras]
+        current = read_current(ids, fields) if ids and fields else {}
     by_field = {t.field: t for t in targets}
-    cells = []
-    for record_id, name, field, kpi, kpi_value, old, was_pushed in rows:
-        new = by_field[field].convert(kpi_value)
-        if new is None and not clear_on_null:
-            action = "keep"
-        elif was_pushed and old == new:
-            action = "unchanged"
+    cells: list[PlanCell] = []
+    names: dict[str, str | None] = {}
+    for record_id, name, field, kpi, kpi_value, pushed, was_pushed in rows:
+        target = by_field[field]
+        names[record_id] = name
+        new = target.convert(kpi_value)
+        if current is None:
+            old, known = pushed, bool(was_pushed)
         else:
-            action = "write"
-        cells.append(PlanCell(record_id, name, field, kpi, kpi_value, old, new, was_pushed, action))
+            record = current.get(record_id)
+            old, known = (_number(record.get(field)) if record else None), record is not None
+        action = _action(target.policy, old, new, known, clear_on_null, force)
+        stale = current is not None and action == "unchanged" and (not was_pushed
+                                                                    or pushed != new)
+        cells.append(PlanCell(record_id, name, field, kpi, kpi_value, old, new, known, action,
+                              target.policy, stale))
+    if extras:
+        cells = _with_extras(cells, names, extras, current, force)
     return cells
+
+
+def _action(policy: str, old: Any, new: Any, known: bool, clear_on_null: bool,
+            force: bool) -> str:
+    if new is None and not clear_on_null:
+        return "keep"
+    if policy == "never" or (policy == "if_empty" and known and old is not None):
+        return "skip"
+    if known and old == new and not force:
+        return "unchanged"
+    return "write"
+
+
+def _with_extras(
+    cells: list[PlanCell],
+    names: Mapping[str, str | None],
+    extras: Sequence[tuple[str, str, str | date]],
+    current: Mapping[str, Mapping[str, Any]] | None,
+    force: bool,
+) -> list[PlanCell]:
+    """Each record's cells followed by its extra cells: the period written when the CRM's text
+    differs, the as-of day when anything else of the record is written."""
+    by_record: dict[str, list[PlanCell]] = {}
+    for cell in cells:
+        by_record.setdefault(cell.record_id, []).append(cell)
+    out: list[PlanCell] = []
+    for record_id, own in by_record.items():
+        record = current.get(record_id) if current is not None else None
+        known = record is not None
+        added: list[PlanCell] = []
+        for kind, field, value in sorted(extras, key=lambda e: EXTRA_CELLS.index(e[0])):
+            raw = record.get(field) if record else None
+            old = None if raw in (None, "") else str(raw)
+            if kind == "kpi_period":
+                action = "unchanged" if known and old == value and not force else "write"
+            else:
+                written = any(c.action == "write" for c in own + added)
+                action = "write" if written else "unchanged"
+            added.append(PlanCell(record_id, names[record_id], field, kind, None, old, value,
+                                  known, action))
+        out += own + added
+    return out
+
+
+def _number(value: Any) -> Decimal | str | None:
+    """A CRM's field value as a number (``""`` / None: empty); text that is no number stays
+    text (it differs from every KPI value, so the cell is written)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, Decimal):
+        return value
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
 
 
 def start_push_run(
@@ -174,10 +300,13 @@ def record_results(
     now = datetime.now(UTC)
     log_rows, state_rows = [], []
     for cell, result in results:
+        if cell.extra:
+            continue
         log_rows.append({
             "run_id": run_id, "source": source, "object": crm_object,
             "record_id": cell.record_id, "field": cell.field, "kpi": cell.kpi,
-            "old_value": cell.old, "new_value": cell.new, "pushed_at": now,
+            "old_value": cell.old if isinstance(cell.old, Decimal) else None,
+            "new_value": cell.new, "pushed_at": now,
             "status": "written" if result.ok else "failed",
             "error_code": result.error_code, "message": result.message,
         })
@@ -188,6 +317,20 @@ def record_results(
     with store.transaction():
         _insert(store, "push_log", log_rows)
         _insert(store, "push_state", state_rows,
+                "ON CONFLICT (source, object, record_id, field) DO UPDATE SET "
+                "value = excluded.value, pushed_at = excluded.pushed_at, run_id = excluded.run_id")
+
+
+def confirm_state(store: Store, run_id: int, source: str, crm_object: str,
+                  cells: Iterable[PlanCell]) -> None:
+    """Record in ``push_state`` the values the CRM was found to hold already (cells marked
+    ``state_stale``), in one transaction; nothing is sent and nothing enters ``push_log``."""
+    now = datetime.now(UTC)
+    rows = [{"source": source, "object": crm_object, "record_id": c.record_id,
+             "field": c.field, "value": c.new, "pushed_at": now, "run_id": run_id}
+            for c in cells if c.state_stale and not c.extra]
+    with store.transaction():
+        _insert(store, "push_state", rows,
                 "ON CONFLICT (source, object, record_id, field) DO UPDATE SET "
                 "value = excluded.value, pushed_at = excluded.pushed_at, run_id = excluded.run_id")
 

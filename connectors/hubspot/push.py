@@ -3,8 +3,12 @@
 
 - Properties: ``GET /crm/v3/properties/companies`` gives each property's ``type`` (``number``),
   ``modificationMetadata.readOnlyValue`` and ``hubspotDefined`` (absent on custom properties).
-  Number properties keep the KPI's own scale (a win rate is written 0..1).
+  Number properties have no scale: the push loop rounds values (2 places, 0 for counts, unless
+  configured; a win rate is written 0..1 unless ``percent: true``).
   https://developers.hubspot.com/docs/api-reference/crm-properties-v3/guide
+- Current values: ``POST /crm/v3/objects/companies/batch/read`` (100 ids a call) before the
+  plan, so a value a person edited is seen.
+  https://developers.hubspot.com/docs/api-reference/crm-companies-v3/batch/post-crm-v3-objects-companies-batch-read
 - Missing properties are created with ``POST /crm/v3/properties/companies`` (``type: number``,
   ``fieldType: number``) in the ``partnerkpi`` group. A group no property definition names is
   created first (``POST /crm/v3/properties/companies/groups``; 409 Conflict: it exists already).
@@ -22,20 +26,31 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from datetime import date
 from typing import Any
 
-from connectors.base import FieldInfo, RecordResult, RecordUpdate
+from connectors.base import FieldInfo, FieldValue, RecordResult, RecordUpdate
 from connectors.errors import FatalAPIError
 from connectors.http import RetryPolicy
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.settings import HubSpotSettings, HubSpotWriteback
 
+#: ids per companies ``batch/read`` call (the API's limit)
+READ_LIMIT = 100
+#: HubSpot property type -> :attr:`FieldInfo.kind`.
+FIELD_KINDS = {"number": "number", "string": "text", "date": "date", "datetime": "datetime"}
 
-def property_value(value: Decimal | None) -> str:
-    """A number as HubSpot's property value string (``""`` clears the property)."""
+
+def property_value(value: FieldValue) -> str:
+    """A value as HubSpot's property value string (``""`` clears the property): a number
+    without exponent or trailing zeros, a day as ``YYYY-MM-DD`` (date properties take ISO
+    8601 days), text as is."""
     if value is None:
         return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, date):
+        return value.isoformat()
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "") else text
 
@@ -83,6 +98,7 @@ def _field_info(prop: Mapping[str, Any]) -> FieldInfo:
         name=str(prop["name"]), type=ptype,
         updateable=not meta.get("readOnlyValue") and not prop.get("calculated"),
         custom=not prop.get("hubspotDefined"), numeric=ptype == "number",
+        kind=FIELD_KINDS.get(ptype, "other"),
     )
 
 
@@ -108,6 +124,8 @@ class HubSpotPusher:
         self.client = client or HubSpotClient.from_settings(settings, policy)
         #: property groups known to exist (read with the property definitions)
         self._groups: set[str] = set()
+        #: ``batch/read`` requests sent for the current values (retries included)
+        self.read_calls = 0
 
     @property
     def write_calls(self) -> int:
@@ -120,6 +138,26 @@ class HubSpotPusher:
         found = [p for p in body.get("results") or [] if isinstance(p, Mapping) and p.get("name")]
         self._groups.update(str(p["groupName"]) for p in found if p.get("groupName"))
         return {str(p["name"]).lower(): _field_info(p) for p in found}
+
+    def read_values(self, record_ids: Sequence[str],
+                    fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The properties' current values: ``POST /crm/v3/objects/companies/batch/read``, 100
+        ids a call. Values are HubSpot's strings (``""`` / absent: empty -> ``None``); ids
+        HubSpot does not find (207, ``OBJECT_NOT_FOUND``) are absent."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(record_ids), READ_LIMIT):
+            chunk = list(record_ids[start:start + READ_LIMIT])
+            before = self.client.usage.calls
+            try:
+                answer = self.client.read_companies(chunk, list(fields))
+            finally:
+                self.read_calls += self.client.usage.calls - before
+            for item in answer.get("results") or []:
+                if not isinstance(item, Mapping) or item.get("id") is None:
+                    continue
+                props = item.get("properties") or {}
+                found[str(item["id"])] = {f: props.get(f) or None for f in fields}
+        return found
 
     def missing_field_hint(self, kpi: str, name: str) -> str:
         """How to create the missing property."""

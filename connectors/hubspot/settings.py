@@ -167,7 +167,7 @@ class HubSpotWriteback(WritebackTarget):
 
     @model_validator(mode="after")
     def _fields_allowed(self) -> HubSpotWriteback:
-        for kpi, name in self.fields.items():
+        for kpi, name in {**self.fields, **self.extra_fields()}.items():
             if not _HS_NAME.match(name):
                 msg = f"fields.{kpi}: {name!r} is not a HubSpot internal property name"
                 raise ValueError(msg)

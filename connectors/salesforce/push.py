@@ -11,7 +11,9 @@ Collections updates, read every record's result.
   order*; a failed record has ``success: false``, its ``errors`` (``statusCode``, ``message``)
   and no ``id``, so results are matched to records by position (case C-10).
   https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-update.html
-- A JSON ``null`` clears a field.
+- A JSON ``null`` clears a field; a ``kpi_period`` text goes as a string, a ``kpi_as_of`` day
+  as ``YYYY-MM-DD``.
+- Current values (what the plan compares against) are read first by :mod:`.read_back`.
 - Errors and retries as for the pulls: 429 / 5xx / dropped connections are retried
   (``Retry-After`` honoured) through :func:`connectors.http.call_with_retries` — safe, because
   setting a field to a value is idempotent; 401 logs in again once; 403
@@ -27,14 +29,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import requests
 
-from connectors.base import FieldInfo, RecordResult, RecordUpdate
+from connectors.base import FieldInfo, FieldValue, RecordResult, RecordUpdate
 from connectors.errors import ConfigError
 from connectors.http import RetryPolicy, call_with_retries
+from connectors.salesforce import read_back
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.http import send, with_relogin
 from connectors.salesforce.settings import SalesforceSettings, SalesforceWriteback
@@ -42,16 +46,22 @@ from connectors.secrets import load_secrets_file
 
 #: Salesforce field types that hold numbers.
 NUMERIC_TYPES = frozenset({"percent", "currency", "double", "int", "long"})
+#: Salesforce field type -> :attr:`FieldInfo.kind`.
+FIELD_KINDS = {**dict.fromkeys(NUMERIC_TYPES, "number"), "string": "text", "textarea": "text",
+               "date": "date", "datetime": "datetime"}
 
 
-def json_number(value: Decimal | None) -> int | float | None:
-    """A field value as a JSON number (``None`` clears the field).
+def json_number(value: FieldValue) -> int | float | str | None:
+    """A field value as JSON: a number (``None`` clears the field); a day as ``YYYY-MM-DD``;
+    text as is.
 
     Values are already rounded to the field's scale, so the float is the decimal's shortest
     repr (exact for the 18-digit fields Salesforce has).
     """
-    if value is None:
-        return None
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, date):
+        return value.isoformat()
     return int(value) if value == value.to_integral_value() else float(value)
 
 
@@ -127,6 +137,7 @@ class SalesforcePusher:
         self.client = client
         self.policy = client.policy
         self.write_calls = 0
+        self.read_calls = 0
 
     def describe_fields(self) -> dict[str, FieldInfo]:
         """The target object's fields from ``describe``, keyed by lower-cased API name."""
@@ -141,8 +152,18 @@ class SalesforcePusher:
                 custom=bool(f.get("custom")), numeric=ftype in NUMERIC_TYPES,
                 percent=ftype == "percent",
                 scale=int(scale) if scale is not None else None,
+                kind=FIELD_KINDS.get(ftype, "other"),
             )
         return fields
+
+    def read_values(self, record_ids: Sequence[str],
+                    fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The fields' current values, 2,000 records a call (:mod:`.read_back`)."""
+        def count() -> None:
+            self.read_calls += 1
+        return read_back.read_values(self.client, self.crm_object, record_ids, fields,
+                                     api_version=self.settings.api_version,
+                                     timeout=self.settings.timeout_seconds, on_call=count)
 
     def missing_field_hint(self, kpi: str, name: str) -> str:
         """How an admin creates the field."""

@@ -232,7 +232,7 @@ class SalesforceWriteback(WritebackTarget):
     @model_validator(mode="after")
     def _fields_allowed(self) -> SalesforceWriteback:
         allowed = {f.lower() for f in self.allow_standard_fields}
-        for kpi, name in self.fields.items():
+        for kpi, name in {**self.fields, **self.extra_fields()}.items():
             if not _SF_NAME.match(name):
                 msg = f"fields.{kpi}: {name!r} is not a Salesforce field API name"
                 raise ValueError(msg)

@@ -646,6 +646,8 @@ def test_properties_kpi_group_and_create_conflict(sandbox: Sandbox) -> None:
         "partner_quality_score": ("number", "number", "partnerkpi"),
         "partner_deals_won": ("number", "number", "partnerkpi"),
         "partner_won_amount": ("number", "number", "partnerkpi"),
+        "kpi_period": ("string", "text", "partnerkpi"),
+        "kpi_as_of": ("date", "date", "partnerkpi"),
     }
     new = PropertyCreate(
         name="partner_open_pipeline",

@@ -8,8 +8,10 @@ Nothing sleeps for real: every retry policy here records its waits.
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from crm_sandbox.server import Sandbox
 from jobs.config import AppConfig
 from kpi_engine.kpis import compute
 from kpi_engine.store import Store
+from tests.helpers.kpi_rows import insert_long_rows
 from tests.helpers.maven import write_config
 
 ENV = {
@@ -169,3 +172,91 @@ def sf_config(path: Path, **writeback: Any) -> AppConfig:
                                    "access_token_env": "WB_SF_ACCESS_TOKEN"}},
         "writeback": {"salesforce": {"fields": dict(SF_FIELDS), **writeback}},
     })
+
+RETRIEVE = f"{INSTANCE}/services/data/v60.0/composite/sobjects/Account"
+
+
+class MockOrg:
+    """A Salesforce org at the HTTP edge (``responses``) that keeps what it is sent: sObject
+    Collections updates change ``values``, retrieves answer from them (``null`` for an id it
+    does not hold when ``known`` is given and lacks it)."""
+
+    def __init__(self, known: set[str] | None = None) -> None:
+        self.values: dict[str, dict[str, Any]] = {}
+        self.known = known
+        self.updates: list[dict[str, Any]] = []
+        self.retrieves: list[dict[str, Any]] = []
+
+    def register(self, rsps: Any) -> None:
+        """Serve ``PATCH /composite/sobjects`` and ``POST /composite/sobjects/Account``."""
+        rsps.add_callback(rsps.PATCH, COLLECTIONS, callback=self._update)
+        rsps.add_callback(rsps.POST, RETRIEVE, callback=self._retrieve)
+
+    def _update(self, request: Any) -> tuple[int, dict[str, str], str]:
+        body = json.loads(request.body)
+        self.updates.append(body)
+        for r in body["records"]:
+            self.values.setdefault(r["id"], {}).update(
+                {k: v for k, v in r.items() if k not in ("attributes", "id")})
+        results = [{"id": r["id"], "success": True, "errors": []} for r in body["records"]]
+        return 200, {"Sforce-Limit-Info": "api-usage=10/15000"}, json.dumps(results)
+
+    def _retrieve(self, request: Any) -> tuple[int, dict[str, str], str]:
+        body = json.loads(request.body)
+        self.retrieves.append(body)
+        out: list[dict[str, Any] | None] = []
+        for rid in body["ids"]:
+            if self.known is not None and rid not in self.known:
+                out.append(None)
+                continue
+            held = self.values.get(rid, {})
+            out.append({"attributes": {"type": "Account"},
+                        **{f: (rid if f == "Id" else held.get(f)) for f in body["fields"]}})
+        return 200, {}, json.dumps(out)
+
+
+#: the Account fields / company properties the write-back tests may write
+SF_WRITTEN = (*SF_FIELDS.values(), "Partner_Deals_Won__c", "Partner_Won_Amount__c",
+              "Partner_KPI_Period__c", "Partner_KPI_As_Of__c")
+HS_WRITTEN = (*HS_FIELDS.values(), "partner_deals_won", "partner_won_amount", "kpi_period",
+              "kpi_as_of")
+
+
+def clear_written_fields(sb: Sandbox) -> None:
+    """Empty every write-back field on every partner in the sandbox (a CRM no push touched
+    yet): the session's sandbox is shared, and a push now plans against what the CRM holds."""
+    sf = sb.salesforce.store
+    with sf.lock:
+        for rec in sf.records.get("Account", {}).values():
+            for name in SF_WRITTEN:
+                if name in rec:
+                    rec[name] = None
+    for record in sb.hubspot.stores["companies"].by_id.values():
+        for name in HS_WRITTEN:
+            record.props.pop(name, None)
+
+
+@pytest.fixture(autouse=True)
+def fresh_crm_fields(request: pytest.FixtureRequest) -> None:
+    """Before each test that uses the Maven sandbox: its write-back fields emptied."""
+    if "maven" in request.fixturenames:
+        clear_written_fields(request.getfixturevalue("maven"))
+
+
+def seed_store(path: Path, source: str, partners: list[tuple[str, str]],
+               values: dict[str, dict[str, str]]) -> None:
+    """Partners of ``source`` and their 2017-Q4 KPIs (``values``: kpi -> id -> value)."""
+    with Store(path) as store:
+        store.upsert("partners", [{"source": source, "partner_id": pid, "name": name}
+                                  for pid, name in partners])
+        rows = [(pid, dict(partners).get(pid), kpi, v)
+                for kpi, by_id in values.items() for pid, v in by_id.items()]
+        insert_kpis(store, rows)
+
+
+def insert_kpis(store: Store, rows: list[tuple[str, str | None, str, str]]) -> None:
+    """(member, member name, kpi, value) rows of partner KPIs for 2017-Q4, in one statement."""
+    if not rows:
+        return
+    insert_long_rows(store, [("quarter", date(2017, 10, 1), date(2018, 1, 1), "partner", m, n, k,
+                               v, 10) for m, n, k, v in rows])

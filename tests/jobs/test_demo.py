@@ -71,8 +71,8 @@ def test_demo_leaves_stores_configs_and_reports(demo: tuple[Path, Result]) -> No
 
 def test_demo_push_plan_writes_nothing(demo: tuple[Path, Result]) -> None:
     _, result = demo
-    assert result.stdout.count("dry run: 18 fields to write, 0 unchanged, 0 kept; nothing written") \
-        == 2
+    assert result.stdout.count("dry run: 18 fields to write, 0 unchanged, 0 kept, 0 skipped by "
+                               "policy; 1 read calls; nothing written") == 2
     assert "Partner_Win_Rate__c" in result.stdout
     assert "partner_win_rate" in result.stdout
 

@@ -26,52 +26,27 @@ from crm_sandbox.world import Partner, World
 from jobs.config import AppConfig
 from jobs.run import push_targets
 from kpi_engine.store import Store
-from tests.helpers.kpi_rows import insert_long_rows
 from tests.helpers.writeback import (
     COLLECTIONS,
     DESCRIBE,
     DESCRIBE_BODY,
     HS_FIELDS,
+    RETRIEVE,
+    MockOrg,
     Sleeps,
     hs_source,
+    insert_kpis,
     policy,
+    seed_store,
     sf_config,
 )
 
 TODAY = date(2025, 6, 1)
 
 
-def seed_store(path: Path, source: str, partners: list[tuple[str, str]],
-               values: dict[str, dict[str, str]]) -> None:
-    """Partners of ``source`` and their 2017-Q4 KPIs (``values``: kpi -> id -> value)."""
-    with Store(path) as store:
-        store.upsert("partners", [{"source": source, "partner_id": pid, "name": name}
-                                  for pid, name in partners])
-        rows = [(pid, dict(partners).get(pid), kpi, v)
-                for kpi, by_id in values.items() for pid, v in by_id.items()]
-        insert_kpis(store, rows)
-
-
-def insert_kpis(store: Store, rows: list[tuple[str, str | None, str, str]]) -> None:
-    """(member, member name, kpi, value) rows of partner KPIs for 2017-Q4, in one statement."""
-    if not rows:
-        return
-    insert_long_rows(store, [("quarter", date(2017, 10, 1), date(2018, 1, 1), "partner", m, n, k,
-                               v, 10) for m, n, k, v in rows])
-
-
 @pytest.fixture
 def sf_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WB_SF_ACCESS_TOKEN", "00Dtest!token")
-
-
-def _ok_callback(seen: list[dict[str, Any]]) -> Any:
-    def answer(request: Any) -> tuple[int, dict[str, str], str]:
-        body = json.loads(request.body)
-        seen.append(body)
-        results = [{"id": r["id"], "success": True, "errors": []} for r in body["records"]]
-        return 200, {"Sforce-Limit-Info": "api-usage=10/15000"}, json.dumps(results)
-    return answer
 
 
 @responses.activate
@@ -84,9 +59,10 @@ def test_salesforce_bodies_batches_of_200_then_only_changed_fields(tmp_path: Pat
         "average_deal_size": {pid: f"{1000 + n}.125" for n, pid in enumerate(ids, start=1)},
         "quality_score": {pid: "50" for pid in ids},
     })
-    seen: list[dict[str, Any]] = []
+    org = MockOrg()
+    seen = org.updates
     responses.get(DESCRIBE, json=DESCRIBE_BODY)
-    responses.add_callback(responses.PATCH, COLLECTIONS, callback=_ok_callback(seen))
+    org.register(responses)
     config = sf_config(tmp_path / "s.duckdb")
     with Store(config.database) as store:
         (first,) = push_targets(config, store, today=TODAY, policy=policy())
@@ -100,7 +76,9 @@ def test_salesforce_bodies_batches_of_200_then_only_changed_fields(tmp_path: Pat
         "attributes": {"type": "Account"}, "id": "001XX0000000250AAA",
         "Partner_Win_Rate__c": 50, "Partner_Avg_Deal_Size__c": 1250.13,
         "Partner_Quality_Score__c": 50}
-    assert (first.records_written, first.write_calls) == (250, 2)
+    assert (first.records_written, first.write_calls, first.read_calls) == (250, 2, 1)
+    assert org.retrieves == [{"ids": ids, "fields": [
+        "Id", "Partner_Win_Rate__c", "Partner_Avg_Deal_Size__c", "Partner_Quality_Score__c"]}]
 
     # one KPI of two partners changes: one call, only those records, only that field
     with Store(config.database) as store:
@@ -134,7 +112,9 @@ def test_salesforce_c10_failure_attributed_by_input_position(tmp_path: Path) -> 
         {"success": True, "created": False, "id": C10_IDS[2], "errors": []},
     ]
     responses.get(DESCRIBE, json=DESCRIBE_BODY)
-    call = responses.patch(COLLECTIONS, json=c10)
+    MockOrg().register(responses)
+    responses.replace(responses.PATCH, COLLECTIONS, json=c10)
+    call = responses.registered()[1]
     fields = {"average_deal_size": "Partner_Avg_Deal_Size__c", "win_rate": "Partner_Win_Rate__c"}
     config = AppConfig.model_validate({
         **sf_config(tmp_path / "s.duckdb").model_dump(exclude={"writeback", "path"}),
@@ -163,6 +143,8 @@ def test_salesforce_429_is_retried_with_retry_after_and_recording_sleep(tmp_path
     seed_store(tmp_path / "s.duckdb", "salesforce", [(C10_IDS[0], "P1")],
                {"quality_score": {C10_IDS[0]: "12.5"}})
     responses.get(DESCRIBE, json=DESCRIBE_BODY)
+    responses.post(RETRIEVE, json=[{"attributes": {"type": "Account"}, "Id": C10_IDS[0],
+                                    "Partner_Quality_Score__c": None}])
     responses.patch(COLLECTIONS, status=429, headers={"Retry-After": "7"},
                     json=[{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "slow down"}])
     responses.patch(COLLECTIONS, json=[{"id": C10_IDS[0], "success": True, "errors": []}])
@@ -250,10 +232,12 @@ def test_hubspot_bodies_batches_of_100_from_250_partners(
     assert [len(b["inputs"]) for b in bodies] == [100, 100, 50]
     assert bodies[0]["inputs"][:3] == [
         {"id": ids[0], "properties": {"partner_win_rate": "0"}},
-        {"id": ids[1], "properties": {"partner_win_rate": "0.125"}},
+        {"id": ids[1], "properties": {"partner_win_rate": "0.13"}},  # 0.125: 2 places
         {"id": ids[2], "properties": {"partner_win_rate": "0.25"}}]
     assert [c for c in sb.calls if c[1].endswith("batch/update")] == [
         ("POST", "/crm/v3/objects/companies/batch/update")] * 3
-    assert (result.records_written, result.write_calls) == (250, 3)
+    assert (result.records_written, result.write_calls, result.read_calls) == (250, 3, 3)
+    assert [c for c in sb.calls if c[1].endswith("batch/read")] == [
+        ("POST", "/crm/v3/objects/companies/batch/read")] * 3
     assert sb.hubspot.record("companies", ids[249]).props["partner_win_rate"] == str(
         Decimal(249 % 7) / 8)

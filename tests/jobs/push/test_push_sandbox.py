@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -66,7 +66,7 @@ def test_push_dry_run_plans_the_six_salesforce_partners(maven: Sandbox, store_pa
     for c in result.cells:
         got.setdefault(c.record_id, [c.name])
         got[c.record_id].append(str(c.new))
-        assert (c.action, c.old, c.was_pushed) == ("write", None, False)
+        assert (c.action, c.old, c.old_known) == ("write", None, True)
     assert {k: tuple(v) for k, v in got.items()} == SF_EXPECTED
     kpis = kpis_of(store_path, "salesforce")
     for c in result.cells:
@@ -75,7 +75,9 @@ def test_push_dry_run_plans_the_six_salesforce_partners(maven: Sandbox, store_pa
         assert c.new == scaled.quantize(Decimal("0.01"))
 
 
-def test_push_dry_run_hubspot_keeps_the_kpi_scale(maven: Sandbox, store_path: Path) -> None:
+def test_push_dry_run_hubspot_rounds_money_and_ratios_to_2_places(
+    maven: Sandbox, store_path: Path
+) -> None:
     config = app_config(config_dict(maven, store_path))
     with Store(store_path) as store:
         (result,) = push_targets(config, store, target="hubspot", dry_run=True, today=TODAY,
@@ -83,10 +85,13 @@ def test_push_dry_run_hubspot_keeps_the_kpi_scale(maven: Sandbox, store_path: Pa
     kpis = kpis_of(store_path, "hubspot")
     assert len(result.cells) == 18
     assert {(c.record_id, c.kpi): c.new for c in result.cells} == {
-        k: v for k, v in kpis.items() if k[1] in HS_FIELDS}
-    first = result.cells[0]
-    assert (first.record_id, first.field, first.new) == (
-        "5000000001", "partner_win_rate", Decimal("0.5879828326"))
+        k: v.quantize(Decimal("0.01"), ROUND_HALF_UP) for k, v in kpis.items()
+        if k[1] in HS_FIELDS}
+    first, second = result.cells[:2]
+    assert (first.record_id, first.field, first.kpi_value, first.new) == (
+        "5000000001", "partner_win_rate", Decimal("0.5879828326"), Decimal("0.59"))
+    assert (second.field, second.kpi_value, second.new) == (
+        "partner_avg_deal_size", Decimal("2271.1532846715"), Decimal("2271.15"))
 
 
 def test_push_writes_salesforce_then_second_push_makes_no_write_call(
@@ -130,7 +135,8 @@ def test_push_writes_hubspot_then_second_push_makes_no_write_call(
         for (member, kpi), value in kpis.items():
             if kpi in HS_FIELDS:
                 props = maven.hubspot.record("companies", member).props
-                assert props[HS_FIELDS[kpi]] == format(value.normalize(), "f")
+                rounded = value.quantize(Decimal("0.01"), ROUND_HALF_UP).normalize()
+                assert props[HS_FIELDS[kpi]] == format(rounded, "f")
         maven.calls.clear()
         (second,) = push_targets(config, store, target="hubspot", today=TODAY, policy=policy())
     assert (second.write_calls, second.count("unchanged")) == (0, 18)

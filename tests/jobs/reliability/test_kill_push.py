@@ -5,8 +5,9 @@ companies) and computed is the template. Before each test the KPI fields of ever
 are cleared in the CRM; ``push`` is killed while a ``delay`` fault holds one of its requests.
 A held write is answered a second later: the CRM applies it although the client is gone (the
 ``push_state`` never heard of it). Then a normal ``push`` must take over the dead job's lock,
-exit 0, and leave ``push_state`` and every CRM field equal to one clean push; one more ``push``
-makes no write call, and the canonical tables are untouched.
+exit 0 (reading the CRM, it sends only what did not land, and records what did in
+``push_state``), and leave ``push_state`` and every CRM field equal to one clean push; one more
+``push`` makes no write call, and the canonical tables are untouched.
 """
 
 from __future__ import annotations
@@ -58,12 +59,13 @@ class PushKill:
 PUSH_KILLS = [
     PushKill("sf-describe-before-any-write", "GET", f"{API}/sobjects/Account/describe", 30,
              {"salesforce": 6, "hubspot": 6}),
+    # the held write landed: the next push reads the CRM, finds the values, sends nothing
     PushKill("sf-write-in-flight-applied-after-kill", "PATCH", f"{API}/composite/sobjects", 1.0,
-             {"salesforce": 6, "hubspot": 6}),
+             {"salesforce": 0, "hubspot": 6}),
     PushKill("sf-recorded-hs-describe", "GET", "/crm/v3/properties/companies", 30,
              {"salesforce": 0, "hubspot": 6}),
     PushKill("hs-write-in-flight-applied-after-kill", "POST",
-             "/crm/v3/objects/companies/batch/update", 1.0, {"salesforce": 0, "hubspot": 6}),
+             "/crm/v3/objects/companies/batch/update", 1.0, {"salesforce": 0, "hubspot": 0}),
 ]
 
 
@@ -194,8 +196,10 @@ def test_push_killed_then_resumed_equals_clean_push(
         again = run_cli(cfg, "push")
         assert again.returncode == 0, again.stderr
         assert again.stdout.splitlines() == [
-            "push salesforce: 0 written, 0 failed, 18 fields unchanged, 0 write calls",
-            "push hubspot: 0 written, 0 failed, 18 fields unchanged, 0 write calls",
+            "push salesforce: 0 written, 0 failed, 18 fields unchanged, 0 skipped by policy, 0 "
+            "write calls, 1 read calls",
+            "push hubspot: 0 written, 0 failed, 18 fields unchanged, 0 skipped by policy, 0 write "
+            "calls, 1 read calls",
         ]
         assert crm_values(sb, ids) == world.crm
     assert push_state(db) == world.push_state

@@ -187,3 +187,60 @@ def test_report_html_is_self_contained(store: Store, maven_store) -> None:
         assert f'id="{chart}"' in html
     assert re.search(r"won amount\s+\(USD\)", html)
     assert 4_500_000 < len(html.encode()) < 6_000_000
+
+
+def test_report_pipeline_without_amounts_falls_back_to_open_deal_counts(store: Store,
+                                                                        team_q4) -> None:
+    from kpi_engine.report import _charts
+
+    expected = sorted(((name, int(n)) for name, n in store.con.execute(
+        "SELECT member_name, value FROM kpi_values WHERE grain = 'quarter' AND "
+        "period_start = ? AND dimension = 'team' AND kpi = 'pipeline_open_count' AND value > 0",
+        [Q4]).fetchall()), key=lambda r: (-r[1], r[0]))
+    assert team_q4.pipeline_counts == expected
+    assert sum(n for _, n in expected) == kpi_value(store, "pipeline_open_count", "all",
+                                                    dimension="overall")
+    chart = next(c for c in _charts(team_q4) if c["id"] == "chart-pipeline")
+    assert chart["title"] == "Open deals by team at 2018-01-01 (count)"
+    assert chart["kpis"] == ["pipeline_open_count"]
+    assert '"tickformat":",d"' in chart["html"]
+
+
+def test_report_empty_chart_is_one_line_not_a_frame() -> None:
+    import plotly.graph_objects as go
+
+    from kpi_engine.report import _figure_html, _say_empty
+
+    fig = go.Figure(go.Bar(x=[], y=[]))
+    _say_empty(fig, "No deal open at 2018-01-01 & after.")
+    assert _figure_html(fig, "chart-x") == (
+        '<p class="chart-empty" id="chart-x" data-empty="true">No deal open at 2018-01-01 '
+        "&amp; after.</p>")
+    drawn = _figure_html(go.Figure(go.Bar(x=[1], y=[2])), "chart-y")
+    assert 'id="chart-y"' in drawn
+    assert '"responsive": true' in drawn
+    assert "chart-empty" not in drawn
+
+
+@pytest.mark.parametrize(("grain", "start", "label"), [
+    ("quarter", date(2017, 10, 1), "2017-Q4"), ("month", date(2017, 5, 1), "2017-05"),
+    ("year", date(2017, 1, 1), "2017")], ids=["quarter", "month", "year"])
+def test_report_period_ticks_are_short_labels(grain: str, start: date, label: str) -> None:
+    import plotly.graph_objects as go
+
+    from kpi_engine.report import _period_axis
+
+    fig = go.Figure()
+    assert _period_axis(fig, grain, [start]) == [label]
+    assert (fig.layout.xaxis.type, fig.layout.xaxis.tickangle) == ("category", 0)
+    many = [date(2017, m, 1) for m in range(1, 10)]
+    _period_axis(fig, "month", many)
+    assert fig.layout.xaxis.tickangle == -45  # nine labels: turned so they never overlap
+
+
+def test_report_quality_chart_with_no_ranked_member_says_why(store: Store, maven_store) -> None:
+    html = build_report(store, maven_store.settings, period=date(2016, 11, 15), dimension="team")
+    assert ('<p class="chart-empty" id="chart-quality-score" data-empty="true">No team member '
+            "has 5 or more closed deals in the period, so none has a quality score "
+            "(kpis.quality_score.min_closed_deals).</p>") in html
+    assert 'id="chart-win-rate" class="plotly-graph-div' in html  # members, scored or not
