@@ -82,6 +82,9 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("quality_score", "quality_score", "fam_quality", "score 0..100", overall=False),
     Kpi("quality_score_change", "quality_score", "fam_quality", "score points", overall=False),
     Kpi("deal_success_rate", "deal_success", "fam_success", "ratio 0..1"),
+    *(Kpi(f"waterfall_{bucket}", "pipeline_waterfall", "fam_waterfall", "reporting currency", 0)
+      for bucket in ("start", "created", "pulled_in", "increased", "decreased", "pushed_out",
+                     "lost", "won", "end")),
 )
 KPI_NAMES = tuple(k.name for k in KPIS)
 
