@@ -21,7 +21,7 @@ from typing import Any
 from connectors.bad_records import check_references
 from connectors.base import Connector, Page
 from connectors.errors import LimitReachedError, SnapshotError
-from kpi_engine.store import Store, UpsertStats, missing_share
+from kpi_engine.store import HISTORY_TABLES, Store, UpsertStats, missing_share
 
 
 @dataclass
@@ -111,10 +111,12 @@ def _commit(
             rejects=(astuple(r) for r in rejects), run_id=run_id,
         )
     for table, stats in counts.tables.items():
+        result.tables.setdefault(table, UpsertStats()).add(stats)
+        if table in HISTORY_TABLES:  # field history rides along: counted in tables only
+            continue
         result.inserted += stats.inserted
         result.updated += stats.updated
         result.unchanged += stats.unchanged
-        result.tables.setdefault(table, UpsertStats()).add(stats)
     result.deleted += counts.deleted
     result.rejected += counts.rejected
     known.add(page)
