@@ -102,3 +102,46 @@ def test_maven_waterfall_balances_for_every_member_and_period(store: Store) -> N
     # Maven's open deals have no close date: no deal is in a period's pipeline at its end
     [(ends,)] = store.con.execute("SELECT sum(waterfall_end_n) FROM kpi_wide").fetchall()
     assert ends == 0
+
+
+def _maven_q4_waterfall() -> dict[str, tuple[int, int]]:
+    # Maven's open deals have no close date: the quarter's pipeline is the deals closed in it,
+    # in it at the start when engaged before the quarter, else created in it
+    out = {b: [0, 0] for b in ("start", "created", "won", "lost", "end")}
+    with (MAVEN / "sales_pipeline.csv").open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["deal_stage"] not in ("Won", "Lost") or _quarter(row["close_date"]) != Q4:
+                continue
+            amount = int(row["close_value"] or 0)
+            entry = "start" if row["engage_date"] < "2017-10-01" else "created"
+            for bucket in (entry, "won" if row["deal_stage"] == "Won" else "lost"):
+                out[bucket][0] += amount
+                out[bucket][1] += 1
+    return {b: (v, n) for b, (v, n) in out.items()}
+
+
+Q4 = date(2017, 10, 1)
+
+
+def test_maven_report_shows_the_waterfall_and_yoy_columns(maven_store) -> None:
+    from kpi_engine.report import YOY_COLUMNS, build_report, report_data
+
+    with maven_store.open() as store:
+        data = report_data(store, maven_store.settings, dimension="team")
+        html = build_report(store, maven_store.settings, dimension="team")
+        yoy = store.con.execute(
+            "SELECT member, kpi, yoy_change, yoy_ratio FROM kpi_value_changes WHERE grain = "
+            "'quarter' AND period_start = ? AND dimension = 'team'", [Q4]).fetchall()
+    expected = _maven_q4_waterfall()
+    overall = data.waterfall["All"]
+    assert {b: (int(v), n) for b, (v, n) in overall.items() if b in expected} == expected
+    assert expected["won"] == (2802496, 1196)
+    assert list(data.waterfall)[1:] == [r.member_name for r in data.leaderboard]
+    by_member = {(m, k): (c, r) for m, k, c, r in yoy}
+    for row in data.leaderboard:
+        for kpi, _, _ in YOY_COLUMNS:
+            assert data.yoy[row.member][kpi] == by_member[(row.member, kpi)]
+    assert data.year_ago_start == date(2016, 10, 1)
+    assert 'id="chart-waterfall"' in html
+    assert "won amount YoY" in html
+    assert html.count('data-yoy="won_amount"') == len(data.leaderboard) + 1
