@@ -87,7 +87,7 @@ WITH b AS (
            created_at >= t_start AS created_in
     FROM wf_states
 ),
-rows AS (
+bucketed AS (
     SELECT b.*, 'start' AS bucket, a_s AS amount FROM b WHERE in_s
     UNION ALL
     SELECT b.*, 'created', a_e FROM b WHERE NOT in_s AND (in_e OR closed_in) AND created_in
@@ -108,7 +108,7 @@ rows AS (
 )
 SELECT period_start, deal_key, source, deal_id, p_id, o_id, t_id, u_id, c_id, bucket, amount,
        amount_start, amount_end, close_start, close_end
-FROM rows;
+FROM bucketed;
 
 DROP TABLE wf_candidates;
 DROP TABLE wf_states;
