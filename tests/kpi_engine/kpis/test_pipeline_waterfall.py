@@ -127,3 +127,53 @@ def test_waterfall_same_instant_versions_follow_crm_order(store):
                        _version("K", "close_date", 0, "2024-01-02", "2024-11-10")])
     compute_kpis(store, grains=["quarter"], as_of="2024-08-01")
     assert kpi(store, "quarter", Q2, "partner", "P1", "waterfall_start") == (Decimal(10), 1)
+
+
+def test_waterfall_export_deals_cli_lists_each_bucket(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+    from kpi_engine.store import Store
+    from tests.helpers.maven import maven_config, write_config
+
+    database = tmp_path / "w.duckdb"
+    with Store(database) as store:
+        _seed_partner(store)
+        compute_kpis(store, as_of="2024-08-01")
+    config = write_config(tmp_path / "c.yaml", maven_config(database))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--config", str(config), "export", "--kpi", "pipeline_waterfall",
+                                 "--member", "P1", "--period", "2024-05-15", "--deals"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[:6] == [
+        "bucket,source,deal_id,deal_name,amount,close_date_start,close_date_end,amount_start,"
+        "amount_end",
+        "start,csv,A,,100,2024-06-15,2024-06-15,100,150",
+        "start,csv,B,,200,2024-05-30,2024-05-30,200,120",
+        "start,csv,E,,500,2024-05-20,2024-08-20,500,550",
+        "start,csv,F,,600,2024-04-30,2024-05-15,600,600",
+        "start,csv,G,,700,2024-06-05,2024-06-05,700,750",
+    ]
+    assert [line.split(",")[0] for line in lines[6:]] == [
+        "created", "created", "pulled_in", "increased", "increased", "decreased", "pushed_out",
+        "lost", "won", "won", "end", "end", "end", "end"]
+    # the buckets of the same period through the KPI export, with their change columns
+    result = runner.invoke(cli, ["--config", str(config), "export", "--kpi", "pipeline_waterfall",
+                                 "--grain", "quarter", "--dimension", "partner", "--period",
+                                 "2024-05-15", "--change"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in result.output.splitlines()]
+    assert rows[0][-6:] == ["previous", "change", "change_ratio", "year_ago", "yoy_change",
+                            "yoy_ratio"]
+    p1 = {r[5]: r for r in rows[1:] if r[3] == "P1"}
+    assert sorted(p1) == sorted(f"waterfall_{b}" for b in BUCKETS)
+    # value 970 (4 deals); in Q1 no P1 deal had a close date in Q1: previous 0, no ratio
+    assert p1["waterfall_end"][6:8] == ["970", "4"]
+    assert p1["waterfall_end"][9:12] == ["0", "970", ""]
+    # no quarter a year earlier was computed: the year-ago columns are empty
+    assert p1["waterfall_end"][12:] == ["", "", ""]
+    bad = runner.invoke(cli, ["--config", str(config), "export", "--kpi", "won_amount",
+                              "--member", "P1", "--deals"])
+    assert bad.exit_code != 0
+    assert "--deals needs --kpi pipeline_waterfall" in bad.output
