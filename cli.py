@@ -380,8 +380,8 @@ def export_cmd(ctx: click.Context, fmt: str, output: str, grain, dimension, kpi,
     period_status (complete or to date)."""
     config = _config(ctx)
     if deals and (kpi != WATERFALL or member is None or period in (COMPLETE, ALL)):
-        raise _Failed(f"--deals needs --kpi {WATERFALL}, --member and --period latest, current "
-                      "or a date")
+        msg = f"--deals needs --kpi {WATERFALL}, --member and --period latest, current or a date"
+        raise _Failed(msg)
     which = _period_option(period, (COMPLETE, ALL))
     try:
         with open_store(config, read_only=True) as store:

@@ -256,8 +256,8 @@ def change_view_sql() -> str:
             ratio = "change_ratio" if change == "change" else "yoy_ratio"
             cols.append(f"    w.{k.name} - ({earlier}) AS {change}_{k.name}")
             cols.append(
-                f"    CAST(CASE WHEN ({earlier}) <> 0 THEN (w.{k.name} - ({earlier})) / ({earlier}) END "
-                f"AS {CHANGE_RATIO_TYPE}) AS {ratio}_{k.name}")
+                f"    CAST(CASE WHEN ({earlier}) <> 0 THEN (w.{k.name} - ({earlier})) / "
+                f"({earlier}) END AS {CHANGE_RATIO_TYPE}) AS {ratio}_{k.name}")
     order = ", ".join(change_columns())
     return (
         "CREATE OR REPLACE VIEW bi.kpi_changes AS\n"
@@ -304,10 +304,10 @@ def value_changes_view_sql() -> str:
         "     AND y.period_start = CAST(v.period_start - INTERVAL 1 YEAR AS DATE)\n"
         "     AND y.dimension = v.dimension AND y.member = v.member AND y.kpi = v.kpi\n)\n"
         "SELECT *, value - previous AS change,\n"
-        f"       CAST(CASE WHEN previous <> 0 THEN (value - previous) / previous END AS {VALUE_TYPE})"
-        " AS change_ratio,\n"
+        "       CAST(CASE WHEN previous <> 0 THEN (value - previous) / previous END "
+        f"AS {VALUE_TYPE}) AS change_ratio,\n"
         "       value - year_ago AS yoy_change,\n"
-        f"       CAST(CASE WHEN year_ago <> 0 THEN (value - year_ago) / year_ago END AS {VALUE_TYPE})"
-        " AS yoy_ratio\n"
+        "       CAST(CASE WHEN year_ago <> 0 THEN (value - year_ago) / year_ago END "
+        f"AS {VALUE_TYPE}) AS yoy_ratio\n"
         "FROM x;\n"
     )

@@ -29,8 +29,8 @@ from markupsafe import Markup, escape
 
 from kpi_engine.errors import EngineError
 from kpi_engine.leaderboard import LEADERBOARD_KPIS, LeaderRow, leaderboard
-from kpi_engine.report_waterfall import waterfall_chart, waterfall_series, year_over_year
 from kpi_engine.periods import CURRENT, LATEST, Period, choose_period, reporting_today
+from kpi_engine.report_waterfall import waterfall_chart, waterfall_series, year_over_year
 from kpi_engine.settings import KpiSettings
 from kpi_engine.status import store_status
 from kpi_engine.store import Store

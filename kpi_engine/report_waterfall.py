@@ -29,7 +29,8 @@ def waterfall_series(
 
     Args:
         store: the store.
-        grain, start: the period.
+        grain: the period's grain.
+        start: the period's first day.
         dimension: the report's dimension.
         members: (member id, member name) to include after ``All`` (the overall member).
 

@@ -8,10 +8,10 @@ Streams, in pull order (see :mod:`connectors.hubspot.streams` and ``README.md`` 
 - ``currency_rates``: the configured rates.
 - ``deals``: incremental keyset search on ``hs_lastmodifieddate`` from watermark - lookback;
   each page carries the deals, their ``stage_history`` (batch read with
-  ``propertiesWithHistory`` for dealstage, amount, closedate and pipeline, only for the deals of the page; a first sync reads the
-  list endpoint with the history in its pages instead) and any partner company
-  met through the association label, and commits with its watermark. The watermark is never
-  later than the sync's start (C-02).
+  ``propertiesWithHistory`` for dealstage, amount, closedate and pipeline, only for the deals
+  of the page; a first sync reads the list endpoint with the history in its pages instead) and
+  any partner company met through the association label, and commits with its watermark. The
+  watermark is never later than the sync's start (C-02).
 - ``archived_deals``: ``GET /crm/v3/objects/deals?archived=true`` every run; those deals are
   flagged deleted (archiving leaves ``hs_lastmodifieddate`` alone: C-06).
 """
@@ -200,8 +200,9 @@ class HubSpotConnector:
         10,000 cap, no search pacing). Pages commit without a watermark; the last one sets it
         to min(latest modified time seen, the sync's start): a crash before the end leaves no
         watermark, so the next run is a clean first sync again (unchanged rows cost nothing).
-        Each page asks for the history too (``propertiesWithHistory``: R.HISTORY_PROPERTIES, 50 deals
-        a page): one call per 50 deals instead of a list call per 100 plus a batch read per 50."""
+        Each page asks for the history too (``propertiesWithHistory``: HISTORY_PROPERTIES, 50
+        deals a page): one call per 50 deals instead of a list call per 100 plus a batch read
+        per 50."""
         def fetch(after: str | None) -> dict[str, Any]:
             return self.client.list_deals(archived=False, after=after, properties=properties,
                                           limit=min(self.settings.page_size, HISTORY_BATCH),

@@ -286,15 +286,15 @@ def deal_history_rows(deal: Mapping[str, Any], ctx: Context,
     warning naming it."""
     did = str(deal["id"])
     rows = []
-    for field, name in (("amount", "amount"), ("close_date", "closedate"),
-                        ("pipeline", "pipeline")):
+    for column, name in (("amount", "amount"), ("close_date", "closedate"),
+                         ("pipeline", "pipeline")):
         for order, stamp, raw in _versions(deal, name):
-            row: dict[str, Any] = {"source": SOURCE, "deal_id": did, "field": field,
+            row: dict[str, Any] = {"source": SOURCE, "deal_id": did, "field": column,
                                    "crm_order": order, "changed_at": stamp}
             try:
-                if field == "amount":
+                if column == "amount":
                     row["value_amount"] = parse_amount(raw)
-                elif field == "close_date":
+                elif column == "close_date":
                     row["value_date"] = close_date(raw, ctx.portal_zone, ctx.midnight_utc_is_date)
                 else:
                     row["value_text"] = raw

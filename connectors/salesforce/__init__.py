@@ -39,8 +39,8 @@ from connectors.salesforce.push import SalesforcePusher
 from connectors.salesforce.rows import (
     RowContext,
     deal_row,
-    flatten,
     field_history_rows,
+    flatten,
     history_row,
     is_deleted,
     key,

@@ -70,17 +70,21 @@ def _seed_partner(store) -> None:
              close_date="2024-05-01", is_deleted=True),
     ]
     history = [
-        _version("A", "amount", 0, "2024-01-10", 100), _version("A", "amount", 1, "2024-05-01", 150),
+        _version("A", "amount", 0, "2024-01-10", 100),
+        _version("A", "amount", 1, "2024-05-01", 150),
         _version("A", "close_date", 0, "2024-01-10", "2024-06-15"),
-        _version("B", "amount", 0, "2024-02-01", 200), _version("B", "amount", 1, "2024-04-20", 120),
+        _version("B", "amount", 0, "2024-02-01", 200),
+        _version("B", "amount", 1, "2024-04-20", 120),
         _version("D", "close_date", 0, "2024-03-01", "2024-09-15"),
         _version("D", "close_date", 1, "2024-05-05", "2024-06-10"),
-        _version("E", "amount", 0, "2024-03-05", 500), _version("E", "amount", 1, "2024-06-01", 550),
+        _version("E", "amount", 0, "2024-03-05", 500),
+        _version("E", "amount", 1, "2024-06-01", 550),
         _version("E", "close_date", 0, "2024-03-05", "2024-05-20"),
         _version("E", "close_date", 1, "2024-06-01", "2024-08-20"),
         _version("F", "close_date", 0, "2024-01-20", "2024-04-30"),
         _version("F", "close_date", 1, "2024-04-28", "2024-05-15"),
-        _version("G", "amount", 0, "2024-02-10", 700), _version("G", "amount", 1, "2024-06-01", 750),
+        _version("G", "amount", 0, "2024-02-10", 700),
+        _version("G", "amount", 1, "2024-06-01", 750),
     ]
     seed(store, deals, deal_history=history)
 

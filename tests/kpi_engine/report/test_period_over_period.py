@@ -49,13 +49,14 @@ def test_maven_year_over_year_equals_independent_computation(store: Store) -> No
         "FROM kpi_value_changes WHERE grain = 'quarter' AND dimension = 'owner' "
         "AND kpi IN ('won_amount', 'win_rate')").fetchall()
     checked = 0
-    for member, start, kpi, value, year_ago, yoy_change, yoy_ratio in rows:
+    for member, start, kpi, _value, year_ago, yoy_change, yoy_ratio in rows:
         before = date(start.year - 1, start.month, 1)
         if before not in computed:
             assert (year_ago, yoy_change, yoy_ratio) == (None, None, None)
             continue
         if kpi == "won_amount":
-            now, then = Fraction(won_amount[(member, start)]), Fraction(won_amount[(member, before)])
+            now = Fraction(won_amount[(member, start)])
+            then = Fraction(won_amount[(member, before)])
         else:
             n_now, n_then = closed[(member, start)], closed[(member, before)]
             now = Fraction(won[(member, start)], n_now) if n_now else None
