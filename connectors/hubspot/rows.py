@@ -239,15 +239,15 @@ HISTORY_PROPERTIES = ["dealstage", "amount", "closedate", "pipeline"]
 
 
 def _versions(deal: Mapping[str, Any], name: str) -> list[tuple[str, datetime, str | None]]:
-    """(crm_order, timestamp, value) of a property's versions, oldest first. HubSpot lists them
-    newest first; ``crm_order`` is the position counted from the oldest, 10 zero-padded digits."""
+    """(crm_order, timestamp, value) of a property's versions, in HubSpot's order (newest
+    first); ``crm_order`` is the position counted from the oldest, 10 zero-padded digits."""
     versions = (deal.get("propertiesWithHistory") or {}).get(name) or []
     out = []
     for position, entry in enumerate(versions):
         stamp = parse_instant(entry.get("timestamp"))
         if stamp is not None:
             out.append((f"{len(versions) - 1 - position:010d}", stamp, entry.get("value") or None))
-    return sorted(out, key=lambda v: (v[1], v[0]))
+    return out
 
 
 def history_rows(deal: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -271,10 +271,11 @@ def history_rows(deal: Mapping[str, Any]) -> list[dict[str, Any]]:
         if not stage:
             continue
         before = [p for p in pipelines if p[1] <= entered]
+        # the latest version at or before the stage's, else (none yet) the oldest
+        held = max(before, key=lambda p: (p[1], p[0])) if before else (
+            min(pipelines, key=lambda p: (p[1], p[0])) if pipelines else None)
         rows.append({"source": SOURCE, "deal_id": did, "stage": stage, "entered_at": entered,
-                     "crm_order": order,
-                     "pipeline": (before[-1][2] if before else pipelines[0][2])
-                     if pipelines else None})
+                     "crm_order": order, "pipeline": held[2] if held else None})
     return rows
 
 
