@@ -75,3 +75,18 @@ def test_demo_push_plan_writes_nothing(demo: tuple[Path, Result]) -> None:
         == 2
     assert "Partner_Win_Rate__c" in result.stdout
     assert "partner_win_rate" in result.stdout
+
+
+def test_demo_reports_show_the_pipeline_waterfall(demo: tuple[Path, Result]) -> None:
+    workdir, _ = demo
+    for crm in ("salesforce", "hubspot"):
+        html = (workdir / f"{crm}-report.html").read_text(encoding="utf-8")
+        assert 'id="chart-waterfall"' in html
+        assert "Pipeline waterfall of the quarter (USD)" in html
+        with Store(workdir / f"{crm}.duckdb", read_only=True) as store:
+            [(won, n)] = store.con.execute(
+                "SELECT value, n FROM kpi_values WHERE grain = 'quarter' AND period_start = "
+                "DATE '2017-10-01' AND dimension = 'overall' AND kpi = 'waterfall_won'").fetchall()
+        # the data set's won amount of 2017 Q4, in the chart's "won" bar label
+        assert (won, n) == (2802496, 1196)
+        assert "2,802,496 (1196 deals)" in html
