@@ -66,27 +66,46 @@ def waterfall_chart(series: dict[str, dict[str, tuple[Decimal, int]]], currency:
     fig = go.Figure()
     names = list(series)
     for i, (name, buckets) in enumerate(series.items()):
+        peak = max((abs(v) for v, _ in buckets.values()), default=Decimal(0))
         values = [float(-buckets[b][0] if b in SUBTRACTED else buckets[b][0])
                   for b in BUCKETS[:-1]]
         fig.add_trace(go.Waterfall(
             name=name, visible=i == 0, orientation="v",
             measure=["absolute", *["relative"] * (len(BUCKETS) - 2), "total"],
             x=[LABELS[b] for b in BUCKETS], y=[*values, 0.0],
-            text=[f"{buckets[b][0]:,.0f} ({buckets[b][1]} deals)" for b in BUCKETS],
-            textposition="outside",
-            hovertemplate="%{x}: %{text}<extra>" + name + "</extra>",
+            text=[f"{buckets[b][0]:,.0f}<br>{buckets[b][1]} deals" for b in BUCKETS],
+            # inside the bars tall enough to hold it, above (below) the others
+            textposition=["inside" if abs(buckets[b][0]) * 6 > peak else "outside"
+                          for b in BUCKETS],
+            cliponaxis=False, textangle=0,
+            hovertemplate="%{x}<br>%{text}<extra>" + name + "</extra>",
             increasing={"marker": {"color": "#2ca02c"}},
             decreasing={"marker": {"color": "#d62728"}},
             totals={"marker": {"color": "#1f77b4"}}))
+    ranges = [_axis_range(buckets) for buckets in series.values()]
     if len(names) > 1:
         fig.update_layout(updatemenus=[{
             "buttons": [{"label": name, "method": "update",
-                         "args": [{"visible": [j == i for j in range(len(names))]}]}
+                         "args": [{"visible": [j == i for j in range(len(names))]},
+                                  {"yaxis.range": ranges[i]}]}
                         for i, name in enumerate(names)],
-            "direction": "down", "x": 0, "xanchor": "left", "y": 1.15, "yanchor": "top"}])
-    fig.update_layout(height=380, showlegend=False)
+            "direction": "down", "x": 1, "xanchor": "right", "y": 1.22, "yanchor": "top"}])
+    fig.update_layout(height=400, showlegend=False, uniformtext={"minsize": 10, "mode": "show"})
+    if ranges:
+        fig.update_yaxes(range=ranges[0])
     fig.update_yaxes(title_text=f"pipeline ({currency})", tickformat=",.0f")
     return fig
+
+
+def _axis_range(buckets: dict[str, tuple[Decimal, int]]) -> list[float]:
+    """The y range of one series: its running total's low and high, with room for the labels."""
+    total, low, high = Decimal(0), Decimal(0), Decimal(0)
+    for b in BUCKETS[:-1]:
+        total += -buckets[b][0] if b in SUBTRACTED else buckets[b][0]
+        low, high = min(low, total), max(high, total)
+    span = (high - low) or Decimal(1)
+    return [float(low - span * Decimal("0.15")) if low < 0 else 0.0,
+            float(high + span * Decimal("0.2"))]
 
 
 def year_over_year(
