@@ -373,17 +373,19 @@ class CsvConnector:
         settings: ``sources.csv``.
         reporting_currency: the currency of amounts when neither a currency column nor
             ``sources.csv.currency`` says otherwise.
+        now: the sync's start, UTC (default: now): the time of its pipeline snapshot.
     """
 
     source = SOURCE
     atomic = True
 
-    def __init__(self, settings: CsvSettings, reporting_currency: str) -> None:
+    def __init__(self, settings: CsvSettings, reporting_currency: str,
+                 now: datetime | None = None) -> None:
         self.settings = settings
         self.currency = settings.currency or reporting_currency
         self.reporting_currency = reporting_currency
         self.values = _Values(settings)
-        self.started = datetime.now(UTC)
+        self.started = now or datetime.now(UTC)
 
     def streams(self) -> Sequence[Stream]:
         """stages, currency_rates, owners, partners, deals, leads (those configured)."""
