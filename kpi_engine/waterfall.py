@@ -116,16 +116,23 @@ def drilldown(
             if step.grain:
                 store.con.execute(step.sql)
         where = "true" if dimension == "overall" else f"w.{_MEMBER_COLUMN[dimension]} = m.mid"
-        order = " ".join(f"WHEN '{b}' THEN {i}" for i, b in enumerate(BUCKETS))
+        buckets = " UNION ALL ".join(
+            f"SELECT '{b}' AS bucket, {i} AS k, * FROM chosen WHERE b_{b} IS NOT NULL"
+            for i, b in enumerate(BUCKETS))
+        amount = "CASE bucket " + " ".join(f"WHEN '{b}' THEN b_{b}" for b in BUCKETS) + " END"
         rows = store.con.execute(
             f"""
-            SELECT w.bucket, w.source, w.deal_id, d.name, w.amount, w.close_start, w.close_end,
-                   w.amount_start, w.amount_end
-            FROM wf_deals w
-            JOIN dim_members m ON m.dimension = ? AND m.member = ?
-            JOIN deals d ON d.source = w.source AND d.deal_id = w.deal_id
-            WHERE w.period_start = ? AND {where}
-            ORDER BY CASE w.bucket {order} END, w.source, w.deal_id
+            WITH chosen AS (
+                SELECT w.* FROM wf_deals w
+                JOIN dim_members m ON m.dimension = ? AND m.member = ?
+                WHERE w.period_start = ? AND {where}
+            ),
+            listed AS ({buckets})
+            SELECT l.bucket, l.source, l.deal_id, d.name, {amount}, l.close_start, l.close_end,
+                   l.amount_start, l.amount_end
+            FROM listed l
+            JOIN deals d ON d.source = l.source AND d.deal_id = l.deal_id
+            ORDER BY l.k, l.source, l.deal_id
             """,
             [dimension, "all" if dimension == "overall" else member, period_start],
         ).fetchall()

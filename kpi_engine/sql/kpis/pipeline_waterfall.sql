@@ -22,39 +22,30 @@
 -- scratch: wf_sets
 CREATE OR REPLACE TEMP TABLE wf_sets AS
 SELECT period_start AS k, p_id, o_id, t_id, u_id, c_id,
-       sum(CASE WHEN bucket = 'start' THEN amount ELSE 0 END) AS w_start,
-       sum(CASE WHEN bucket = 'start' THEN 1 ELSE 0 END) AS w_start_n,
-       sum(CASE WHEN bucket = 'created' THEN amount ELSE 0 END) AS w_created,
-       sum(CASE WHEN bucket = 'created' THEN 1 ELSE 0 END) AS w_created_n,
-       sum(CASE WHEN bucket = 'pulled_in' THEN amount ELSE 0 END) AS w_pulled_in,
-       sum(CASE WHEN bucket = 'pulled_in' THEN 1 ELSE 0 END) AS w_pulled_in_n,
-       sum(CASE WHEN bucket = 'increased' THEN amount ELSE 0 END) AS w_increased,
-       sum(CASE WHEN bucket = 'increased' THEN 1 ELSE 0 END) AS w_increased_n,
-       sum(CASE WHEN bucket = 'decreased' THEN amount ELSE 0 END) AS w_decreased,
-       sum(CASE WHEN bucket = 'decreased' THEN 1 ELSE 0 END) AS w_decreased_n,
-       sum(CASE WHEN bucket = 'pushed_out' THEN amount ELSE 0 END) AS w_pushed_out,
-       sum(CASE WHEN bucket = 'pushed_out' THEN 1 ELSE 0 END) AS w_pushed_out_n,
-       sum(CASE WHEN bucket = 'lost' THEN amount ELSE 0 END) AS w_lost,
-       sum(CASE WHEN bucket = 'lost' THEN 1 ELSE 0 END) AS w_lost_n,
-       sum(CASE WHEN bucket = 'won' THEN amount ELSE 0 END) AS w_won,
-       sum(CASE WHEN bucket = 'won' THEN 1 ELSE 0 END) AS w_won_n,
-       sum(CASE WHEN bucket = 'end' THEN amount ELSE 0 END) AS w_end,
-       sum(CASE WHEN bucket = 'end' THEN 1 ELSE 0 END) AS w_end_n
+       sum(b_start) AS w_start, count(b_start) AS w_start_n,
+       sum(b_created) AS w_created, count(b_created) AS w_created_n,
+       sum(b_pulled_in) AS w_pulled_in, count(b_pulled_in) AS w_pulled_in_n,
+       sum(b_increased) AS w_increased, count(b_increased) AS w_increased_n,
+       sum(b_decreased) AS w_decreased, count(b_decreased) AS w_decreased_n,
+       sum(b_pushed_out) AS w_pushed_out, count(b_pushed_out) AS w_pushed_out_n,
+       sum(b_lost) AS w_lost, count(b_lost) AS w_lost_n,
+       sum(b_won) AS w_won, count(b_won) AS w_won_n,
+       sum(b_end) AS w_end, count(b_end) AS w_end_n
 FROM wf_deals
 GROUP BY GROUPING SETS ((period_start, p_id), (period_start, c_id),
                         (period_start, o_id, t_id, u_id));
 
 CREATE OR REPLACE TEMP TABLE fam_waterfall AS
 SELECT k AS period_start, mid,
-       w_start AS waterfall_start, w_start_n AS waterfall_start_n,
-       w_created AS waterfall_created, w_created_n AS waterfall_created_n,
-       w_pulled_in AS waterfall_pulled_in, w_pulled_in_n AS waterfall_pulled_in_n,
-       w_increased AS waterfall_increased, w_increased_n AS waterfall_increased_n,
-       w_decreased AS waterfall_decreased, w_decreased_n AS waterfall_decreased_n,
-       w_pushed_out AS waterfall_pushed_out, w_pushed_out_n AS waterfall_pushed_out_n,
-       w_lost AS waterfall_lost, w_lost_n AS waterfall_lost_n,
-       w_won AS waterfall_won, w_won_n AS waterfall_won_n,
-       w_end AS waterfall_end, w_end_n AS waterfall_end_n
+       coalesce(w_start, 0) AS waterfall_start, w_start_n AS waterfall_start_n,
+       coalesce(w_created, 0) AS waterfall_created, w_created_n AS waterfall_created_n,
+       coalesce(w_pulled_in, 0) AS waterfall_pulled_in, w_pulled_in_n AS waterfall_pulled_in_n,
+       coalesce(w_increased, 0) AS waterfall_increased, w_increased_n AS waterfall_increased_n,
+       coalesce(w_decreased, 0) AS waterfall_decreased, w_decreased_n AS waterfall_decreased_n,
+       coalesce(w_pushed_out, 0) AS waterfall_pushed_out, w_pushed_out_n AS waterfall_pushed_out_n,
+       coalesce(w_lost, 0) AS waterfall_lost, w_lost_n AS waterfall_lost_n,
+       coalesce(w_won, 0) AS waterfall_won, w_won_n AS waterfall_won_n,
+       coalesce(w_end, 0) AS waterfall_end, w_end_n AS waterfall_end_n
 FROM member_rollup('wf_sets');
 
 DROP TABLE wf_sets;

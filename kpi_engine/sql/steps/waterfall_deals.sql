@@ -5,7 +5,7 @@
 --            pipeline_open_amount) and its close date in force at t (f_versions) in P
 --   a(t)   = its amount in force at t (0 when unknown)
 --   closed in P = closed with its (current) close_date in [period_start, date(t_e))
--- and goes to these buckets (one row each; amount >= 0):
+-- and goes to these buckets (b_<bucket>; amount >= 0):
 --   start      in(t_s)                                   a(t_s)
 --   created    not in(t_s), (in(t_e) or closed in P), created_at >= t_s      a(t_e)
 --   pulled_in  the same with created_at < t_s            a(t_e)
@@ -25,9 +25,12 @@
 -- reads: f_deals, f_versions, periods
 -- creates: wf_deals
 -- scratch: wf_candidates, wf_states
---   wf_deals(period_start, deal_key, source, deal_id, p_id, o_id, t_id, u_id, c_id, bucket,
---            amount, amount_start, amount_end, close_start, close_end): close_* and amount_* are
---            the values in force at t_s and t_e (NULL amount: unknown)
+--   wf_deals(period_start, deal_key, source, deal_id, p_id, o_id, t_id, u_id, c_id,
+--            amount_start, amount_end, close_start, close_end, b_start, b_created, b_pulled_in,
+--            b_increased, b_decreased, b_pushed_out, b_lost, b_won, b_end): one row per period
+--            and deal in some bucket; close_* and amount_* are the values in force at t_s and
+--            t_e (NULL amount: unknown); b_<bucket> what the deal adds to the bucket, NULL when
+--            it is not in it
 CREATE OR REPLACE TEMP TABLE wf_candidates AS
 SELECT DISTINCT c.deal_key, p.period_start, p.period_end, p.t_start, p.t_end
 FROM (
@@ -78,7 +81,18 @@ FROM (
 ) s;
 
 CREATE OR REPLACE TEMP TABLE wf_deals AS
-WITH b AS (
+SELECT period_start, deal_key, source, deal_id, p_id, o_id, t_id, u_id, c_id,
+       amount_start, amount_end, close_start, close_end,
+       CASE WHEN in_s THEN a_s END AS b_start,
+       CASE WHEN NOT in_s AND (in_e OR closed_in) AND created_in THEN a_e END AS b_created,
+       CASE WHEN NOT in_s AND (in_e OR closed_in) AND NOT created_in THEN a_e END AS b_pulled_in,
+       CASE WHEN in_s AND (in_e OR closed_in) AND a_e > a_s THEN a_e - a_s END AS b_increased,
+       CASE WHEN in_s AND (in_e OR closed_in) AND a_e < a_s THEN a_s - a_e END AS b_decreased,
+       CASE WHEN in_s AND NOT in_e AND NOT closed_in THEN a_s END AS b_pushed_out,
+       CASE WHEN closed_in AND NOT is_won THEN a_e END AS b_lost,
+       CASE WHEN closed_in AND is_won THEN a_e END AS b_won,
+       CASE WHEN in_e THEN a_e END AS b_end
+FROM (
     SELECT period_start, deal_key, source, deal_id, p_id, o_id, t_id, u_id, c_id,
            amount_start, amount_end, close_start, close_end,
            coalesce(amount_start, 0) AS a_s, coalesce(amount_end, 0) AS a_e,
@@ -86,29 +100,8 @@ WITH b AS (
            coalesce(closed_in, false) AS closed_in, is_won,
            created_at >= t_start AS created_in
     FROM wf_states
-),
-bucketed AS (
-    SELECT b.*, 'start' AS bucket, a_s AS amount FROM b WHERE in_s
-    UNION ALL
-    SELECT b.*, 'created', a_e FROM b WHERE NOT in_s AND (in_e OR closed_in) AND created_in
-    UNION ALL
-    SELECT b.*, 'pulled_in', a_e FROM b WHERE NOT in_s AND (in_e OR closed_in) AND NOT created_in
-    UNION ALL
-    SELECT b.*, 'increased', a_e - a_s FROM b WHERE in_s AND (in_e OR closed_in) AND a_e > a_s
-    UNION ALL
-    SELECT b.*, 'decreased', a_s - a_e FROM b WHERE in_s AND (in_e OR closed_in) AND a_e < a_s
-    UNION ALL
-    SELECT b.*, 'pushed_out', a_s FROM b WHERE in_s AND NOT in_e AND NOT closed_in
-    UNION ALL
-    SELECT b.*, 'lost', a_e FROM b WHERE closed_in AND NOT is_won
-    UNION ALL
-    SELECT b.*, 'won', a_e FROM b WHERE closed_in AND is_won
-    UNION ALL
-    SELECT b.*, 'end', a_e FROM b WHERE in_e
-)
-SELECT period_start, deal_key, source, deal_id, p_id, o_id, t_id, u_id, c_id, bucket, amount,
-       amount_start, amount_end, close_start, close_end
-FROM bucketed;
+) b
+WHERE in_s OR in_e OR closed_in;
 
 DROP TABLE wf_candidates;
 DROP TABLE wf_states;
