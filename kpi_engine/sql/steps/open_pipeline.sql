@@ -3,7 +3,7 @@
 -- boundary). The definitions are those of kpis/pipeline.sql (docs/kpis.md, KPI 3):
 --   a deal is open at t when created_at < t and (it is not closed, or close_date >= date(t));
 --   its weight at t is amount x probability of the stage of the latest stage_history row with
---   entered_at < t; with no such row, of its current stage if it is still open today (not
+--   entered_at < t (the stage of the pipeline the row names, else of the deal's pipeline); with no such row, of its current stage if it is still open today (not
 --   closed, or closed with close_date >= today, kpi_params.compute_date: open until then); else
 --   it has none.
 -- step: open_pipeline
