@@ -73,6 +73,8 @@ from kpi_engine.kpis import DIMENSIONS, GRAINS, KPI_NAMES, ComputeSummary, compu
 from kpi_engine.leaderboard import leaderboard
 from kpi_engine.periods import CURRENT, LATEST, Period, choose_period
 from kpi_engine.status import rejects_query, store_status
+from kpi_engine.waterfall import GROUP as WATERFALL
+from kpi_engine.waterfall import export_deals
 
 #: The exit codes (the module docstring's table; errors carry theirs as ``exit_code``).
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = jobs_run.EXIT_OK, jobs_run.EXIT_FAILED, jobs_run.EXIT_PARTIAL
@@ -372,7 +374,8 @@ def sql_cmd(dialect: str, grain: str, step: str | None, fiscal: int) -> None:
 @click.option("--output", default="-", show_default=True, help="File, or - for standard output.")
 @click.option("--grain", type=click.Choice(list(GRAINS)), default=None)
 @click.option("--dimension", type=click.Choice(DIMENSIONS), default=None)
-@click.option("--kpi", type=click.Choice(KPI_NAMES), default=None)
+@click.option("--kpi", type=click.Choice([*KPI_NAMES, WATERFALL]), default=None,
+              help=f"One KPI, or {WATERFALL} (its nine buckets).")
 @click.option(
     "--period",
     default=COMPLETE,
@@ -380,19 +383,35 @@ def sql_cmd(dialect: str, grain: str, step: str | None, fiscal: int) -> None:
     help="complete (every complete period), latest (the latest complete one), current (the "
     "period in progress, to date), all, or YYYY-MM-DD: the period holding it.",
 )
+@click.option("--change", is_flag=True,
+              help="Add previous,change,change_ratio,year_ago,yoy_change,yoy_ratio columns.")
+@click.option("--member", default=None, help="With --deals: the member (id, or all).")
+@click.option("--deals", is_flag=True,
+              help=f"With --kpi {WATERFALL} --member X --period P: the deals of each bucket.")
 @click.pass_context
 def export_cmd(ctx: click.Context, fmt: str, output: str, grain, dimension, kpi,
-               period: str) -> None:
+               period: str, change: bool, member: str | None, deals: bool) -> None:
     """Export computed KPIs: grain,period_start,dimension,member,member_name,kpi,value,n,
     period_status (complete or to date); wide-csv and xlsx: one row per period and member, a
     column per KPI, values rounded by unit."""
     config = _config(ctx, offline=True)
+    if deals and (kpi != WATERFALL or member is None or period in (COMPLETE, ALL)):
+        msg = f"--deals needs --kpi {WATERFALL}, --member and --period latest, current or a date"
+        raise _Failed(msg)
     which = _period_option(period, (COMPLETE, ALL))
     try:
         with open_reader(config, _note) as store:
             target = sys.stdout if output == "-" else Path(output)
-            count = export(store, fmt, target, grain=grain, dimension=dimension, kpi=kpi,
-                           period=which, today=config.today())
+            if deals:
+                assert member is not None
+                count = export_deals(
+                    store, config.kpi_settings(), fmt, target, grain=grain or "quarter",
+                    period=which, member=member,
+                    dimension="overall" if member == "all" else dimension or "partner",
+                    today=config.today())
+            else:
+                count = export(store, fmt, target, grain=grain, dimension=dimension, kpi=kpi,
+                               period=which, today=config.today(), change=change)
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
     if output != "-":

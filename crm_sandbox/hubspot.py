@@ -132,6 +132,8 @@ class HubSpotFacade(ObjectEndpoints, PortalEndpoints):
         self.owners = rendered.owners
         self.stage_id_by_key = rendered.stage_id_by_key
         self.stages = rendered.stages
+        #: pipelines beside "default" (add_pipeline): the pipelines endpoint lists them too
+        self.extra_pipelines: list[dict[str, Any]] = []
         self._partner_company_ids = rendered.partner_company_ids
         self._owner_ids = rendered.owner_ids
         self._deal_ids = rendered.deal_ids
@@ -239,6 +241,23 @@ class HubSpotFacade(ObjectEndpoints, PortalEndpoints):
                 if company is not None:
                     link_deal_company(record, company, True)
             return str(new_id)
+
+    def add_pipeline(self, pipeline_id: str, label: str,
+                     stages: list[tuple[str, str, float, bool]]) -> None:
+        """Add a deal pipeline: ``stages`` are (id, label, probability, is_closed); a closed
+        stage is won with probability 1.0, lost with 0.0 (as HubSpot's metadata says)."""
+        with self._lock:
+            self.extra_pipelines.append({
+                "label": label, "displayOrder": len(self.extra_pipelines) + 1, "id": pipeline_id,
+                "stages": [
+                    {"label": name, "displayOrder": i, "id": sid,
+                     "metadata": {"isClosed": "true" if closed else "false",
+                                  "probability": str(float(probability))},
+                     "archived": False}
+                    for i, (sid, name, probability, closed) in enumerate(stages)
+                ],
+                "archived": False,
+            })
 
     def update(self, object_type: str, record_id: str, values: dict[str, Any]) -> None:
         """Change properties; bumps ``hs_lastmodifieddate`` and ``updatedAt`` to ``clock.now()``.

@@ -129,7 +129,7 @@ class PortalEndpoints:
             )
         pipeline = self._pipeline_json()
         if pipeline_id is None:
-            return json_response({"results": [pipeline]})
+            return json_response({"results": [pipeline, *self.extra_pipelines]})
         if pipeline_id != "default":
             return self._error(404, "OBJECT_NOT_FOUND", f"Unable to find pipeline {pipeline_id}")
         if rest == "stages":

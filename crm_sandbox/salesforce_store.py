@@ -349,6 +349,8 @@ class SalesforceStore:
                     rec["IsClosed"], rec["IsWon"] = stage.is_closed, stage.is_won
                     if "Probability" not in changed:
                         rec["Probability"] = _pct(stage.probability)
+            # Salesforce writes an OpportunityHistory row on a change of any of these fields
+            if {"StageName", "Amount", "CloseDate", "Probability"} & set(changed):
                 self._add(
                     "OpportunityHistory",
                     None,

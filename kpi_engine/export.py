@@ -30,6 +30,7 @@ from kpi_engine.errors import EngineError
 from kpi_engine.periods import COMPLETE_SQL, choose_period, reporting_today
 from kpi_engine.registry import Kpi
 from kpi_engine.store import Store
+from kpi_engine.waterfall import GROUP, WATERFALL_KPIS
 from kpi_engine.wide_export import (
     KEY_COLUMNS,
     WIDE_FORMATS,
@@ -41,6 +42,8 @@ from kpi_engine.wide_export import (
 
 COLUMNS = ("grain", "period_start", "dimension", "member", "member_name", "kpi", "value", "n",
            "period_status")
+#: The columns ``change=True`` adds (period over period, the view ``kpi_value_changes``).
+CHANGE_COLUMNS = ("previous", "change", "change_ratio", "year_ago", "yoy_change", "yoy_ratio")
 FORMATS = ("csv", "json", "parquet", *WIDE_FORMATS)
 #: The ``period`` choices besides those of :func:`kpi_engine.periods.choose_period`.
 ALL, COMPLETE = "all", "complete"
@@ -53,6 +56,10 @@ def _where(
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
+    if kpi == GROUP:  # the waterfall's KPIs together
+        clauses.append("kpi IN (" + ", ".join("?" for _ in WATERFALL_KPIS) + ")")
+        params += list(WATERFALL_KPIS)
+        kpi = None
     for column, value in (("grain", grain), ("dimension", dimension), ("kpi", kpi)):
         if value is not None:
             clauses.append(f"{column} = ?")
@@ -78,22 +85,26 @@ _ORDER = (
 
 def _query(
     store: Store, grain: str | None, dimension: str | None, kpi: str | None,
-    period: str | date, today: date,
+    period: str | date, today: date, change: bool = False,
 ) -> tuple[str, list[Any]]:
     where, params = _where(store, grain, dimension, kpi, period, today)
     order = _ORDER + ", kpi"
     status = f"CASE WHEN {COMPLETE_SQL} THEN 'complete' ELSE 'to date' END AS period_status"
-    return (f"SELECT {', '.join(COLUMNS[:-1])}, {status} FROM kpi_values{where} {order}",
+    table, extra = ("kpi_value_changes", ", " + ", ".join(CHANGE_COLUMNS)) if change else (
+        "kpi_values", "")
+    return (f"SELECT {', '.join(COLUMNS[:-1])}, {status}{extra} FROM {table}{where} {order}",
             [today, *params])
 
 
 def fetch(
     store: Store, *, grain: str | None = None, dimension: str | None = None,
     kpi: str | None = None, period: str | date = ALL, today: date | None = None,
+    change: bool = False,
 ) -> list[tuple[Any, ...]]:
-    """The ``kpi_values`` rows selected, as tuples in :data:`COLUMNS` order (``period`` and
-    ``today`` as for :func:`export`)."""
-    sql, params = _query(store, grain, dimension, kpi, period, today or reporting_today())
+    """The ``kpi_values`` rows selected, as tuples in :data:`COLUMNS` order (then
+    :data:`CHANGE_COLUMNS` with ``change``; ``period`` and ``today`` as for :func:`export`)."""
+    sql, params = _query(store, grain, dimension, kpi, period, today or reporting_today(),
+                         change)
     return store.con.execute(sql, params).fetchall()
 
 
@@ -142,10 +153,11 @@ def _cells(row: Sequence[Any]) -> list[str]:
     ]
 
 
-def write_csv(rows: Iterable[Sequence[Any]], handle: IO[str]) -> int:
+def write_csv(rows: Iterable[Sequence[Any]], handle: IO[str],
+              columns: Sequence[str] = COLUMNS) -> int:
     """Write rows as CSV with a header; returns the number of data rows."""
     writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     count = 0
     for row in rows:
         writer.writerow(_cells(row))
@@ -153,13 +165,14 @@ def write_csv(rows: Iterable[Sequence[Any]], handle: IO[str]) -> int:
     return count
 
 
-def write_json(rows: Iterable[Sequence[Any]], handle: IO[str]) -> int:
+def write_json(rows: Iterable[Sequence[Any]], handle: IO[str],
+               columns: Sequence[str] = COLUMNS) -> int:
     """Write rows as a JSON list of objects (numbers as exact JSON numbers); returns the count."""
     handle.write("[")
     count = 0
     for row in rows:
         parts = []
-        for name, value in zip(COLUMNS, row, strict=True):
+        for name, value in zip(columns, row, strict=True):
             if isinstance(value, Decimal | int) and not isinstance(value, bool):
                 text = plain_number(value)
             elif isinstance(value, date):
@@ -183,6 +196,7 @@ def export(
     kpi: str | None = None,
     period: str | date = ALL,
     today: date | None = None,
+    change: bool = False,
 ) -> int:
     """Export the selected KPI rows.
 
@@ -192,11 +206,13 @@ def export(
         output: a path, or an open text stream (not for parquet).
         grain: only this grain (default: all).
         dimension: only this dimension (default: all).
-        kpi: only this KPI (default: all).
+        kpi: only this KPI (default: all); ``pipeline_waterfall``: the waterfall's KPIs.
         period: ``all`` (every row), ``complete`` (every complete period), ``latest`` (the
             latest complete period of each grain), ``current`` (the period in progress) or a
             date (the period holding it).
         today: the date in the reporting time zone (default: today in UTC).
+        change: add :data:`CHANGE_COLUMNS`: each value's change against the previous period
+            and the same period a year earlier (docs/kpis.md, "Period over period").
 
     Returns:
         The number of rows written.
@@ -215,7 +231,8 @@ def export(
         if not isinstance(output, str | Path):
             msg = "parquet needs a file: pass --output PATH"
             raise EngineError(msg)
-        sql, params = _query(store, grain, dimension, kpi, period, today or reporting_today())
+        sql, params = _query(store, grain, dimension, kpi, period, today or reporting_today(),
+                             change)
         (count,) = store.con.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()[0]
         try:
             store.con.execute(
@@ -226,16 +243,28 @@ def export(
             msg = f"cannot write {output}: {str(exc).splitlines()[0]}"
             raise EngineError(msg) from None
         return int(count)
-    rows = fetch(store, grain=grain, dimension=dimension, kpi=kpi, period=period, today=today)
+    rows = fetch(store, grain=grain, dimension=dimension, kpi=kpi, period=period, today=today,
+                 change=change)
+    columns = (*COLUMNS, *CHANGE_COLUMNS) if change else COLUMNS
+    return write_rows(fmt, rows, output, columns)
+
+
+def write_rows(fmt: str, rows: Iterable[Sequence[Any]], output: str | Path | IO[str],
+               columns: Sequence[str]) -> int:
+    """Write rows as CSV or JSON to a path or an open stream; returns the count.
+
+    Raises:
+        EngineError: the file cannot be written.
+    """
     writer = write_csv if fmt == "csv" else write_json
     if isinstance(output, str | Path):
         try:
             with Path(output).open("w", encoding="utf-8", newline="") as handle:
-                return writer(rows, handle)
+                return writer(rows, handle, columns)
         except OSError as exc:
             msg = f"cannot write {output}: {exc.strerror}"
             raise EngineError(msg) from None
-    return writer(rows, output)
+    return writer(rows, output, columns)
 
 
 def _export_wide(

@@ -31,7 +31,7 @@ from kpi_engine.errors import ComputeError
 from kpi_engine.periods import default_as_of, reporting_today
 from kpi_engine.registry import KPI_NAMES, KPIS, Kpi, base_wide_sql, long_rows_sql, result_sql
 from kpi_engine.settings import KpiSettings
-from kpi_engine.store import CANONICAL_TABLES, Store
+from kpi_engine.store import CANONICAL_TABLES, HISTORY_TABLES, Store
 
 __all__ = ["DIMENSIONS", "GRAINS", "KPIS", "KPI_NAMES", "ComputeSummary", "Kpi", "Step", "compute",
            "steps"]
@@ -44,7 +44,7 @@ DIMENSIONS = ("overall", "partner", "owner", "team", "unit", "channel")
 #: parameters :func:`compute` writes (kpi_grain is rewritten before each grain).
 PARAMETERS = ("kpi_params", "kpi_sources", "channel_map", "quality_weights", "kpi_grains",
               "kpi_grain")
-INPUTS = (*CANONICAL_TABLES, *PARAMETERS)
+INPUTS = (*CANONICAL_TABLES, *HISTORY_TABLES, *PARAMETERS)
 #: What the chain hands to :func:`compute`: the grain's rows of kpi_wide.
 OUTPUT = "kpi_grain_result"
 

@@ -82,6 +82,9 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("quality_score", "quality_score", "fam_quality", "score 0..100", overall=False),
     Kpi("quality_score_change", "quality_score", "fam_quality", "score points", overall=False),
     Kpi("deal_success_rate", "deal_success", "fam_success", "ratio 0..1"),
+    *(Kpi(f"waterfall_{bucket}", "pipeline_waterfall", "fam_waterfall", "reporting currency", 0)
+      for bucket in ("start", "created", "pulled_in", "increased", "decreased", "pushed_out",
+                     "lost", "won", "end")),
 )
 KPI_NAMES = tuple(k.name for k in KPIS)
 
@@ -210,3 +213,101 @@ def long_rows_sql() -> str:
         "count(*)" if k.overall else "count(*) FILTER (WHERE dimension <> 'overall')" for k in KPIS
     )
     return f"SELECT grain, CAST({terms} AS BIGINT) FROM kpi_wide GROUP BY grain"
+
+
+#: The period-over-period columns of each KPI in ``bi.kpi_changes``: ``<prefix>_<kpi>``.
+CHANGE_PREFIXES = ("previous", "change", "change_ratio", "year_ago", "yoy_change", "yoy_ratio")
+CHANGE_RATIO_TYPE = "DECIMAL(38, 10)"
+
+
+def change_columns() -> list[str]:
+    """The KPI columns of ``bi.kpi_changes``, in order: per KPI ``<kpi>`` then its changes."""
+    return [c for k in KPIS for c in (k.name, *(f"{s}_{k.name}" for s in CHANGE_PREFIXES))]
+
+
+def _earlier_value(k: Kpi, alias: str, periods: str) -> str:
+    # the member's value in the earlier period; without a row there, the KPI's empty value when
+    # that period was computed (the member had nothing in it), else NULL (before the data)
+    empty = _empty(k)
+    return (f"CASE WHEN {alias}.member IS NOT NULL THEN {alias}.{k.name} "
+            f"WHEN {periods}.grain IS NOT NULL THEN CAST({empty} AS {k.sql_type}) END")
+
+
+def change_view_sql() -> str:
+    """``bi.kpi_changes``: every ``kpi_wide`` row with each KPI's change against the previous
+    period and against the same period a year earlier.
+
+    Per KPI: ``<kpi>``, ``previous_<kpi>`` (its value in the previous period of the grain: the
+    one ending where this one starts), ``change_<kpi>`` (value - previous), ``change_ratio_<kpi>``
+    (change / previous, rounded to 10 places; NULL when previous is 0 or NULL),
+    ``year_ago_<kpi>``, ``yoy_change_<kpi>`` and ``yoy_ratio_<kpi>`` (the same against the
+    period starting a year earlier). A member without a row in the earlier period takes the
+    KPI's empty value there (0 for counts and sums, NULL for rates) when that period was
+    computed, else NULL.
+    """
+    cols = []
+    for k in KPIS:
+        prev = _earlier_value(k, "p", "pp")
+        year = _earlier_value(k, "y", "yp")
+        cols.append(f"    w.{k.name}")
+        for name, earlier in (("previous", prev), ("year_ago", year)):
+            cols.append(f"    {earlier} AS {name}_{k.name}")
+        for change, earlier in (("change", prev), ("yoy_change", year)):
+            ratio = "change_ratio" if change == "change" else "yoy_ratio"
+            cols.append(f"    w.{k.name} - ({earlier}) AS {change}_{k.name}")
+            cols.append(
+                f"    CAST(CASE WHEN ({earlier}) <> 0 THEN (w.{k.name} - ({earlier})) / "
+                f"({earlier}) END AS {CHANGE_RATIO_TYPE}) AS {ratio}_{k.name}")
+    order = ", ".join(change_columns())
+    return (
+        "CREATE OR REPLACE VIEW bi.kpi_changes AS\n"
+        "WITH computed AS (SELECT DISTINCT grain, period_start, period_end FROM main.kpi_wide),\n"
+        "x AS (\nSELECT w.grain, w.period_start, w.period_end, w.dimension, w.member, "
+        "w.member_name, w.as_of, w.complete,\n"
+        + ",\n".join(cols)
+        + ",\n    w.computed_at\n"
+        "FROM main.kpi_wide w\n"
+        "LEFT JOIN computed pp ON pp.grain = w.grain AND pp.period_end = w.period_start\n"
+        "LEFT JOIN main.kpi_wide p ON p.grain = w.grain AND p.period_end = w.period_start\n"
+        "     AND p.dimension = w.dimension AND p.member = w.member\n"
+        "LEFT JOIN computed yp ON yp.grain = w.grain\n"
+        "     AND yp.period_start = CAST(w.period_start - INTERVAL 1 YEAR AS DATE)\n"
+        "LEFT JOIN main.kpi_wide y ON y.grain = w.grain\n"
+        "     AND y.period_start = CAST(w.period_start - INTERVAL 1 YEAR AS DATE)\n"
+        "     AND y.dimension = w.dimension AND y.member = w.member\n)\n"
+        "SELECT grain, period_start, period_end, dimension, member, member_name, as_of, complete, "
+        f"{order}, computed_at FROM x;\n"
+    )
+
+
+def value_changes_view_sql() -> str:
+    """``kpi_value_changes``: ``kpi_values`` with each row's changes (what ``export --change``
+    writes): its columns plus ``previous``, ``change``, ``change_ratio``, ``year_ago``,
+    ``yoy_change``, ``yoy_ratio`` (DECIMAL(38, 10)), as in :func:`change_view_sql`."""
+    empties = " ".join(f"WHEN '{k.name}' THEN {_empty(k)}" for k in KPIS if k.empty is not None)
+    cols = []
+    for name, alias, periods in (("previous", "p", "pp"), ("year_ago", "y", "yp")):
+        cols.append(f"CASE WHEN {alias}.kpi IS NOT NULL THEN {alias}.value "
+                    f"WHEN {periods}.grain IS NOT NULL THEN CAST(CASE v.kpi {empties} END "
+                    f"AS {VALUE_TYPE}) END AS {name}")
+    return (
+        "CREATE OR REPLACE VIEW kpi_value_changes AS\n"
+        "WITH computed AS (SELECT DISTINCT grain, period_start, period_end FROM main.kpi_wide),\n"
+        "x AS (\nSELECT v.*, " + ", ".join(cols) + "\n"
+        "FROM main.kpi_values v\n"
+        "LEFT JOIN computed pp ON pp.grain = v.grain AND pp.period_end = v.period_start\n"
+        "LEFT JOIN main.kpi_values p ON p.grain = v.grain AND p.period_end = v.period_start\n"
+        "     AND p.dimension = v.dimension AND p.member = v.member AND p.kpi = v.kpi\n"
+        "LEFT JOIN computed yp ON yp.grain = v.grain\n"
+        "     AND yp.period_start = CAST(v.period_start - INTERVAL 1 YEAR AS DATE)\n"
+        "LEFT JOIN main.kpi_values y ON y.grain = v.grain\n"
+        "     AND y.period_start = CAST(v.period_start - INTERVAL 1 YEAR AS DATE)\n"
+        "     AND y.dimension = v.dimension AND y.member = v.member AND y.kpi = v.kpi\n)\n"
+        "SELECT *, value - previous AS change,\n"
+        "       CAST(CASE WHEN previous <> 0 THEN (value - previous) / previous END "
+        f"AS {VALUE_TYPE}) AS change_ratio,\n"
+        "       value - year_ago AS yoy_change,\n"
+        "       CAST(CASE WHEN year_ago <> 0 THEN (value - year_ago) / year_ago END "
+        f"AS {VALUE_TYPE}) AS yoy_ratio\n"
+        "FROM x;\n"
+    )

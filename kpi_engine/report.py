@@ -37,6 +37,7 @@ from kpi_engine.periods import (
     reporting_today,
     short_label,
 )
+from kpi_engine.report_waterfall import waterfall_chart, waterfall_series, year_over_year
 from kpi_engine.settings import KpiSettings
 from kpi_engine.status import store_status
 from kpi_engine.store import Store
@@ -141,6 +142,13 @@ class ReportData:
     cycle_days: list[int]
     definitions: dict[str, str] = field(default_factory=dict)
     pipeline_counts: list[tuple[str, int]] = field(default_factory=list)
+    #: series (``All``, then the leaderboard's members) -> bucket -> (amount, deals)
+    waterfall: dict[str, dict[str, tuple[Decimal, int]]] = field(default_factory=dict)
+    #: member -> KPI of :data:`YOY_COLUMNS` -> (value minus the value a year earlier, that
+    #: change / the earlier value); None: unknown
+    yoy: dict[str, dict[str, tuple[Decimal | None, Decimal | None]]] = field(
+        default_factory=dict)
+    year_ago_start: date | None = None
 
 
 class ReportOptions(TypedDict, total=False):
@@ -419,7 +427,19 @@ def report_data(
         channels=_channels(store, grain, start),
         cycle_days=sales_cycle_days(store, start, end, as_of),
         definitions=kpi_definitions(),
+        waterfall=waterfall_series(store, grain, start, dimension,
+                                   [(r.member, r.member_name) for r in board]),
+        yoy=year_over_year(store, grain, start, dimension, tuple(c[0] for c in YOY_COLUMNS)),
+        year_ago_start=_year_ago(store, grain, start),
     )
+
+
+def _year_ago(store: Store, grain: str, start: date) -> date | None:
+    before = date(start.year - 1, start.month, 1)
+    found = store.con.execute(
+        "SELECT 1 FROM kpi_wide WHERE grain = ? AND period_start = ? LIMIT 1", [grain, before]
+    ).fetchall()
+    return before if found else None
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -434,6 +454,12 @@ _COLUMNS = (
     ("average_deal_size", "average deal size", "money"),
     ("sales_cycle_days", "sales cycle", "days"),
     ("deal_success_rate", "deal success", "ratio"),
+)
+#: Leaderboard year-over-year columns: the change against the same period a year earlier.
+YOY_COLUMNS = (
+    ("won_amount", "won amount", "money"),
+    ("deals_won", "deals won", "count"),
+    ("win_rate", "win rate", "ratio"),
 )
 #: KPIs where a fall is the good direction.
 _LOWER_IS_BETTER = frozenset({"sales_cycle_days"})
@@ -484,8 +510,15 @@ def _table_rows(data: ReportData) -> list[dict[str, Any]]:
                 continue
             cells.append({"kpi": kpi, "text": _fmt(value, kind) or "\N{EN DASH}",
                           "missing": value is None, "change": _change(kpi, kind, changes.get(kpi))})
+        yoy_cells = []
+        for kpi, _, kind in YOY_COLUMNS:
+            change, ratio = data.yoy.get(row.member, {}).get(kpi, (None, None))
+            badge = _change(kpi, kind, change)
+            if badge and ratio is not None and kind != "ratio":
+                badge["text"] += f" ({ratio * 100:+,.1f}%)"
+            yoy_cells.append({"kpi": kpi, "change": badge})
         rows.append({"rank": row.rank, "member": row.member, "name": row.member_name,
-                     "cells": cells})
+                     "cells": cells, "yoy": yoy_cells})
     return rows
 
 
@@ -631,6 +664,16 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
                 "counts as unknown.",
         "html": _figure_html(fig, "chart-channels")})
 
+    if data.waterfall:
+        all_ = data.waterfall["All"]
+        charts.append({
+            "id": "chart-waterfall", "title": f"Pipeline waterfall of the {data.grain} ({cur})",
+            "kpis": ["waterfall_start", "waterfall_end"],
+            "note": f"Deals expected to close in the period, from its start to {data.as_of}: "
+                    f"{all_['start'][1]:,} deals at the start, {all_['end'][1]:,} at the end. "
+                    f"Pick All or a {dim} member in the menu.",
+            "html": _figure_html(waterfall_chart(data.waterfall, cur), "chart-waterfall")})
+
     days = data.cycle_days
     fig = go.Figure(go.Histogram(
         x=days, marker_color=_PALETTE[2], nbinsx=30,
@@ -731,6 +774,7 @@ def render(data: ReportData) -> str:
     env.filters["num"] = _fmt
     return env.get_template("report.html.j2").render(
         data=data, period_label=data.period_label, columns=_COLUMNS, rows=_table_rows(data),
+        yoy_columns=YOY_COLUMNS,
         charts=_charts(data), plotly_js=Markup(get_plotlyjs()),
         column_kpis=[c[0] for c in _COLUMNS],
     )

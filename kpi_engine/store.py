@@ -34,6 +34,9 @@ DEFAULT_MEMORY_LIMIT = "800MB"
 MEMORY_LIMIT_PATTERN = r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
 
 CANONICAL_TABLES = ("partners", "owners", "stages", "deals", "stage_history", "leads", "currency_rates")
+#: The deals' field history (migration 011): amount, close date and pipeline versions from the
+#: CRMs, pipeline snapshots of a CSV source; read by the pipeline waterfall.
+HISTORY_TABLES = ("deal_history", "pipeline_snapshots")
 
 
 @dataclass

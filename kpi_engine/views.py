@@ -16,7 +16,13 @@ from importlib import resources
 
 import duckdb
 
-from kpi_engine.registry import KPIS, kpi_values_view_sql, wide_columns
+from kpi_engine.registry import (
+    KPIS,
+    change_view_sql,
+    kpi_values_view_sql,
+    value_changes_view_sql,
+    wide_columns,
+)
 
 #: The dimensions with a BI view per grain, and the columns naming their member.
 MEMBER_COLUMNS: dict[str, str] = {
@@ -51,6 +57,9 @@ def view_definitions() -> dict[str, str]:
             )
     deals = (resources.files("kpi_engine") / "sql" / "views" / "deals.sql").read_text("utf-8")
     views[f"{BI_SCHEMA}.deals"] = deals[deals.index("CREATE OR REPLACE VIEW") :]
+    # period over period: every KPI against the previous period and a year earlier
+    views[f"{BI_SCHEMA}.kpi_changes"] = change_view_sql()
+    views["kpi_value_changes"] = value_changes_view_sql()
     return views
 
 

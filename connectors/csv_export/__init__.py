@@ -373,16 +373,19 @@ class CsvConnector:
         settings: ``sources.csv``.
         reporting_currency: the currency of amounts when neither a currency column nor
             ``sources.csv.currency`` says otherwise.
+        now: the sync's start, UTC (default: now): the time of its pipeline snapshot.
     """
 
     source = SOURCE
     atomic = True
 
-    def __init__(self, settings: CsvSettings, reporting_currency: str) -> None:
+    def __init__(self, settings: CsvSettings, reporting_currency: str,
+                 now: datetime | None = None) -> None:
         self.settings = settings
         self.currency = settings.currency or reporting_currency
         self.reporting_currency = reporting_currency
         self.values = _Values(settings)
+        self.started = now or datetime.now(UTC)
 
     def streams(self) -> Sequence[Stream]:
         """stages, currency_rates, owners, partners, deals, leads (those configured)."""
@@ -415,7 +418,20 @@ class CsvConnector:
         page = getattr(self, f"_{stream.name}")()
         if stream.crm_object != "config":
             page.watermark = _fingerprint(Path(stream.crm_object))
+        if stream.name == "deals" and page.watermark != watermark:
+            page.tables["pipeline_snapshots"] = self._snapshot_rows(page.tables["deals"])
         yield page
+
+    def _snapshot_rows(self, deals: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The open deals as they stand in a changed deals file, at the sync's start (UTC): the
+        versions the pipeline waterfall compares (an export has no field history). An
+        unchanged file (the fingerprint of the last import) adds no snapshot."""
+        return [
+            {"source": SOURCE, "snapshot_at": self.started, "deal_id": d["deal_id"],
+             "stage": d.get("stage"), "amount": d.get("amount"), "currency": d.get("currency"),
+             "close_date": d.get("close_date")}
+            for d in deals if not d["is_closed"]
+        ]
 
     def _bad(self) -> BadRecords:
         return BadRecords(self.settings.on_bad_record)

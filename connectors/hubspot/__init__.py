@@ -8,10 +8,10 @@ Streams, in pull order (see :mod:`connectors.hubspot.streams` and ``README.md`` 
 - ``currency_rates``: the configured rates.
 - ``deals``: incremental keyset search on ``hs_lastmodifieddate`` from watermark - lookback;
   each page carries the deals, their ``stage_history`` (batch read with
-  ``propertiesWithHistory=dealstage``, only for the deals of the page; a first sync reads the
-  list endpoint with the history in its pages instead) and any partner company
-  met through the association label, and commits with its watermark. The watermark is never
-  later than the sync's start (C-02).
+  ``propertiesWithHistory`` for dealstage, amount, closedate and pipeline, only for the deals
+  of the page; a first sync reads the list endpoint with the history in its pages instead) and
+  any partner company met through the association label, and commits with its watermark. The
+  watermark is never later than the sync's start (C-02).
 - ``archived_deals``: ``GET /crm/v3/objects/deals?archived=true`` every run; those deals are
   flagged deleted (archiving leaves ``hs_lastmodifieddate`` alone: C-06).
 """
@@ -200,12 +200,13 @@ class HubSpotConnector:
         10,000 cap, no search pacing). Pages commit without a watermark; the last one sets it
         to min(latest modified time seen, the sync's start): a crash before the end leaves no
         watermark, so the next run is a clean first sync again (unchanged rows cost nothing).
-        Each page asks for the stage history too (``propertiesWithHistory=dealstage``, 50 deals
-        a page): one call per 50 deals instead of a list call per 100 plus a batch read per 50."""
+        Each page asks for the history too (``propertiesWithHistory``: HISTORY_PROPERTIES, 50
+        deals a page): one call per 50 deals instead of a list call per 100 plus a batch read
+        per 50."""
         def fetch(after: str | None) -> dict[str, Any]:
             return self.client.list_deals(archived=False, after=after, properties=properties,
                                           limit=min(self.settings.page_size, HISTORY_BATCH),
-                                          history=["dealstage"])
+                                          history=R.HISTORY_PROPERTIES)
 
         latest: datetime | None = None
         buffer: list[dict[str, Any]] = []
@@ -307,15 +308,18 @@ class HubSpotConnector:
         built = (R.deal_row(d, ctx, partners[str(d["id"])], warnings, bad) for d in results)
         deals = [row for row in built if row is not None]
         history: list[dict[str, Any]] = []
+        fields: list[dict[str, Any]] = []
         kept = {r["deal_id"] for r in deals}
         listed = [d for d in results if "propertiesWithHistory" in d and str(d["id"]) in kept]
         for deal in listed:  # read with the list page (first sync)
             history += R.history_rows(deal)
+            fields += R.deal_history_rows(deal, ctx, warnings)
         unread = kept - {str(d["id"]) for d in listed}
         for ids in chunks([r["deal_id"] for r in deals if r["deal_id"] in unread], HISTORY_BATCH):
-            read = self.client.read_deals(ids, ["hs_object_id"], ["dealstage"])
+            read = self.client.read_deals(ids, ["hs_object_id"], R.HISTORY_PROPERTIES)
             for deal in read.get("results") or []:
                 history += R.history_rows(deal)
+                fields += R.deal_history_rows(deal, ctx, warnings)
         tables: dict[str, list[dict[str, Any]]] = {}
         new = self._new_partners({r["partner_id"] for r in deals if r["partner_id"]})
         if new:
@@ -323,6 +327,8 @@ class HubSpotConnector:
         tables["deals"] = deals
         if history:
             tables["stage_history"] = history
+        if fields:
+            tables["deal_history"] = fields
         return Page(tables, warnings=warnings, rejects=bad.take(),
                     references=(self._partner_reference(),))
 

@@ -233,6 +233,23 @@ def deal_row(deal: Mapping[str, Any], ctx: Context, partner_id: str | None,
     return None if bad.skips(before) else row
 
 
+#: The deal properties read with their history: the stage, and what the pipeline waterfall
+#: needs (``deal_history``, migration 011).
+HISTORY_PROPERTIES = ["dealstage", "amount", "closedate", "pipeline"]
+
+
+def _versions(deal: Mapping[str, Any], name: str) -> list[tuple[str, datetime, str | None]]:
+    """(crm_order, timestamp, value) of a property's versions, in HubSpot's order (newest
+    first); ``crm_order`` is the position counted from the oldest, 10 zero-padded digits."""
+    versions = (deal.get("propertiesWithHistory") or {}).get(name) or []
+    out = []
+    for position, entry in enumerate(versions):
+        stamp = parse_instant(entry.get("timestamp"))
+        if stamp is not None:
+            out.append((f"{len(versions) - 1 - position:010d}", stamp, entry.get("value") or None))
+    return out
+
+
 def history_rows(deal: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows of ``stage_history`` from a batch-read result with ``propertiesWithHistory``.
 
@@ -240,16 +257,53 @@ def history_rows(deal: Mapping[str, Any]) -> list[dict[str, Any]]:
     create; case C-15): ``crm_order`` keeps the list's order as the position counted from the
     oldest, 10 zero-padded digits (greater = later; migration 007). The whole history comes with
     every read of the deal, so every row's key is rewritten together.
+
+    Stage ids belong to a pipeline, and a deal moved to another pipeline keeps the versions of
+    its old stages: each row's ``pipeline`` is the deal's pipeline when the stage was entered,
+    the latest ``pipeline`` version at or before it (of versions at one instant, the later in
+    HubSpot's order; a stage and a pipeline set together share one). Without pipeline history,
+    None (the deal's current pipeline).
     """
     did = str(deal["id"])
+    pipelines = _versions(deal, "pipeline")
     rows = []
-    versions = (deal.get("propertiesWithHistory") or {}).get("dealstage") or []
-    for position, entry in enumerate(versions):
-        entered = parse_instant(entry.get("timestamp"))
-        if entry.get("value") and entered is not None:
-            rows.append({"source": SOURCE, "deal_id": did, "stage": entry["value"],
-                         "entered_at": entered,
-                         "crm_order": f"{len(versions) - 1 - position:010d}"})
+    for order, entered, stage in _versions(deal, "dealstage"):
+        if not stage:
+            continue
+        before = [p for p in pipelines if p[1] <= entered]
+        # the latest version at or before the stage's, else (none yet) the oldest
+        held = max(before, key=lambda p: (p[1], p[0])) if before else (
+            min(pipelines, key=lambda p: (p[1], p[0])) if pipelines else None)
+        rows.append({"source": SOURCE, "deal_id": did, "stage": stage, "entered_at": entered,
+                     "crm_order": order, "pipeline": held[2] if held else None})
+    return rows
+
+
+def deal_history_rows(deal: Mapping[str, Any], ctx: Context,
+                      warnings: list[str]) -> list[dict[str, Any]]:
+    """Rows of ``deal_history`` (amount, close date and pipeline versions) from a read with
+    ``propertiesWithHistory``; ``crm_order`` as in :func:`history_rows`. A close date version is
+    read as ``closedate`` is (:func:`close_date`); an unreadable version is left out, with a
+    warning naming it."""
+    did = str(deal["id"])
+    rows = []
+    for column, name in (("amount", "amount"), ("close_date", "closedate"),
+                         ("pipeline", "pipeline")):
+        for order, stamp, raw in _versions(deal, name):
+            row: dict[str, Any] = {"source": SOURCE, "deal_id": did, "field": column,
+                                   "crm_order": order, "changed_at": stamp}
+            try:
+                if column == "amount":
+                    row["value_amount"] = parse_amount(raw)
+                elif column == "close_date":
+                    row["value_date"] = close_date(raw, ctx.portal_zone, ctx.midnight_utc_is_date)
+                else:
+                    row["value_text"] = raw
+            except ValueError as exc:
+                warnings.append(f"deal {did}: {name} version of {stamp.isoformat()} {raw!r} left "
+                                f"out of its history ({exc})")
+                continue
+            rows.append(row)
     return rows
 
 

@@ -39,6 +39,7 @@ from connectors.salesforce.push import SalesforcePusher
 from connectors.salesforce.rows import (
     RowContext,
     deal_row,
+    field_history_rows,
     flatten,
     history_row,
     is_deleted,
@@ -371,6 +372,7 @@ class SalesforceConnector:
         stamp_key = key(spec.replication_key)
         build = _BUILDERS[spec.name]
         rows, deleted = [], []
+        fields: list[dict[str, Any]] = []  # deal_history, from OpportunityHistory rows
         top: datetime | None = None
         for record in records:
             flat = flatten(record)
@@ -382,13 +384,16 @@ class SalesforceConnector:
                 continue
             before = len(ctx.bad.rejects)
             row = build(flat, ctx)
+            versions = field_history_rows(flat, ctx) if spec.name == "stage_history" else []
             if row is not None and not ctx.bad.skips(before):
                 rows.append(row)
+                fields += versions
         warnings = list(ctx.warnings)
         ctx.warnings.clear()
         gone = {spec.name: deleted} if deleted and spec.name != "stage_history" else {}
+        tables = {spec.name: rows, **({"deal_history": fields} if fields else {})}
         return Page(
-            {spec.name: rows},
+            tables,
             watermark=format_instant(top) if top else None,
             deleted=gone,
             warnings=warnings,

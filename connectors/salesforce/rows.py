@@ -212,6 +212,26 @@ def history_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any] | No
             "crm_order": order}
 
 
+def field_history_rows(flat: Mapping[str, Any], ctx: RowContext) -> list[dict[str, Any]]:
+    """``deal_history`` rows (amount, close date) from an OpportunityHistory: each row records
+    the Opportunity's Amount and CloseDate as they were after the change, ``crm_order`` its
+    ``Id`` (https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_opportunityhistory.htm).
+    """
+    r = ctx.read
+    changed = r(flat, "CreatedDate", parse_instant, "stage history")
+    deal = r(flat, "OpportunityId", case_safe_id, "stage history")
+    order = r(flat, "Id", case_safe_id, "stage history")
+    if not (changed and deal and order):
+        return []
+    base = {"source": SOURCE, "deal_id": deal, "crm_order": order, "changed_at": changed}
+    return [
+        {**base, "field": "amount",
+         "value_amount": r(flat, "Amount", parse_amount, "stage history")},
+        {**base, "field": "close_date",
+         "value_date": r(flat, "CloseDate", parse_date, "stage history")},
+    ]
+
+
 def lead_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
     """A ``leads`` row from a Lead (ConvertedDate, a date, as midnight UTC)."""
     r = ctx.read

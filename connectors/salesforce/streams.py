@@ -168,7 +168,8 @@ def declare_streams(settings: SalesforceSettings) -> list[StreamSpec]:
             "OpportunityHistory",
             "Id",
             "CreatedDate",
-            ("Id", "OpportunityId", "StageName", "CreatedDate", "IsDeleted"),
+            ("Id", "OpportunityId", "StageName", "Amount", "CloseDate", "CreatedDate",
+             "IsDeleted"),
         ),
         StreamSpec(
             "leads",

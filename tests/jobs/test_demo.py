@@ -114,3 +114,18 @@ def test_demo_sync_counts_8800_deals_in_both_crms(demo: tuple[Path, Result]) -> 
     (row,) = [line for line in result.stdout.splitlines()
               if line.startswith("│   stage_history (in deals) ")]
     assert [c.strip() for c in row.strip("│").split("│")][2] == str(history)
+
+
+def test_demo_reports_show_the_pipeline_waterfall(demo: tuple[Path, Result]) -> None:
+    workdir, _ = demo
+    for crm in ("salesforce", "hubspot"):
+        html = (workdir / f"{crm}-report.html").read_text(encoding="utf-8")
+        assert 'id="chart-waterfall"' in html
+        assert "Pipeline waterfall of the quarter (USD)" in html
+        with Store(workdir / f"{crm}.duckdb", read_only=True) as store:
+            [(won, n)] = store.con.execute(
+                "SELECT value, n FROM kpi_values WHERE grain = 'quarter' AND period_start = "
+                "DATE '2017-10-01' AND dimension = 'overall' AND kpi = 'waterfall_won'").fetchall()
+        # the data set's won amount of 2017 Q4, in the chart's "won" bar label
+        assert (won, n) == (2802496, 1196)
+        assert r"2,802,496\u003cbr\u003e1196 deals" in html  # plotly escapes "<" in JSON

@@ -90,6 +90,8 @@ def test_compute_equals_recorded_values(tmp_path: Path) -> None:
             "header = true)",
             [str(FIXTURE)],
         )
+        # KPIs added after the recording (the pipeline waterfall) are not in it
+        store.con.execute("DELETE FROM regression WHERE kpi NOT IN (SELECT kpi FROM expected)")
         counts = store.con.execute(
             "SELECT (SELECT count(*) FROM regression), (SELECT count(*) FROM expected)"
         ).fetchall()[0]

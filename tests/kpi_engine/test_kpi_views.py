@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from kpi_engine.kpis import compute
-from kpi_engine.registry import KPIS
+from kpi_engine.registry import KPIS, change_columns
 from kpi_engine.settings import KpiSettings
 from kpi_engine.store import Store
 from kpi_engine.views import BI_GRAINS, MEMBER_COLUMNS
@@ -33,6 +33,7 @@ def test_bi_views_columns_are_documented(tmp_path: Path) -> None:
     # a KPI's columns are documented by its section of docs/kpis.md (held equal to the registry)
     documented = set(re.findall(r"`(\w+)`", DOC))
     documented |= {c for k in KPIS for c in (k.name, f"{k.name}_n")}
+    documented |= set(change_columns())
     with Store(tmp_path / "s.duckdb") as store:
         rows = store.con.execute(
             "SELECT table_schema || '.' || table_name, column_name FROM information_schema.columns "
@@ -41,7 +42,8 @@ def test_bi_views_columns_are_documented(tmp_path: Path) -> None:
             "SELECT view_name FROM duckdb_views() WHERE schema_name = 'bi'").fetchall()}
     missing = sorted({f"{t}.{c}" for t, c in rows if c not in documented})
     assert not missing, f"docs/bi-views.md does not list {missing}"
-    expected = {f"{d}_kpis_{g}" for d in MEMBER_COLUMNS for g in BI_GRAINS} | {"deals"}
+    expected = {f"{d}_kpis_{g}" for d in MEMBER_COLUMNS for g in BI_GRAINS} | {"deals",
+                                                                               "kpi_changes"}
     assert names == expected
     for name in names:
         assert f"`bi.{name}`" in DOC

@@ -4,7 +4,8 @@
 --   pipeline_open_count      = deals open at t                         (n = the count)
 --   pipeline_open_amount     = their amounts (NULL / no-rate skipped)  (n = deals with an amount)
 --   pipeline_weighted_amount = sum of amount x probability of the stage the deal was in at t:
---                              the latest stage_history row with entered_at < t; with no such row,
+--                              the latest stage_history row with entered_at < t (its stage in
+--                              the pipeline the row names, else the deal's); with no such row,
 --                              the current stage if the deal is still open today (a closed deal
 --                              dated today or later is: open until that day; a won one weighs
 --                              amount x its stage's probability, 1.0), else the deal is left

@@ -3,7 +3,7 @@
 -- boundary). The definitions are those of kpis/pipeline.sql (docs/kpis.md, KPI 3):
 --   a deal is open at t when created_at < t and (it is not closed, or close_date >= date(t));
 --   its weight at t is amount x probability of the stage of the latest stage_history row with
---   entered_at < t; with no such row, of its current stage if it is still open today (not
+--   entered_at < t (the stage of the pipeline the row names, else of the deal's pipeline); with no such row, of its current stage if it is still open today (not
 --   closed, or closed with close_date >= today, kpi_params.compute_date: open until then); else
 --   it has none.
 -- step: open_pipeline
@@ -72,16 +72,19 @@ WHERE open_from < open_to;
 -- back where it ends; the segment holding open_from also adds +1 / +amount there, and the one
 -- holding open_to - 1 takes them back at open_to (when that is a boundary). Stage names are
 -- sorted as numbers (stage_ranks: rank by name) to keep the sort on integers.
+-- A row's stage belongs to the pipeline it names (stage_history.pipeline: the deal's pipeline
+-- when the stage was entered; HubSpot stage ids are per pipeline) or, without one, to the deal's
+-- current pipeline; stage_ranks numbers the (stage, pipeline) pairs (pipe '' = none named).
 CREATE OR REPLACE TEMP TABLE stage_ranks AS
-SELECT stage, CAST(row_number() OVER (ORDER BY stage) AS INTEGER) AS rnk
-FROM (SELECT DISTINCT stage FROM stage_history);
+SELECT stage, pipe, CAST(row_number() OVER (ORDER BY stage, pipe) AS INTEGER) AS rnk
+FROM (SELECT DISTINCT stage, coalesce(pipeline, '') AS pipe FROM stage_history) h;
 
 CREATE OR REPLACE TEMP TABLE deal_events AS
 WITH history AS (
     SELECT w.wid, a.bi AS stage_from, instant_key(h.entered_at) AS at_us, h.crm_order, r.rnk
     FROM stage_history h
     JOIN open_windows w ON w.source = h.source AND w.deal_id = h.deal_id
-    JOIN stage_ranks r ON r.stage = h.stage
+    JOIN stage_ranks r ON r.stage = h.stage AND r.pipe = coalesce(h.pipeline, '')
     CROSS JOIN boundary_span s
     JOIN boundary_after a ON a.day = least(greatest(utc_day(h.entered_at), s.first_day), s.last_day)
     WHERE a.bi < w.open_to
@@ -107,7 +110,8 @@ weighted AS (
     CROSS JOIN boundary_span b
     LEFT JOIN stage_ranks r ON r.rnk = s.rnk
     LEFT JOIN stages st
-      ON st.source = w.source AND st.pipeline = w.pipeline
+      ON st.source = w.source
+     AND st.pipeline = CASE WHEN s.stage_from > 0 AND r.pipe <> '' THEN r.pipe ELSE w.pipeline END
      AND st.stage = CASE WHEN s.stage_from > 0 THEN r.stage
                          WHEN NOT w.is_closed OR w.close_date >= (SELECT compute_date FROM kpi_params)
                          THEN w.stage END

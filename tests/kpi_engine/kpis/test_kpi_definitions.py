@@ -52,6 +52,8 @@ ALL_KPIS = {
     "quality_score",
     "quality_score_change",
     "deal_success_rate",
+    *(f"waterfall_{b}" for b in ("start", "created", "pulled_in", "increased", "decreased",
+                                 "pushed_out", "lost", "won", "end")),
 }
 
 
