@@ -21,7 +21,7 @@ from tests.helpers.report import MavenStore
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHARTS = ("chart-quality-score", "chart-win-rate", "chart-deal-size", "chart-pipeline",
-          "chart-channels", "chart-sales-cycle")
+          "chart-channels", "chart-waterfall", "chart-sales-cycle")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--window-size=1280,1000")
@@ -120,6 +120,7 @@ def test_report_in_chromium_renders_every_chart_and_the_leaderboard(
     assert titles == [
         "Quality score by team", "Win rate over time (%)", "Average deal size over time (USD)",
         "Open deals by team at 2018-01-01 (count)", "Won amount by channel (USD)",
+        "Pipeline waterfall of the quarter (USD)",
         "Sales cycle of the won deals closed in the period (days)",
     ]
 
