@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from werkzeug import Request, Response
 
 from crm_sandbox.core import json_response
+from crm_sandbox.hubspot_objects import MAX_ASSOC_INPUTS
 from crm_sandbox.hubspot_props import PropertyDef
 from crm_sandbox.hubspot_render import stage_metadata
 from crm_sandbox.hubspot_store import PORTAL_CREATED, iso_ms
@@ -191,7 +192,7 @@ class PortalEndpoints:
         body = self._json_body(request)
         if isinstance(body, Response):
             return body
-        inputs = self._batch_inputs(body)
+        inputs = self._batch_inputs(body, MAX_ASSOC_INPUTS)
         if isinstance(inputs, Response):
             return inputs
         results: list[dict[str, Any]] = []
