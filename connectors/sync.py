@@ -97,7 +97,8 @@ class StoreView:
     ) -> list[tuple[Any, ...]]:
         """See :meth:`connectors.base.StoredRecords.rows`."""
         info = self.store.table_info(table)
-        unknown = [c for c in (*columns, *(where_in[:1] if where_in else ())) if c not in info.columns]
+        named = (*columns, *(where_in[:1] if where_in else ()))
+        unknown = [c for c in named if c not in info.columns]
         if unknown:
             msg = f"{table} has no column {', '.join(unknown)}"
             raise StoreError(msg)
