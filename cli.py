@@ -376,7 +376,7 @@ def export_cmd(ctx: click.Context, fmt: str, output: str, grain, dimension, kpi,
         with open_store(config, read_only=True) as store:
             target = sys.stdout if output == "-" else Path(output)
             count = export(store, fmt, target, grain=grain, dimension=dimension, kpi=kpi,
-                           period=which, today=config.today())
+                           period=which, today=config.today(store))
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
     if output != "-":
@@ -394,7 +394,7 @@ def status(ctx: click.Context, as_json: bool, history: bool) -> None:
     config = _config(ctx)
     try:
         with open_store(config, read_only=True) as store:
-            st = store_status(store, config.today())
+            st = store_status(store, config.today(store))
             runs = health.run_history(store) if history else []
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
@@ -595,7 +595,7 @@ def report(ctx: click.Context, grain: str, period: str, dimension: str, output: 
                 grain=grain,
                 period=which,
                 dimension=dimension,
-                today=config.today(),
+                today=config.today(store),
             )
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
@@ -663,7 +663,7 @@ def demo(workdir: str) -> None:
         _print_sync(run.syncs)
         _print_compute(run.summary)
         with Store(run.config.database, read_only=True) as store:
-            _print_leaderboard(store, "quarter", "partner", run.config.today())
+            _print_leaderboard(store, "quarter", "partner", run.config.today(store))
         for push in run.pushes:
             _print_push(push)
         out.print(f"DuckDB file: {run.config.database}", markup=False)
@@ -820,7 +820,7 @@ def run(ctx: click.Context, as_json: bool, report_path: str | None, as_of,
         try:
             with open_store(config, read_only=True) as store:
                 size = write_report(store, config.kpi_settings(), Path(report_path),
-                                    today=config.today())
+                                    today=config.today(store))
             report_note = f"wrote {report_path} ({size / 1e6:.1f} MB)"
         except (ConnectorError, EngineError) as exc:
             summary.step, summary.error = "report", str(exc).splitlines()[0]

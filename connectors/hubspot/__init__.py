@@ -91,6 +91,7 @@ class HubSpotConnector:
         self._owner_ids: set[str] = set()
         self._known_partners: set[str] = set()
         self._deals_read_all = False
+        self._calendar_sent = False
 
     def bind_store(self, stored: StoredRecords) -> None:
         """Called by the sync loop: what the store holds for this source, read by the
@@ -375,6 +376,9 @@ class HubSpotConnector:
             for deal in read.get("results") or []:
                 history += R.history_rows(deal)
         tables: dict[str, list[dict[str, Any]]] = {}
+        if not self._calendar_sent:  # the portal's zone, once a run (the default reporting zone)
+            tables["source_calendar"] = [R.calendar_row(ctx.portal_zone)]
+            self._calendar_sent = True
         new = self._new_partners({r["partner_id"] for r in deals if r["partner_id"]})
         if new:
             tables["partners"] = new

@@ -1,5 +1,6 @@
 -- Facts every KPI family reads: the live (not deleted) deals and leads with their dimension
--- members and the amount in the reporting currency.
+-- members and the amount in the reporting currency. Days are the reporting time zone's
+-- (utc_day: UTC unless kpis.py redefines it for another zone).
 -- step: facts
 -- reads: deals, leads, owners, partners, currency_rates, kpi_params, kpi_sources, channel_map
 -- creates: dim_members, f_deals, f_leads
@@ -121,7 +122,11 @@ FROM (
     SELECT d.deal_key, d.source, d.deal_id, d.pipeline, d.stage,
            CASE WHEN fp.partner_id IS NULL THEN d.partner_id END AS partner_id, d.owner_id,
            d.lead_source, d.is_closed, d.is_won, d.amount, d.currency, d.amount_reporting,
-           d.created_at, d.close_date, r.rate, r.rate_end
+           d.created_at,
+           -- a close kept as an instant (HubSpot) is dated in the reporting time zone (C-19)
+           CASE WHEN d.closed_at IS NOT NULL THEN utc_day(d.closed_at) ELSE d.close_date END
+               AS close_date,
+           r.rate, r.rate_end
     FROM keyed_deals() d
     CROSS JOIN kpi_params p
     LEFT JOIN partners fp
