@@ -295,7 +295,7 @@ def _print_compute(summary: ComputeSummary) -> None:
     "--as-of",
     type=click.DateTime(["%Y-%m-%d"]),
     default=None,
-    help="Compute as at the start of this day (UTC; default: today in reporting_timezone, "
+    help="Compute as at the start of this day (in the reporting time zone; default: today, "
     "the period in progress to date).",
 )
 @click.option(
