@@ -199,7 +199,10 @@ class PortalEndpoints:
         errors: list[dict[str, Any]] = []
         for item in inputs:
             raw_id = str(item["id"])
-            record = self._find(from_type, raw_id, False)
+            # a merged-away id has no associations ("you will receive an empty response":
+            # https://developers.hubspot.com/changelog/announcement-deals-now-support-merging)
+            merged = raw_id.isdigit() and int(raw_id) in self.stores[from_type].merged
+            record = None if merged else self._find(from_type, raw_id, False)
             linked = record.assoc.get(to_type, {}) if record is not None else {}
             target_store = self.stores[to_type]
             to = [
