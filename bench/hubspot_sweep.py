@@ -10,7 +10,8 @@ against a portal:
    stage history, partner associations 1,000 deals a call), timed, its calls per endpoint
    counted by the sandbox;
 2. an hour later (sandbox clock), an incremental run with nothing changed: what the association
-   sweep costs on every run (its calls and time), beside the search that finds no change.
+   sweep costs on every run (its calls), beside the search that finds no change;
+3. the same with the sweep off: run 2 - run 3 is the sweep's time.
 
 Prints both runs' calls per endpoint and seconds, and the sweep's per-run calls computed from the
 rule (:func:`connectors.hubspot.sweep.sweep_calls`) at this size and at 1,000,000 deals. Never part
@@ -44,8 +45,9 @@ def calls_by_endpoint(sb: SandboxProcess) -> Counter[str]:
     return Counter(f"{m} {p}" for m, p in sb.control("calls")["calls"] if not p.startswith("/_"))
 
 
-def run(store: Store, settings: HubSpotSettings, sb: SandboxProcess, label: str) -> Counter[str]:
-    """One sync run, timed; prints its calls per endpoint."""
+def run(store: Store, settings: HubSpotSettings, sb: SandboxProcess,
+        label: str) -> tuple[Counter[str], float]:
+    """One sync run, timed; prints its calls per endpoint; returns them and the seconds."""
     sb.control("calls/clear", {})
     connector = HubSpotConnector(settings, "USD")
     started = time.perf_counter()
@@ -57,7 +59,7 @@ def run(store: Store, settings: HubSpotSettings, sb: SandboxProcess, label: str)
           f"({waits:.1f} s waiting out the rate limit), status {result.status}")
     for endpoint, n in counts.most_common():
         print(f"    {n:>6,}  {endpoint}")
-    return counts
+    return counts, seconds
 
 
 def main() -> None:
@@ -71,16 +73,20 @@ def main() -> None:
         settings = HubSpotSettings(token_env="HUBSPOT_BENCH_TOKEN", host=sb.url,
                                    ca_bundle=Path(sb.ca_bundle))
         with Store(Path(tmp) / "bench.duckdb") as store:
-            first = run(store, settings, sb, "first sync")
+            first, _ = run(store, settings, sb, "first sync")
             sb.control("clock/advance", {"seconds": 3600})
-            second = run(store, settings, sb, "run 2 (nothing changed)")
+            second, with_sweep = run(store, settings, sb, "run 2 (nothing changed)")
+            sb.control("clock/advance", {"seconds": 3600})
+            off = settings.model_copy(update={"association_sweep_max_deals": 0})
+            _, without = run(store, off, sb, "run 3 (nothing changed, sweep off)")
             live = store.con.execute(
                 "SELECT count(*) FROM deals WHERE NOT is_deleted").fetchall()[0][0]
         size = settings.association_sweep_max_deals
         print(f"first sync: {sum(first.values()):,} calls (goal <= 1,100; before: 1,497), "
               f"of which {first[ASSOC]:,} association reads")
         print(f"run 2: association reads {second[ASSOC]:,} (sweep over {live:,} live deals; the "
-              f"rule says {sweep_calls(live, size):,} + one per page of changed deals)")
+              f"rule says {sweep_calls(live, size):,} + one per page of changed deals); "
+              f"the sweep's time: run 2 - run 3 = {with_sweep - without:.1f} s")
         print(f"sweep per run from the rule (size {size:,}): 50k deals "
               f"{sweep_calls(50_000, size)} calls, every deal every run; 1M deals "
               f"{sweep_calls(1_000_000, size)} calls, every deal within "
