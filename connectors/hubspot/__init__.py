@@ -223,8 +223,14 @@ class HubSpotConnector:
             rows = self._partner_rows(found)
             gone = sorted(set(chunk) - {r["partner_id"] for r in rows})
             self._known_partners.update(chunk)
+            rule = self.settings.partners
+            notes = [f"partner company {g}: archived, merged away or deleted in HubSpot; "
+                     "flagged, its deals count unattributed" for g in gone]
+            notes += [f"partner company {r['partner_id']}: {rule.company_property} is not one "
+                      f"of {', '.join(rule.company_values)} any more; flagged, its deals count "
+                      "unattributed" for r in rows if r["is_deleted"]]
             yield Page({"partners": rows} if rows else {},
-                       deleted={"partners": gone} if gone else {})
+                       deleted={"partners": gone} if gone else {}, warnings=notes)
 
     def _pull_currency_rates(self, watermark: str | None) -> Iterator[Page]:
         yield Page({"currency_rates": R.rate_rows(self.settings.currency_rates,

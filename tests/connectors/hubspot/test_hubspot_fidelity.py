@@ -25,6 +25,7 @@ from decimal import Decimal
 
 import pytest
 
+from connectors.sync import SyncResult
 from crm_sandbox.core import Clock
 from crm_sandbox.server import Sandbox
 from kpi_engine.kpis import compute
@@ -62,11 +63,13 @@ def kpis(store: Store, period: date, kpi: str) -> dict[str, tuple[Decimal, int]]
         "period_start = ? AND dimension = 'partner' AND kpi = ?", period, kpi)}
 
 
-def second_run(sb: Sandbox, store: Store, **settings) -> None:
+def second_run(sb: Sandbox, store: Store, **settings) -> SyncResult:
     """Run 2 an hour after the first sync, with the sandbox's call log cleared."""
     sb.clock.advance(3600)
     sb.calls.clear()
-    assert sync(store, sb, **settings).status == "ok"
+    result = sync(store, sb, **settings)
+    assert result.status == "ok"
+    return result
 
 
 def test_association_moved_added_removed_is_credited_next_run(sb, store) -> None:
@@ -161,9 +164,13 @@ def test_partner_gone_is_flagged_and_its_deals_count_unattributed(sb, store, cha
     sync(store, sb)
     if change == "archived":
         hs.delete("companies", p02)
+        why = "archived, merged away or deleted in HubSpot"
     else:
         hs.update("companies", p02, {"type": "CUSTOMER"})
-    second_run(sb, store)
+        why = "type is not one of PARTNER, RESELLER any more"
+    result = second_run(sb, store)
+    assert result.streams["partners"].warnings == [
+        f"partner company {p02}: {why}; flagged, its deals count unattributed"]
     assert rows(store, "SELECT is_deleted FROM partners WHERE partner_id = ?", p02) == [(True,)]
     # never dropped: D3, D4 and D6 are live deals still
     assert rows(store, "SELECT count(*) FROM deals WHERE NOT is_deleted") == [(6,)]
