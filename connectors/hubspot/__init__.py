@@ -211,12 +211,15 @@ class HubSpotConnector:
         return rows
 
     def _check_stored_partners(self) -> Iterator[Page]:
-        """Stored live partners the search did not return, read by id (100 a call): archived,
-        merged away or gone -> flagged deleted; no longer matching the rule -> flagged."""
+        """Stored partners the search did not return, read by id (100 a call): archived,
+        merged away or gone -> flagged deleted; no longer matching the rule -> flagged; a
+        flagged one that is back (restored, matching again) -> unflagged. Each newly flagged
+        partner gets a warning."""
         if self._stored is None:
             return
-        missing = [str(p) for (p,) in self._stored.rows("partners", ("partner_id",))
-                   if str(p) not in self._known_partners]
+        stored = self._stored.rows("partners", ("partner_id", "is_deleted"), deleted=None)
+        flagged = {str(p) for p, deleted in stored if deleted}
+        missing = [str(p) for p, _ in stored if str(p) not in self._known_partners]
         for chunk in chunks(missing, BATCH):
             companies = self.client.read_companies(chunk, self._company_properties())
             found = [c for c in companies.get("results") or [] if str(c["id"]) in chunk]
@@ -225,10 +228,11 @@ class HubSpotConnector:
             self._known_partners.update(chunk)
             rule = self.settings.partners
             notes = [f"partner company {g}: archived, merged away or deleted in HubSpot; "
-                     "flagged, its deals count unattributed" for g in gone]
+                     "flagged, its deals count unattributed" for g in gone if g not in flagged]
             notes += [f"partner company {r['partner_id']}: {rule.company_property} is not one "
                       f"of {', '.join(rule.company_values)} any more; flagged, its deals count "
-                      "unattributed" for r in rows if r["is_deleted"]]
+                      "unattributed" for r in rows
+                      if r["is_deleted"] and r["partner_id"] not in flagged]
             yield Page({"partners": rows} if rows else {},
                        deleted={"partners": gone} if gone else {}, warnings=notes)
 

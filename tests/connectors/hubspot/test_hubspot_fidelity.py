@@ -181,3 +181,20 @@ def test_partner_gone_is_flagged_and_its_deals_count_unattributed(sb, store, cha
     assert weighted == {hs.company_id("P01"): (Decimal(0), 0), "none": (Decimal(25030), 2)}
     # the partner check read P02 by id (one batch read; P01 and P03 came from the search)
     assert sb.call_counts()[COMPANY_READ] == 1
+    # run 3: still flagged, read again (one call), no second warning
+    assert second_run(sb, store).streams["partners"].warnings == []
+    assert sb.call_counts()[COMPANY_READ] == 1
+
+
+def test_partner_restored_or_matching_again_is_unflagged(sb, store) -> None:
+    hs = sb.hubspot
+    p02 = hs.company_id("P02")
+    sync(store, sb)
+    hs.update("companies", p02, {"type": "CUSTOMER"})
+    second_run(sb, store)
+    hs.update("companies", p02, {"type": "PARTNER"})
+    second_run(sb, store)
+    assert rows(store, "SELECT is_deleted FROM partners WHERE partner_id = ?", p02) == [(False,)]
+    # D6's 5,600 is P02's again; D4 (25,000) is its pipeline again
+    assert kpis(store, Q2, "won_amount")[p02] == (Decimal(5600), 1)
+    assert kpis(store, Q2, "pipeline_weighted_amount")[p02] == (Decimal(25000), 1)
