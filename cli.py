@@ -309,7 +309,7 @@ def _print_compute(summary: ComputeSummary) -> None:
     "--as-of",
     type=click.DateTime(["%Y-%m-%d"]),
     default=None,
-    help="Compute as at the start of this day (UTC; default: today in reporting_timezone, "
+    help="Compute as at the start of this day (in the reporting time zone; default: today, "
     "the period in progress to date).",
 )
 @click.option(
@@ -408,10 +408,10 @@ def export_cmd(ctx: click.Context, fmt: str, output: str, grain, dimension, kpi,
                     store, config.kpi_settings(), fmt, target, grain=grain or "quarter",
                     period=which, member=member,
                     dimension="overall" if member == "all" else dimension or "partner",
-                    today=config.today())
+                    today=config.today(store))
             else:
                 count = export(store, fmt, target, grain=grain, dimension=dimension, kpi=kpi,
-                               period=which, today=config.today(), change=change)
+                               period=which, today=config.today(store), change=change)
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
     if output != "-":
@@ -429,7 +429,7 @@ def status(ctx: click.Context, as_json: bool, history: bool) -> None:
     config = _config(ctx, offline=True)
     try:
         with open_reader(config, _note) as store:
-            st = store_status(store, config.today())
+            st = store_status(store, config.today(store))
             runs = health.run_history(store) if history else []
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
@@ -630,7 +630,7 @@ def report(ctx: click.Context, grain: str, period: str, dimension: str, output: 
                 grain=grain,
                 period=which,
                 dimension=dimension,
-                today=config.today(),
+                today=config.today(store),
             )
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
@@ -698,7 +698,7 @@ def demo(workdir: str) -> None:
         _print_sync(run.syncs)
         _print_compute(run.summary)
         with Store(run.config.database, read_only=True) as store:
-            _print_leaderboard(store, "quarter", "partner", run.config.today())
+            _print_leaderboard(store, "quarter", "partner", run.config.today(store))
         for push in run.pushes:
             _print_push(push)
         out.print(f"DuckDB file: {run.config.database}", markup=False)
@@ -872,7 +872,7 @@ def run(ctx: click.Context, as_json: bool, report_path: str | None, as_of,
         try:
             with open_store(config, read_only=True) as store:
                 size = write_report(store, config.kpi_settings(), Path(report_path),
-                                    today=config.today())
+                                    today=config.today(store))
             report_note = f"wrote {report_path} ({size / 1e6:.1f} MB)"
         except (ConnectorError, EngineError) as exc:
             summary.step, summary.error = "report", str(exc).splitlines()[0]

@@ -46,7 +46,9 @@ INSERT INTO stages VALUES
   ('bench','default','Closed Lost','Closed Lost',0.0,true,false,5);
 INSERT INTO currency_rates VALUES ('bench','EUR','USD',0.92,DATE '0001-01-01',NULL),
                                   ('bench','GBP','USD',0.79,DATE '0001-01-01',NULL);
-INSERT INTO deals
+INSERT INTO deals (source, deal_id, name, partner_id, owner_id, account_name, pipeline, stage,
+                   is_closed, is_won, amount, currency, amount_reporting, created_at, close_date,
+                   lead_source, updated_at, is_deleted)
 SELECT 'bench', 'D' || i, 'Deal ' || i,
        CASE WHEN h(i, 1) % 10 < 7 THEN 'P' || (h(i, 2) % 2000) END,
        'U' || (h(i, 3) % 3000), 'Account ' || (h(i, 4) % 50000), 'default',

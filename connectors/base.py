@@ -144,6 +144,40 @@ class Page:
     references: tuple[Reference, ...] = ()
 
 
+class StoredRecords(Protocol):
+    """A read-only look at the rows the store holds for one source, handed by the sync loop
+    to a connector that asks for it (``bind_store``): a sweep that re-reads what is stored
+    (the HubSpot association sweep, the partner check) reads its ids here. A CRM folder never
+    opens the store itself.
+    """
+
+    def rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        *,
+        deleted: bool | None = False,
+        after: str | None = None,
+        limit: int | None = None,
+        where_in: tuple[str, Sequence[str]] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """``columns`` of the source's rows of ``table``, in the order of its id column.
+
+        Args:
+            table: a canonical table with ``is_deleted`` (``deals``, ``partners``).
+            columns: the columns returned, in this order.
+            deleted: False: live rows only; True: flagged rows only; None: both.
+            after: only rows whose id (compared as text) is greater.
+            limit: at most this many rows.
+            where_in: ``(column, values)``: only rows whose column holds one of the values.
+        """
+        ...
+
+    def count(self, table: str) -> int:
+        """How many live rows of the source ``table`` holds."""
+        ...
+
+
 class Connector(Protocol):
     """A CRM adapter. ``source`` is the value of the ``source`` column of its rows."""
 

@@ -13,7 +13,7 @@ and stages are committed before the deals that name them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, astuple, dataclass, field
 from typing import Any
@@ -21,7 +21,8 @@ from typing import Any
 from connectors.bad_records import check_references
 from connectors.base import Connector, Page
 from connectors.errors import LimitReachedError, SnapshotError
-from kpi_engine.store import Store, UpsertStats, missing_share
+from kpi_engine.errors import StoreError
+from kpi_engine.store import Store, UpsertStats, missing_share, quote_identifier
 
 
 @dataclass
@@ -81,6 +82,56 @@ class KnownKeys:
         """Count the rows of a committed page in."""
         for (table, columns), keys in self._keys.items():
             keys.update(tuple(r[c] for c in columns) for r in page.tables.get(table) or ())
+
+
+class StoreView:
+    """:class:`connectors.base.StoredRecords` over the store, for one source (read-only)."""
+
+    def __init__(self, store: Store, source: str) -> None:
+        self.store, self.source = store, source
+
+    def rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        *,
+        deleted: bool | None = False,
+        after: str | None = None,
+        limit: int | None = None,
+        where_in: tuple[str, Sequence[str]] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """See :meth:`connectors.base.StoredRecords.rows`."""
+        info = self.store.table_info(table)
+        named = (*columns, *(where_in[:1] if where_in else ()))
+        unknown = [c for c in named if c not in info.columns]
+        if unknown:
+            msg = f"{table} has no column {', '.join(unknown)}"
+            raise StoreError(msg)
+        key = quote_identifier(info.key[1])
+        sql = (f"SELECT {', '.join(quote_identifier(c) for c in columns)} "
+               f"FROM {quote_identifier(table)} WHERE source = ?")
+        params: list[Any] = [self.source]
+        if deleted is not None:
+            sql += " AND is_deleted = ?"
+            params.append(deleted)
+        if after is not None:
+            sql += f" AND {key} > ?"
+            params.append(after)
+        if where_in is not None:
+            sql += f" AND {quote_identifier(where_in[0])} IN (SELECT unnest(?::VARCHAR[]))"
+            params.append(list(where_in[1]))
+        sql += f" ORDER BY {key}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return self.store.con.execute(sql, params).fetchall()
+
+    def count(self, table: str) -> int:
+        """See :meth:`connectors.base.StoredRecords.count`."""
+        (n,) = self.store.con.execute(
+            f"SELECT count(*) FROM {quote_identifier(table)} WHERE source = ? AND NOT is_deleted",
+            [self.source]).fetchall()[0]
+        return int(n)
 
 
 def _check_snapshot(store: Store, source: str, page: Page) -> None:
@@ -156,6 +207,9 @@ def run_sync(
     source = connector.source
     result = SyncResult(source=source, run_id=store.start_run(source))
     known = KnownKeys(store, source)
+    bind = getattr(connector, "bind_store", None)
+    if callable(bind):  # a connector that re-reads what is stored (HubSpot's sweeps)
+        bind(StoreView(store, source))
     try:
         with store.transaction() if connector.atomic else nullcontext():
             for stream in connector.streams():

@@ -309,6 +309,32 @@ class HubSpotFacade(ObjectEndpoints, PortalEndpoints):
             merged.append(str(loser.id))
             self._apply_update(otype, winner, {"hs_merged_object_ids": ";".join(merged)})
 
+    def link_partner(self, deal_id: str, company_id: str) -> None:
+        """Associate a deal with a company under the "Partner" label, as a user editing the
+        deal's associations would: neither record's ``hs_lastmodifieddate`` moves (HubSpot
+        does not count an association change as a property change)."""
+        with self._lock:
+            deal = self.stores["deals"].by_id[int(deal_id)]
+            company = self.stores["companies"].by_id[int(company_id)]
+            link_deal_company(deal, company, True)
+            self.stores["deals"].version += 1
+
+    def unlink_partner(self, deal_id: str, company_id: str) -> None:
+        """Remove the deal's association with the company (every label), leaving both
+        records' ``hs_lastmodifieddate`` alone."""
+        with self._lock:
+            deal = self.stores["deals"].by_id[int(deal_id)]
+            company = self.stores["companies"].by_id[int(company_id)]
+            deal.assoc.get("companies", {}).pop(company.id, None)
+            company.assoc.get("deals", {}).pop(deal.id, None)
+            self.stores["deals"].version += 1
+
+    def move_partner(self, deal_id: str, old_company_id: str, new_company_id: str) -> None:
+        """Move a deal's "Partner" association from one company to another (modified dates
+        untouched): :meth:`unlink_partner` then :meth:`link_partner`."""
+        self.unlink_partner(deal_id, old_company_id)
+        self.link_partner(deal_id, new_company_id)
+
     def archive_owner(self, owner_id: str) -> None:
         """Deactivate an owner: listed only with ``archived=true``, ``userId`` null."""
         with self._lock:

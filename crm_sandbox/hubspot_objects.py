@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 MAX_LIST_LIMIT = 100
 MAX_LIST_LIMIT_WITH_HISTORY = 50
 MAX_BATCH_INPUTS = 100
+#: v4 associations batch read: 1,000 ids a call since 2025-02-10
+#: (https://developers.hubspot.com/changelog/bug-fix-batch-read-limit-for-hubspot-associations-api)
+MAX_ASSOC_INPUTS = 1000
 SEARCHABLE = {
     "deals": ("dealname",),
     "companies": ("name", "domain"),
@@ -229,14 +232,16 @@ class ObjectEndpoints:
 
     # -- batch --------------------------------------------------------------------------------
 
-    def _batch_inputs(self: HubSpotFacade, body: dict[str, Any]) -> list[dict[str, Any]] | Response:
+    def _batch_inputs(
+        self: HubSpotFacade, body: dict[str, Any], limit: int = MAX_BATCH_INPUTS
+    ) -> list[dict[str, Any]] | Response:
         inputs = body.get("inputs")
         if not isinstance(inputs, list):
             return self._validation("inputs must be a list", "inputs")
-        if len(inputs) > MAX_BATCH_INPUTS:
+        if len(inputs) > limit:
             return self._validation(
                 f"Batch input limit exceeded: {len(inputs)} inputs were sent, "
-                f"the maximum is {MAX_BATCH_INPUTS}.",
+                f"the maximum is {limit}.",
                 "inputs",
             )
         if not all(isinstance(i, dict) and i.get("id") not in (None, "") for i in inputs):

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from werkzeug import Request, Response
 
 from crm_sandbox.core import json_response
+from crm_sandbox.hubspot_objects import MAX_ASSOC_INPUTS
 from crm_sandbox.hubspot_props import PropertyDef
 from crm_sandbox.hubspot_render import stage_metadata
 from crm_sandbox.hubspot_store import PORTAL_CREATED, iso_ms
@@ -191,14 +192,17 @@ class PortalEndpoints:
         body = self._json_body(request)
         if isinstance(body, Response):
             return body
-        inputs = self._batch_inputs(body)
+        inputs = self._batch_inputs(body, MAX_ASSOC_INPUTS)
         if isinstance(inputs, Response):
             return inputs
         results: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         for item in inputs:
             raw_id = str(item["id"])
-            record = self._find(from_type, raw_id, False)
+            # a merged-away id has no associations ("you will receive an empty response":
+            # https://developers.hubspot.com/changelog/announcement-deals-now-support-merging)
+            merged = raw_id.isdigit() and int(raw_id) in self.stores[from_type].merged
+            record = None if merged else self._find(from_type, raw_id, False)
             linked = record.assoc.get(to_type, {}) if record is not None else {}
             target_store = self.stores[to_type]
             to = [

@@ -33,15 +33,16 @@ from connectors import registry
 from connectors.base import WritebackTarget
 from connectors.errors import ConfigError
 from jobs.secrets import secret_problems
+from kpi_engine.calendar import reporting_zone
 from kpi_engine.kpis import KPI_NAMES
 from kpi_engine.periods import reporting_today
 from kpi_engine.settings import (
     KpiSettings,
     QualityScoreSettings,
     check_channels,
-    check_timezone,
+    check_optional_timezone,
 )
-from kpi_engine.store import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_PATTERN
+from kpi_engine.store import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_PATTERN, Store
 
 DEFAULT_CONFIG = "partnerkpi.yaml"
 CONFIG_ENV = "PARTNERKPI_CONFIG"
@@ -157,8 +158,10 @@ class AppConfig(BaseModel):
     Attributes:
         database: the DuckDB file (relative to the config file).
         reporting_currency: ISO code every amount KPI is expressed in.
-        reporting_timezone: IANA time zone whose date is "today": which period is the latest
-            complete one, and the default ``--as-of`` of a compute (UTC unless set).
+        reporting_timezone: IANA time zone every calendar bucketing uses (created, closed,
+            stage entered) and whose date is "today": which period is the latest complete one,
+            and the default ``--as-of`` of a compute. Unset: the zone the sources keep (the
+            HubSpot portal's, recorded by its sync), else UTC (:mod:`kpi_engine.calendar`).
         duckdb: DuckDB's memory limit and spill directory (relative to the config file).
         notify: the webhook of ``run`` (None: no notification).
         publish: the read-only copy of the store for readers (:meth:`published_database`).
@@ -168,7 +171,7 @@ class AppConfig(BaseModel):
 
     database: Path = Path("partnerkpi.duckdb")
     reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    reporting_timezone: str = "UTC"
+    reporting_timezone: str | None = None
     sources: SourcesSection = Field(default_factory=SourcesSection)
     kpis: KpisSection = Field(default_factory=KpisSection)
     writeback: WritebackSection = Field(default_factory=WritebackSection)
@@ -177,7 +180,7 @@ class AppConfig(BaseModel):
     publish: PublishSection = Field(default_factory=PublishSection)
     path: Path | None = Field(default=None, exclude=True)
 
-    _check_timezone = field_validator("reporting_timezone")(check_timezone)
+    _check_timezone = field_validator("reporting_timezone")(check_optional_timezone)
 
     @field_validator("database")
     @classmethod
@@ -230,9 +233,11 @@ class AppConfig(BaseModel):
             quality_score=self.kpis.quality_score,
         )
 
-    def today(self) -> date:
-        """Today's date in ``reporting_timezone`` (the period rule's "today")."""
-        return reporting_today(self.reporting_timezone)
+    def today(self, store: Store | None = None) -> date:
+        """Today's date in the reporting time zone (the period rule's "today"): the configured
+        one, else the sources' own recorded in ``store`` (UTC without a store)."""
+        zone = reporting_zone(store, self.reporting_timezone) if store is not None else None
+        return reporting_today(zone or self.reporting_timezone or "UTC")
 
     def source_names(self) -> list[str]:
         """Names of the configured sources, in sync order."""

@@ -127,7 +127,7 @@ def push_targets(
         msg = f"nothing to push: add {where} to the config"
         raise ConfigError(msg)
     built = {n: (pushers or {}).get(n) or make_pusher(config, n, policy=policy) for n in names}
-    day = today or config.today()
+    day = today or config.today(store)
     results = []
     for n in names:
         writeback = config.writeback_target(n)

@@ -26,7 +26,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from importlib import resources
+from zoneinfo import ZoneInfo
 
+from kpi_engine.calendar import reporting_zone
 from kpi_engine.errors import ComputeError
 from kpi_engine.periods import default_as_of, reporting_today
 from kpi_engine.registry import KPI_NAMES, KPIS, Kpi, base_wide_sql, long_rows_sql, result_sql
@@ -257,11 +259,12 @@ def _warnings(store: Store, as_of: date) -> tuple[int, dict[str, int], list[str]
 
 def _parameters(
     store: Store, settings: KpiSettings, grains: Sequence[str], as_of: date | None,
-    sources: Sequence[str] | None, today: date,
+    sources: Sequence[str] | None, today: date, zone: str = "UTC",
 ) -> None:
-    # compute_date: today in the reporting time zone, the day kpi_wide.complete is judged on
+    # compute_date: today in the reporting time zone, the day kpi_wide.complete is judged on;
+    # t_cut: the start of the --as-of day in that zone
     con = store.con
-    t_cut = datetime.combine(as_of, time(), tzinfo=UTC) if as_of else None
+    t_cut = datetime.combine(as_of, time(), tzinfo=ZoneInfo(zone)) if as_of else None
     con.execute(
         "CREATE OR REPLACE TEMP TABLE kpi_params AS SELECT "
         "?::VARCHAR AS reporting_currency, "
@@ -294,6 +297,23 @@ def _parameters(
     con.execute("CREATE OR REPLACE TEMP TABLE kpi_grains (grain VARCHAR, months INTEGER)")
     con.executemany("INSERT INTO kpi_grains VALUES (?, ?)", [[g, GRAINS[g]] for g in grains])
     con.execute("CREATE OR REPLACE TEMP TABLE kpi_grain (grain VARCHAR, months INTEGER)")
+
+
+def _zone_macros(store: Store, zone: str) -> None:
+    """Bucket in the reporting time zone: ``utc_day`` (an instant's date) and ``utc_midnight``
+    (a date's first instant) are the UTC ones of ``sql/macros/duckdb.sql`` when the zone is UTC
+    (the fast path); for another zone they become that zone's day and midnight, and every step
+    calling them (created dates, stage-entered days, period ends, ``--as-of``) follows (C-19).
+    The zone is a validated IANA name, written into the SQL text as a quoted literal."""
+    if zone == "UTC":
+        return
+    literal = "'" + zone.replace("'", "''") + "'"
+    store.con.execute(
+        "CREATE OR REPLACE TEMP MACRO utc_day(ts) AS CASE WHEN isfinite(ts) "
+        f"THEN CAST(timezone({literal}, ts) AS DATE) ELSE CAST(ts AS DATE) END")
+    store.con.execute(
+        "CREATE OR REPLACE TEMP MACRO utc_midnight(d) AS "
+        f"timezone({literal}, CAST(d AS TIMESTAMP))")
 
 
 def _grain_macros(store: Store, grain: str, settings: KpiSettings) -> None:
@@ -378,14 +398,16 @@ def compute(
     if date_from and date_to and date_from > date_to:
         msg = f"--from {date_from} is after --to {date_to}"
         raise ComputeError(msg)
-    today = today or reporting_today(settings.reporting_timezone)
+    zone = reporting_zone(store, settings.reporting_timezone)
+    today = today or reporting_today(zone)
     as_of = default_as_of(as_of, today)
     summary = ComputeSummary(today=today, as_of=as_of)
     computed_at = datetime.now(UTC)
     chain = steps()
     with store.transaction():
         store.con.execute(_sql("macros", "duckdb.sql"))
-        _parameters(store, settings, grains, as_of, sources, today)
+        _zone_macros(store, zone)
+        _parameters(store, settings, grains, as_of, sources, today, zone)
         for step in chain:
             if not step.grain:
                 store.con.execute(step.sql)

@@ -11,11 +11,11 @@ they always agree:
 - **current**: the period holding today, the period in progress. Shown only when asked for
   (``--period current``, ``writeback.<crm>.period: current``) and then labelled "to date".
 
-*Today* is the date in the reporting time zone (``reporting_timezone``, UTC unless configured);
-periods themselves are UTC dates (docs/kpis.md, "Time"). ``compute`` measures as at the start
-of today by default (:func:`default_as_of`), so the period in progress is stored cut at today
-(``as_of`` < ``period_end``) and a closed deal dated in the future counts as open until that
-day: it never creates or moves a period.
+*Today* is the date in the reporting time zone (``reporting_timezone``, else the sources' own:
+:mod:`kpi_engine.calendar`), the zone every calendar date is bucketed in (docs/kpis.md,
+"Time"). ``compute`` measures as at the start of today by default (:func:`default_as_of`), so
+the period in progress is stored cut at today (``as_of`` < ``period_end``) and a closed deal
+dated in the future counts as open until that day: it never creates or moves a period.
 """
 
 from __future__ import annotations

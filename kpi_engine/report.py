@@ -27,6 +27,7 @@ from typing import Any, TypedDict, Unpack
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
 
+from kpi_engine.calendar import reporting_zone
 from kpi_engine.errors import EngineError
 from kpi_engine.leaderboard import LEADERBOARD_KPIS, LeaderRow, leaderboard
 from kpi_engine.periods import (
@@ -396,7 +397,8 @@ def report_data(
         ReportError: no KPIs for ``grain``, or no such period.
     """
     chosen = _resolve_period(store, grain, period,
-                             today or reporting_today(settings.reporting_timezone))
+                             today or reporting_today(
+                                 reporting_zone(store, settings.reporting_timezone)))
     start, end, as_of = chosen.start, chosen.end, chosen.as_of
     previous = store.con.execute(
         "SELECT max(period_start) FROM kpi_values WHERE grain = ? AND period_start < ?",

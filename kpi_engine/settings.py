@@ -36,6 +36,11 @@ def check_timezone(name: str) -> str:
     return name
 
 
+def check_optional_timezone(name: str | None) -> str | None:
+    """:func:`check_timezone`, None allowed (the sources' own zone)."""
+    return None if name is None else check_timezone(name)
+
+
 def check_channels(channels: dict[str, list[str]]) -> dict[str, list[str]]:
     """Validate a channel map: no channel named ``unknown``, no lead source in two channels.
 
@@ -90,8 +95,10 @@ class KpiSettings(BaseModel):
 
     Attributes:
         reporting_currency: ISO 4217 code every amount KPI is expressed in.
-        reporting_timezone: IANA time zone whose date is "today" for the period rule
-            (:mod:`kpi_engine.periods`) and the default ``--as-of``; periods stay UTC dates.
+        reporting_timezone: IANA time zone every calendar bucketing uses (created, closed,
+            stage entered, period ends: :mod:`kpi_engine.calendar`) and whose date is "today"
+            for the period rule (:mod:`kpi_engine.periods`) and the default ``--as-of``; None:
+            the zone the sources keep (the HubSpot portal's), else UTC.
         fiscal_year_start_month: 1..12; 1 = calendar quarters and years; 2 = Q1 is Feb-Apr.
         channels: channel name -> lead source values mapped to it (matched case-insensitively);
             unmapped or empty lead sources fall in channel ``unknown``.
@@ -101,7 +108,7 @@ class KpiSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    reporting_timezone: str = "UTC"
+    reporting_timezone: str | None = None
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
     channels: dict[str, list[str]] = Field(default_factory=dict)
     quality_score: QualityScoreSettings = Field(default_factory=QualityScoreSettings)
@@ -121,4 +128,4 @@ class KpiSettings(BaseModel):
         return data
 
     _check_channels = field_validator("channels")(check_channels)
-    _check_timezone = field_validator("reporting_timezone")(check_timezone)
+    _check_timezone = field_validator("reporting_timezone")(check_optional_timezone)

@@ -96,6 +96,10 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+#: an identifier (table, column) as SQL text, double-quoted
+quote_identifier = _quote
+
+
 class Store:
     """One partnerkpi DuckDB file.
 

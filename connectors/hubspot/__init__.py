@@ -14,6 +14,13 @@ Streams, in pull order (see :mod:`connectors.hubspot.streams` and ``README.md`` 
   watermark is never later than the sync's start (C-02).
 - ``archived_deals``: ``GET /crm/v3/objects/deals?archived=true`` every run; those deals are
   flagged deleted (archiving leaves ``hs_lastmodifieddate`` alone: C-06).
+- ``association_sweep``: the partner associations of the stored live deals, re-read (an
+  association change leaves ``hs_lastmodifieddate`` alone): :mod:`connectors.hubspot.sweep`.
+
+Merges: a deal (or company) merged into another leaves lists and search without being
+archived; the survivor's ``hs_merged_object_ids`` names it, and those ids are flagged deleted.
+Partners the search no longer returns are read by id: archived, merged away or no longer
+matching the partner rule, they are flagged deleted (their deals count unattributed).
 """
 
 from __future__ import annotations
@@ -25,10 +32,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.bad_records import BadRecords
-from connectors.base import Adapter, Page, Reference, Stream
+from connectors.base import Adapter, Page, Reference, StoredRecords, Stream
 from connectors.errors import ConfigError
 from connectors.http import RetryPolicy
 from connectors.hubspot import rows as R
+from connectors.hubspot import sweep
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.demo import demo_settings
 from connectors.hubspot.push import HubSpotPusher
@@ -39,7 +47,7 @@ from connectors.values import format_instant, parse_instant
 
 __all__ = ["ADAPTER", "HubSpotConnector", "HubSpotSettings"]
 
-BATCH = 100  # batch read / associations inputs per call
+BATCH = 100  # batch read inputs per call (associations: sweep.ASSOC_BATCH, 1,000)
 HISTORY_BATCH = 50  # batch read inputs per call with propertiesWithHistory
 
 
@@ -73,6 +81,7 @@ class HubSpotConnector:
         self.reporting_currency = reporting_currency
         self.client = HubSpotClient.from_settings(settings, policy, monotonic=monotonic)
         self._now = now or (lambda: datetime.now(UTC))
+        self._stored: StoredRecords | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -81,6 +90,13 @@ class HubSpotConnector:
         self._stages: list[dict[str, Any]] | None = None
         self._owner_ids: set[str] = set()
         self._known_partners: set[str] = set()
+        self._deals_read_all = False
+        self._calendar_sent = False
+
+    def bind_store(self, stored: StoredRecords) -> None:
+        """Called by the sync loop: what the store holds for this source, read by the
+        association sweep and the partner check (without it both are skipped)."""
+        self._stored = stored
 
     @property
     def api_calls(self) -> int:
@@ -142,10 +158,10 @@ class HubSpotConnector:
 
     def _pull_partners(self, watermark: str | None) -> Iterator[Page]:
         rule = self.settings.partners
-        if not rule.company_property:
+        if not rule.company_property:  # partners are the companies deals name
+            yield from self._check_stored_partners()
             return
-        props = [rule.name_property, "type", "hs_lastmodifieddate",
-                 *([rule.tier_property] if rule.tier_property else [])]
+        props = self._company_properties()
 
         def fetch(last: int | None) -> dict[str, Any]:
             return self.client.search_companies({
@@ -168,8 +184,57 @@ class HubSpotConnector:
             results = response.get("results") or []
             rows = [R.partner_row(c, rule.name_property, rule.tier_property) for c in results]
             self._known_partners.update(r["partner_id"] for r in rows)
+            merged = _merged_ids(results)
             if rows:
-                yield Page({"partners": rows})
+                yield Page({"partners": rows}, deleted={"partners": merged} if merged else {})
+        yield from self._check_stored_partners()
+
+    def _company_properties(self) -> list[str]:
+        rule = self.settings.partners
+        return list(dict.fromkeys([
+            rule.name_property, "type", "hs_lastmodifieddate", "hs_merged_object_ids",
+            *([rule.company_property] if rule.company_property else []),
+            *([rule.tier_property] if rule.tier_property else [])]))
+
+    def _partner_rows(self, companies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Partner rows of companies read by id; one that does not match the partner rule
+        (``company_property`` in ``company_values``) is flagged: it is no partner (any more),
+        and the deals naming it count unattributed."""
+        rule = self.settings.partners
+        rows = []
+        for company in companies:
+            row = R.partner_row(company, rule.name_property, rule.tier_property)
+            value = (company.get("properties") or {}).get(rule.company_property or "")
+            if rule.company_property and value not in rule.company_values:
+                row["is_deleted"] = True
+            rows.append(row)
+        return rows
+
+    def _check_stored_partners(self) -> Iterator[Page]:
+        """Stored partners the search did not return, read by id (100 a call): archived,
+        merged away or gone -> flagged deleted; no longer matching the rule -> flagged; a
+        flagged one that is back (restored, matching again) -> unflagged. Each newly flagged
+        partner gets a warning."""
+        if self._stored is None:
+            return
+        stored = self._stored.rows("partners", ("partner_id", "is_deleted"), deleted=None)
+        flagged = {str(p) for p, deleted in stored if deleted}
+        missing = [str(p) for p, _ in stored if str(p) not in self._known_partners]
+        for chunk in chunks(missing, BATCH):
+            companies = self.client.read_companies(chunk, self._company_properties())
+            found = [c for c in companies.get("results") or [] if str(c["id"]) in chunk]
+            rows = self._partner_rows(found)
+            gone = sorted(set(chunk) - {r["partner_id"] for r in rows})
+            self._known_partners.update(chunk)
+            rule = self.settings.partners
+            notes = [f"partner company {g}: archived, merged away or deleted in HubSpot; "
+                     "flagged, its deals count unattributed" for g in gone if g not in flagged]
+            notes += [f"partner company {r['partner_id']}: {rule.company_property} is not one "
+                      f"of {', '.join(rule.company_values)} any more; flagged, its deals count "
+                      "unattributed" for r in rows
+                      if r["is_deleted"] and r["partner_id"] not in flagged]
+            yield Page({"partners": rows} if rows else {},
+                       deleted={"partners": gone} if gone else {}, warnings=notes)
 
     def _pull_currency_rates(self, watermark: str | None) -> Iterator[Page]:
         yield Page({"currency_rates": R.rate_rows(self.settings.currency_rates,
@@ -180,6 +245,7 @@ class HubSpotConnector:
         stored = parse_instant(watermark) if watermark else None
         lower = stored - timedelta(minutes=self.settings.lookback_minutes) if stored else None
         properties = self.settings.properties()
+        self._deals_read_all = lower is None  # every association read by this stream
         if lower is None and self.settings.first_sync == "list":
             yield from self._list_all_deals(ctx, properties)
             return
@@ -273,7 +339,7 @@ class HubSpotConnector:
         found: dict[str, str | None] = {str(d["id"]): None for d in results}
         if not label:
             return found
-        for ids in chunks(list(found), BATCH):
+        for ids in chunks(list(found), sweep.ASSOC_BATCH):
             for result in self.client.deal_companies(ids).get("results") or []:
                 found[str(result["from"]["id"])] = R.partner_from_associations(result, label)
         return found
@@ -289,15 +355,18 @@ class HubSpotConnector:
                          self.settings.on_bad_record, nullable=True)
 
     def _new_partners(self, ids: set[str]) -> list[dict[str, Any]]:
-        """Partner rows for companies met through deals but not read by the partners stream."""
-        rule = self.settings.partners
+        """Partner rows for companies met through deals but neither read by the partners stream
+        nor stored (a stored one is checked by the partners stream each run): flagged when
+        they do not match the partner rule."""
         missing = sorted(ids - self._known_partners)
-        props = [rule.name_property, "type", "hs_lastmodifieddate",
-                 *([rule.tier_property] if rule.tier_property else [])]
+        if missing and self._stored is not None:
+            stored = {str(p) for (p,) in self._stored.rows(
+                "partners", ("partner_id",), deleted=None, where_in=("partner_id", missing))}
+            missing = [m for m in missing if m not in stored]
         rows = []
         for chunk in chunks(missing, BATCH):
-            results = self.client.read_companies(chunk, props).get("results") or []
-            rows += [R.partner_row(c, rule.name_property, rule.tier_property) for c in results]
+            results = self.client.read_companies(chunk, self._company_properties())
+            rows += self._partner_rows(results.get("results") or [])
         self._known_partners.update(missing)
         return rows
 
@@ -321,6 +390,9 @@ class HubSpotConnector:
                 history += R.history_rows(deal)
                 fields += R.deal_history_rows(deal, ctx, warnings)
         tables: dict[str, list[dict[str, Any]]] = {}
+        if not self._calendar_sent:  # the portal's zone, once a run (the default reporting zone)
+            tables["source_calendar"] = [R.calendar_row(ctx.portal_zone)]
+            self._calendar_sent = True
         new = self._new_partners({r["partner_id"] for r in deals if r["partner_id"]})
         if new:
             tables["partners"] = new
@@ -329,8 +401,46 @@ class HubSpotConnector:
             tables["stage_history"] = history
         if fields:
             tables["deal_history"] = fields
+        merged = _merged_ids(results)
         return Page(tables, warnings=warnings, rejects=bad.take(),
-                    references=(self._partner_reference(),))
+                    references=(self._partner_reference(),),
+                    deleted={"deals": merged} if merged else {})
+
+    # -- the association sweep -------------------------------------------------------------
+    def _pull_association_sweep(self, watermark: str | None) -> Iterator[Page]:
+        """Re-read the partner associations of the stored live deals
+        (:mod:`connectors.hubspot.sweep`); one page with the deals whose partner changed, their
+        new partners, and the slice's cursor as the watermark. Skipped (watermark "") when this
+        run's deals stream read every deal (first sync, full refresh): it has just read every
+        association."""
+        size = self.settings.association_sweep_max_deals
+        label = self.settings.partners.association_label
+        if self._stored is None or size == 0 or not label or self.settings.partner_property:
+            return
+        if self._deals_read_all:
+            yield Page({}, watermark="")
+            return
+        chosen = sweep.choose_slice(self._stored, watermark or None, size)
+        found = sweep.read_partners(self.client.deal_companies,
+                                    [d for d, _ in chosen.pairs], label)
+        changed = sweep.changed_partners(chosen.pairs, found)
+        tables: dict[str, list[dict[str, Any]]] = {}
+        new = self._new_partners({p for _, p in changed if p})
+        if new:
+            tables["partners"] = new
+        if changed:
+            tables["deals"] = [{"source": R.SOURCE, "deal_id": d, "partner_id": p}
+                               for d, p in changed]
+        yield Page(tables, watermark=chosen.cursor or "",
+                   references=(self._partner_reference(),))
+
+
+def _merged_ids(records: list[dict[str, Any]]) -> list[str]:
+    """The ids merged into these records (``hs_merged_object_ids``, ``;``-separated): they
+    left lists and search without being archived."""
+    return [m for r in records
+            for m in ((r.get("properties") or {}).get("hs_merged_object_ids") or "").split(";")
+            if m.strip()]
 
 
 #: The HubSpot source as the registry (:mod:`connectors.registry`) reads it.

@@ -227,8 +227,9 @@ class HubSpotClient:
         return self._call("GET /crm/v3/pipelines/deals", self._pipelines.get_all, "deals")
 
     def deal_companies(self, ids: list[str]) -> dict[str, Any]:
-        """``POST /crm/v4/associations/deals/companies/batch/read`` (at most 100 ids). A deal
-        without companies comes back in ``errors`` (HTTP 207), not as an empty result.
+        """``POST /crm/v4/associations/deals/companies/batch/read`` (at most 1,000 ids since
+        2025-02-10: https://developers.hubspot.com/changelog/bug-fix-batch-read-limit-for-hubspot-associations-api).
+        A deal without companies comes back in ``errors`` (HTTP 207), not as an empty result.
 
         https://developers.hubspot.com/docs/api-reference/crm-associations-v4/batch/post-crm-v4-associations-fromObjectType-toObjectType-batch-read
         """

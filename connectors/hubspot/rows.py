@@ -165,6 +165,25 @@ def close_date(value: object, zone: ZoneInfo | None,
     return instant.astimezone(zone).date()
 
 
+def close_instant(value: object, midnight_utc_is_date: bool = True) -> datetime | None:
+    """The close as an instant (UTC) for the engine to date in the reporting time zone
+    (``deals.closed_at``), or None when ``closedate`` is empty or a date-only value (exactly
+    00:00 UTC, see :func:`close_date`): ``close_date`` then holds the date as is.
+
+    Raises:
+        ValueError: unreadable value.
+    """
+    instant = parse_instant(value)
+    if instant is None or (midnight_utc_is_date and instant.time() == time(0)):
+        return None
+    return instant
+
+
+def calendar_row(zone: ZoneInfo | None) -> dict[str, Any]:
+    """The ``source_calendar`` row: the portal's time zone (the default reporting zone)."""
+    return {"source": SOURCE, "time_zone": zone.key if zone else "UTC"}
+
+
 def deal_row(deal: Mapping[str, Any], ctx: Context, partner_id: str | None,
              warnings: list[str], bad: BadRecords | None = None) -> dict[str, Any] | None:
     """A row of ``deals`` from one search / batch-read result.
@@ -226,6 +245,8 @@ def deal_row(deal: Mapping[str, Any], ctx: Context, partner_id: str | None,
         "amount": amount, "currency": currency, "amount_reporting": reporting,
         "created_at": value("createdate", parse_instant),
         "close_date": closed_on,
+        "closed_at": (close_instant(p.get("closedate"), ctx.midnight_utc_is_date)
+                      if closed_on is not None else None),
         "lead_source": p.get("hs_analytics_source") or None,
         "updated_at": value("hs_lastmodifieddate", parse_instant),
         "is_deleted": False,

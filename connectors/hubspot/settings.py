@@ -31,6 +31,7 @@ BASE_DEAL_PROPERTIES = (
     "hs_analytics_source",
     "hubspot_owner_id",
     "dealname",
+    "hs_merged_object_ids",
 )
 
 
@@ -95,6 +96,10 @@ class HubSpotSettings(BadRecordSetting):
         closedate_midnight_utc_is_date: read a close date at exactly 00:00 UTC as that calendar
             date (a date-only value written by the API or an import) instead of converting it
             to the portal's time zone.
+        association_sweep_max_deals: the association sweep's size (:mod:`connectors.hubspot.sweep`):
+            with at most this many live deals every deal's partner association is re-read on
+            every run (1,000 deals a call); above it, a rotating slice of this many deals a run.
+            0 turns the sweep off.
         on_bad_record: ``reject`` or ``stop`` (see :class:`BadRecordSetting`).
     """
 
@@ -120,6 +125,7 @@ class HubSpotSettings(BadRecordSetting):
     lost_stages: list[str] = Field(default_factory=list)
     currency_rates: dict[str, Decimal] = Field(default_factory=dict)
     closedate_midnight_utc_is_date: bool = True
+    association_sweep_max_deals: int = Field(default=50_000, ge=0)
 
     _files = field_validator("ca_bundle", "secrets_file")(existing_file)
     _check_rates = field_validator("currency_rates")(positive_rates)

@@ -30,9 +30,13 @@ PARTNERS = Stream("partners", "companies", "id")
 CURRENCY_RATES = Stream("currency_rates", "config", "currency")
 DEALS = Stream("deals", "deals", "id", MODIFIED)
 ARCHIVED_DEALS = Stream("archived_deals", "deals?archived=true", "id")
+#: the association sweep (:mod:`connectors.hubspot.sweep`); its watermark is the last deal id
+#: of the previous rotating slice ("" when every deal is swept)
+ASSOCIATION_SWEEP = Stream("association_sweep", "associations/deals/companies", "id")
 
-#: Pull order: deals need the stage map, the owner ids and the partner ids first.
-STREAMS = (STAGES, OWNERS, PARTNERS, CURRENCY_RATES, DEALS, ARCHIVED_DEALS)
+#: Pull order: deals need the stage map, the owner ids and the partner ids first; the sweep
+#: comes last, over the deals as this run left them.
+STREAMS = (STAGES, OWNERS, PARTNERS, CURRENCY_RATES, DEALS, ARCHIVED_DEALS, ASSOCIATION_SWEEP)
 
 
 def _gte(lower: datetime) -> dict[str, str]:

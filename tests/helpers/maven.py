@@ -23,6 +23,9 @@ def maven_config(database: Path, deals: Path = MAVEN / "sales_pipeline.csv") -> 
     return {
         "database": str(database),
         "reporting_currency": "USD",
+        # one calendar for every store compared with this config: UTC, the CSV export's dates
+        # (unset, a HubSpot store would report in its portal's zone)
+        "reporting_timezone": "UTC",
         "sources": {"csv": {
             "currency": "USD",
             "deals": {"path": str(deals), "columns": dict(MAVEN_DEALS_COLUMNS),

@@ -76,7 +76,9 @@ SELECT i,
        END AS created
 FROM range(3000) t(i);
 
-INSERT INTO deals
+INSERT INTO deals (source, deal_id, name, partner_id, owner_id, account_name, pipeline, stage,
+                   is_closed, is_won, amount, currency, amount_reporting, created_at, close_date,
+                   lead_source, updated_at, is_deleted)
 SELECT source, 'D' || i, 'Deal ' || i,
        CASE WHEN h(i, 6) % 10 < 8
             THEN 'P' || (h(i, 7) % CASE source WHEN 'a' THEN 17 ELSE 6 END) END,

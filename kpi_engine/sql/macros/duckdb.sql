@@ -5,6 +5,9 @@
 -- expanded into the steps' text by kpi_engine/dialects.py (`partnerkpi sql --dialect ...`).
 -- kpis.py runs this file once per compute, and defines period_of once per grain (_grain_macros).
 
+-- The calendar: utc_day (an instant's date) and utc_midnight (a date's first instant) are the
+-- UTC ones here; with another reporting time zone kpis.py (_zone_macros) redefines both as
+-- that zone's, and every step calling them buckets in it (case C-19).
 -- the UTC date of an instant: CAST(ts AS DATE) in the store's UTC session, without the time
 -- zone conversion's cost (about 10x) for finite instants
 CREATE OR REPLACE TEMP MACRO utc_day(ts) AS
@@ -41,11 +44,11 @@ CREATE OR REPLACE TEMP MACRO month_series(first_day, last_day) AS TABLE
 
 -- day_index(t, first_day, last_day): for each day from first_day to last_day, the number of the
 -- latest row of t (columns bi, t: instants numbered in time order) with t <= the day's UTC
--- midnight, plus 1 (1 when none): "the first boundary after the day's midnight"
+-- midnight (utc_midnight), plus 1 (1 when none): "the first boundary after the day's midnight"
 CREATE OR REPLACE TEMP MACRO day_index(t, first_day, last_day) AS TABLE
     SELECT CAST(g.d AS DATE) AS day, coalesce(b.bi, 0) + 1 AS bi
     FROM generate_series(CAST(first_day AS TIMESTAMP), CAST(last_day AS TIMESTAMP), INTERVAL 1 DAY) g(d)
-    ASOF LEFT JOIN query_table(t) b ON CAST(CAST(g.d AS DATE) AS TIMESTAMPTZ) >= b.t;
+    ASOF LEFT JOIN query_table(t) b ON utc_midnight(CAST(g.d AS DATE)) >= b.t;
 
 -- rate_in_force(keys, rates): for each row of keys (source, currency, rate_day), the rate row of
 -- rates (source, currency, start_date, rate, end_date) with the latest start_date <= rate_day

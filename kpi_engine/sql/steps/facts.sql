@@ -1,5 +1,6 @@
 -- Facts every KPI family reads: the live (not deleted) deals and leads with their dimension
--- members and the amount in the reporting currency.
+-- members and the amount in the reporting currency. Days are the reporting time zone's
+-- (utc_day: UTC unless kpis.py redefines it for another zone).
 -- step: facts
 -- reads: deals, leads, owners, partners, currency_rates, kpi_params, kpi_sources, channel_map
 -- creates: dim_members, f_deals, f_leads
@@ -8,7 +9,9 @@
 -- Parameters (made by kpis.py): kpi_params(reporting_currency, t_cut TIMESTAMPTZ, cut_date DATE,
 -- all_sources BOOLEAN, ...), kpi_sources(source) -- the sources to include when not all_sources,
 -- channel_map(lead_source, channel) -- lead_source lower-cased.
--- Missing members: partner/owner/team/unit -> 'none', channel -> 'unknown'.
+-- Missing members: partner/owner/team/unit -> 'none', channel -> 'unknown'. A partner flagged
+-- deleted (a CRM record deleted, archived, merged away or no longer a partner) is no member:
+-- its deals and leads count under 'none', never dropped.
 -- Members are numbered (dim_members: mid, dimension, member, member_name; overall = 0) and the
 -- facts carry the numbers (p_id, o_id, t_id, u_id, c_id): every family groups and joins on
 -- integers, and the names come back only in the result.
@@ -116,11 +119,18 @@ SELECT
     d.is_closed AND d.close_date < p.cut_date AS closed_by_cut,
     d.created_at IS NULL AS no_created_at
 FROM (
-    SELECT d.deal_key, d.source, d.deal_id, d.pipeline, d.stage, d.partner_id, d.owner_id,
+    SELECT d.deal_key, d.source, d.deal_id, d.pipeline, d.stage,
+           CASE WHEN fp.partner_id IS NULL THEN d.partner_id END AS partner_id, d.owner_id,
            d.lead_source, d.is_closed, d.is_won, d.amount, d.currency, d.amount_reporting,
-           d.created_at, d.close_date, r.rate, r.rate_end
+           d.created_at,
+           -- a close kept as an instant (HubSpot) is dated in the reporting time zone (C-19)
+           CASE WHEN d.closed_at IS NOT NULL THEN utc_day(d.closed_at) ELSE d.close_date END
+               AS close_date,
+           r.rate, r.rate_end
     FROM keyed_deals() d
     CROSS JOIN kpi_params p
+    LEFT JOIN partners fp
+      ON fp.source = d.source AND fp.partner_id = d.partner_id AND fp.is_deleted
     -- only an amount in another currency that the CRM has not converted needs a rate
     LEFT JOIN rate_days r
       ON d.amount IS NOT NULL AND d.currency <> p.reporting_currency
@@ -148,12 +158,17 @@ SELECT
     coalesce(c.mid, n.c_unknown) AS c_id,
     utc_day(l.created_at) AS created_date,
     l.converted_at IS NOT NULL AND l.converted_at < p.t_cut AS converted_by_cut
-FROM leads l
+FROM (
+    SELECT l.*, CASE WHEN fp.partner_id IS NULL THEN l.partner_id END AS live_partner_id
+    FROM leads l
+    LEFT JOIN partners fp
+      ON fp.source = l.source AND fp.partner_id = l.partner_id AND fp.is_deleted
+) l
 CROSS JOIN kpi_params p
 CROSS JOIN ids_none n
 LEFT JOIN ids_owner_dims od ON od.source = l.source AND od.owner_id = l.owner_id
 LEFT JOIN ids_channel c ON c.lead_source = lower(l.lead_source)
-JOIN ids_partner pm ON pm.member = coalesce(l.partner_id, 'none')
+JOIN ids_partner pm ON pm.member = coalesce(l.live_partner_id, 'none')
 JOIN ids_owner om ON om.member = coalesce(l.owner_id, 'none')
 WHERE NOT l.is_deleted
   AND l.created_at < p.t_cut
