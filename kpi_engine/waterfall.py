@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from kpi_engine import kpis
+from kpi_engine.calendar import reporting_zone
 from kpi_engine.errors import EngineError
 from kpi_engine.periods import reporting_today
 from kpi_engine.settings import KpiSettings
@@ -104,9 +105,11 @@ def drilldown(
         msg = f"no {grain} KPIs computed yet: run partnerkpi compute first"
         raise EngineError(msg)
     chain = _needed(kpis.steps(), "wf_deals")
-    today = today or reporting_today(settings.reporting_timezone)
+    zone = reporting_zone(store, settings.reporting_timezone)
+    today = today or reporting_today(zone)
     store.con.execute(kpis._sql("macros", "duckdb.sql"))
-    kpis._parameters(store, settings, [grain], runs[0][0], None, today)
+    kpis._zone_macros(store, zone)
+    kpis._parameters(store, settings, [grain], runs[0][0], None, today, zone)
     try:
         for step in chain:
             if not step.grain:
@@ -162,7 +165,7 @@ def export_deals(
     if fmt not in ("csv", "json"):
         msg = f"--deals writes csv or json, not {fmt}"
         raise EngineError(msg)
-    today = today or reporting_today(settings.reporting_timezone)
+    today = today or reporting_today(reporting_zone(store, settings.reporting_timezone))
     chosen = choose_period(store, grain, period, today=today)
     if chosen is None:
         msg = f"no {grain} period {period} computed: run partnerkpi compute first"
