@@ -41,6 +41,7 @@ from kpi_engine.settings import (
     check_timezone,
 )
 from kpi_engine.store import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_PATTERN
+from kpi_engine.target_settings import TargetSettings, TierSettings
 
 DEFAULT_CONFIG = "partnerkpi.yaml"
 CONFIG_ENV = "PARTNERKPI_CONFIG"
@@ -143,6 +144,8 @@ class AppConfig(BaseModel):
             complete one, and the default ``--as-of`` of a compute (UTC unless set).
         duckdb: DuckDB's memory limit and spill directory (relative to the config file).
         notify: the webhook of ``run`` (None: no notification).
+        targets: the target file and the attainment written back (None: CRM targets only).
+        tiers: the partner tiers (None: no tier status).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -155,6 +158,8 @@ class AppConfig(BaseModel):
     writeback: WritebackSection = Field(default_factory=WritebackSection)
     duckdb: DuckDbSection = Field(default_factory=DuckDbSection)
     notify: NotifySection | None = None
+    targets: TargetSettings | None = None
+    tiers: TierSettings | None = None
     path: Path | None = Field(default=None, exclude=True)
 
     _check_timezone = field_validator("reporting_timezone")(check_timezone)
@@ -174,6 +179,16 @@ class AppConfig(BaseModel):
             value.temp_directory = Path(base) / temp
         return value
 
+    @field_validator("targets")
+    @classmethod
+    def _targets_path(cls, value: TargetSettings | None,
+                      info: ValidationInfo) -> TargetSettings | None:
+        base = (info.context or {}).get("base_dir")
+        if value is not None and value.file is not None and not value.file.is_absolute() \
+                and base is not None:
+            value.file = Path(base) / value.file
+        return value
+
     def kpi_settings(self) -> KpiSettings:
         """The KPI engine's settings from this config."""
         return KpiSettings(
@@ -182,6 +197,8 @@ class AppConfig(BaseModel):
             fiscal_year_start_month=self.kpis.fiscal_year_start_month,
             channels=self.kpis.channels,
             quality_score=self.kpis.quality_score,
+            targets=self.targets,
+            tiers=self.tiers,
         )
 
     def today(self) -> date:
