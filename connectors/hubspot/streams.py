@@ -30,6 +30,8 @@ PARTNERS = Stream("partners", "companies", "id")
 CURRENCY_RATES = Stream("currency_rates", "config", "currency")
 DEALS = Stream("deals", "deals", "id", MODIFIED)
 ARCHIVED_DEALS = Stream("archived_deals", "deals?archived=true", "id")
+#: the owners' goals (``goal_kpis`` set): re-read whole each run (goals.py)
+TARGETS = Stream("targets", "goal_targets", "id")
 
 #: Pull order: deals need the stage map, the owner ids and the partner ids first.
 STREAMS = (STAGES, OWNERS, PARTNERS, CURRENCY_RATES, DEALS, ARCHIVED_DEALS)
