@@ -33,6 +33,7 @@ from connectors.base import WritebackTarget
 from connectors.errors import ConfigError
 from jobs.secrets import secret_problems
 from kpi_engine.kpis import KPI_NAMES
+from kpi_engine.partner_status import STATUS_FIELDS
 from kpi_engine.periods import reporting_today
 from kpi_engine.settings import (
     KpiSettings,
@@ -107,9 +108,10 @@ class _WritebackSections(_Sections):
     @field_validator("*")
     @classmethod
     def _kpis_known(cls, value: WritebackTarget | None) -> WritebackTarget | None:
-        unknown = [k for k in (value.fields if value is not None else {}) if k not in KPI_NAMES]
+        known = (*KPI_NAMES, *STATUS_FIELDS)
+        unknown = [k for k in (value.fields if value is not None else {}) if k not in known]
         if unknown:
-            msg = f"fields: unknown KPI {unknown[0]!r} (one of: {', '.join(KPI_NAMES)})"
+            msg = f"fields: unknown KPI {unknown[0]!r} (one of: {', '.join(known)})"
             raise ValueError(msg)
         return value
 

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, time
 from importlib import resources
 
 from kpi_engine.errors import ComputeError
+from kpi_engine.partner_status import write_partner_status
 from kpi_engine.periods import default_as_of, reporting_today
 from kpi_engine.registry import KPI_NAMES, KPIS, Kpi, base_wide_sql, long_rows_sql, result_sql
 from kpi_engine.settings import KpiSettings
@@ -412,6 +413,11 @@ def compute(
             grains=grains, computed_at=computed_at)
         if settings.tiers is not None:
             summary.tiers = apply_tiers(store, settings.tiers, computed_at)
+        else:
+            store.con.execute("DELETE FROM partner_tiers")
+        write_partner_status(
+            store, settings.targets.writeback_kpi if settings.targets else "won_amount",
+            computed_at)
         rows = dict(store.con.execute(long_rows_sql()).fetchall())
         store.con.execute("DELETE FROM kpi_settings")
         store.con.execute(

@@ -20,10 +20,12 @@ from importlib import resources
 import pyarrow as pa
 
 from kpi_engine.kpis import KPIS
+from kpi_engine.partner_status import STATUS_FIELDS
 from kpi_engine.store import Store
 
 #: KPIs measured as a ratio 0..1: written x100 into percent fields.
-RATIO_KPIS = frozenset(k.name for k in KPIS if k.unit.startswith("ratio"))
+RATIO_KPIS = frozenset([*(k.name for k in KPIS if k.unit.startswith("ratio")),
+                        *(n for n, unit in STATUS_FIELDS.items() if unit.startswith("ratio"))])
 
 
 @dataclass(frozen=True)

@@ -67,3 +67,19 @@ CREATE TABLE partner_tiers (
     window_values      JSON NOT NULL,   -- {kpi: value over the window}
     computed_at        TIMESTAMPTZ NOT NULL
 );
+
+-- partner_status: per grain, period and partner, what the write-back fields
+-- partner_target_attainment (the attainment of targets.writeback_kpi, ratio) and
+-- partner_tier_eligible (1: eligible for the next tier, 0: not; rows of the tier window's grain)
+-- hold, and the tier status the leaderboard shows. Replaced whole by each compute.
+CREATE TABLE partner_status (
+    grain             VARCHAR NOT NULL,
+    period_start      DATE NOT NULL,
+    partner_id        VARCHAR NOT NULL,
+    target_attainment DECIMAL(18, 10),
+    tier_eligible     INTEGER,
+    tier_status       VARCHAR,         -- partner_tiers.status
+    current_tier      VARCHAR,
+    qualified_tier    VARCHAR,
+    computed_at       TIMESTAMPTZ NOT NULL
+);

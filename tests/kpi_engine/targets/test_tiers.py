@@ -26,8 +26,10 @@ from datetime import date
 from decimal import Decimal
 
 from kpi_engine.kpis import compute
+from kpi_engine.leaderboard import leaderboard
 from kpi_engine.settings import KpiSettings
-from kpi_engine.target_settings import TierSettings
+from kpi_engine.target_settings import TargetSettings, TierSettings
+from kpi_engine.writeback import Target, plan
 from tests.helpers.kpi import deal, seed
 
 TODAY = date(2026, 12, 4)
@@ -103,3 +105,38 @@ def test_tiers_unknown_crm_tier_is_reported(store) -> None:
                                                      "unknown_tier")
     assert ("tiers: CRM tier(s) Platinum are not in tiers.levels: those partners have status "
             "unknown_tier (name the tier in tiers.levels)") in summary.warning_lines()
+
+
+def test_tiers_and_attainment_in_leaderboard_and_writeback_plan(store, tmp_path) -> None:
+    # Q2 2026: P1 won 800 of a 1000 target, P2 6000 of 5000; tiers over Q3 2025 .. Q2 2026:
+    # P1 Silver meets, P2 Silver eligible for Gold, P3 Gold meets (its August 2025 wins count)
+    _seed(store)
+    path = tmp_path / "targets.yaml"
+    path.write_text(
+        "targets:\n"
+        "  - {dimension: partner, member: P1, kpi: won_amount, grain: quarter,"
+        " period_start: 2026-04-01, target: 1000}\n"
+        "  - {dimension: partner, member: P2, kpi: won_amount, grain: quarter,"
+        " period_start: 2026-04-01, target: 5000}\n", encoding="utf-8")
+    compute(store, KpiSettings(tiers=TIERS, targets=TargetSettings(file=path)), today=TODAY)
+    q2 = date(2026, 4, 1)
+    # P3 and P4 closed nothing in Q2: not on the period's leaderboard (but in the plan)
+    board = {r.member: r.status for r in leaderboard(store, "quarter", q2)}
+    assert board == {
+        "P1": {"partner_target_attainment": Decimal("0.8"), "partner_tier": "Silver: meets"},
+        "P2": {"partner_target_attainment": Decimal("1.2"),
+               "partner_tier": "Silver: eligible (Gold)"},
+    }
+    cells = plan(store, "csv", "Account",
+                 [Target("partner_target_attainment", "Target_Attainment__c", percent=True),
+                  Target("partner_tier_eligible", "Tier_Eligible__c")], "quarter", q2)
+    assert [(c.record_id, c.field, c.new, c.action) for c in cells] == [
+        ("P1", "Target_Attainment__c", Decimal(80), "write"),
+        ("P1", "Tier_Eligible__c", Decimal(0), "write"),
+        ("P2", "Target_Attainment__c", Decimal(120), "write"),
+        ("P2", "Tier_Eligible__c", Decimal(1), "write"),
+        ("P3", "Target_Attainment__c", None, "keep"),
+        ("P3", "Tier_Eligible__c", Decimal(0), "write"),
+        ("P4", "Target_Attainment__c", None, "keep"),
+        ("P4", "Tier_Eligible__c", None, "keep"),
+    ]
