@@ -42,6 +42,8 @@ GRAIN_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 #: The grain a grain's targets roll up from, and how many of its periods make one.
 ROLLUP_FROM = {"quarter": ("month", 3), "year": ("quarter", 4)}
 DIMENSIONS = ("overall", "partner", "owner", "team", "unit", "channel")
+#: The ``sync_runs`` / ``rejects`` source of the targets a compute rejects.
+TARGETS_SOURCE = "targets"
 FILE_COLUMNS = ("dimension", "member", "kpi", "grain", "period_start", "target")
 _PLACES = Decimal(1).scaleb(-10)
 
@@ -404,10 +406,10 @@ def apply_targets(
         summary.notes.append(f"{not_computed} target{'s' if not_computed > 1 else ''} for "
                              "periods not computed yet (no KPI rows): no result")
     if rejects:
-        summary.run_id = store.start_run("targets")
+        summary.run_id = store.start_run(TARGETS_SOURCE)
         for source in sorted({r[0] for r in rejects}):
             mine_rejects = [r[1:] for r in rejects if r[0] == source]
-            store.add_rejects("targets", source, summary.run_id, mine_rejects)
+            store.add_rejects(TARGETS_SOURCE, source, summary.run_id, mine_rejects)
         for r in rejects:
             reason = "member not in the store" if r[2] == "member" else f"bad {r[2]}"
             summary.rejected[reason] = summary.rejected.get(reason, 0) + 1

@@ -19,10 +19,11 @@ Today 2026-11-16: Q4 2026 (92 days from 2026-10-01) is 46 days gone, elapsed sha
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from kpi_engine.health import check_health
 from kpi_engine.kpis import compute
 from kpi_engine.settings import KpiSettings
 from kpi_engine.status import store_status
@@ -184,3 +185,11 @@ def test_targets_bad_file_rows_are_rejected_with_their_line(store, tmp_path: Pat
     ]
     assert summary.targets is not None
     assert summary.targets.rejected == {"bad period_start": 1, "bad target": 1, "bad kpi": 1}
+
+
+def test_targets_rejects_run_is_no_source_for_health(store, tmp_path: Path) -> None:
+    # the targets' run of rejects would otherwise age into "stale" once the file is fixed
+    _seed(store)
+    _compute(store, tmp_path)
+    health = check_health(store, timedelta(hours=1))
+    assert (health.ok, health.line) == (False, "stale: no sync run in the store yet")
