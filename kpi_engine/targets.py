@@ -307,18 +307,26 @@ def _roll_up(chosen: dict[tuple[str, str, str, str, date], tuple[Decimal, str, d
             f"{'its' if one else 'their'} months or quarters: not rolled up")
 
 
-def _actuals(store: Store, grain: str, kpis: Sequence[str]) -> tuple[
+def _actuals(store: Store, grain: str,
+             keys: Sequence[tuple[str, str, str, date]]) -> tuple[
         dict[tuple[str, str, str, date], tuple[Any, str | None]],
         dict[date, tuple[date, date, bool]]]:
-    """kpi_wide values of ``grain``: (kpi, dimension, member, start) -> (value, name), and
-    per period start (period_end, as_of, complete)."""
+    """kpi_wide values of ``grain`` for the (kpi, dimension, member, start) ``keys``:
+    key -> (value, name), and per period start (period_end, as_of, complete)."""
     values: dict[tuple[str, str, str, date], tuple[Any, str | None]] = {}
-    for kpi in kpis:  # names from DIRECTION: known identifiers
-        for dimension, member, start, value, name in store.con.execute(
-                f"SELECT dimension, member, period_start, {kpi}, member_name FROM kpi_wide "
-                "WHERE grain = ?", [grain]).fetchall():
+    con = store.con
+    con.execute("CREATE OR REPLACE TEMP TABLE _target_keys (dimension VARCHAR, member VARCHAR, "
+                "period_start DATE)")
+    con.executemany("INSERT INTO _target_keys VALUES (?, ?, ?)",
+                    sorted({(d, m, s) for _, d, m, s in keys}))
+    for kpi in sorted({k[0] for k in keys}):  # names from DIRECTION: known identifiers
+        for dimension, member, start, value, name in con.execute(
+                f"SELECT w.dimension, w.member, w.period_start, w.{kpi}, w.member_name "
+                "FROM kpi_wide w JOIN _target_keys k USING (dimension, member, period_start) "
+                "WHERE w.grain = ?", [grain]).fetchall():
             values[(kpi, dimension, member, start)] = (value, name)
-    periods = {r[0]: (r[1], r[2], r[3]) for r in store.con.execute(
+    con.execute("DROP TABLE _target_keys")
+    periods = {r[0]: (r[1], r[2], r[3]) for r in con.execute(
         "SELECT period_start, any_value(period_end), max(as_of), bool_and(complete) "
         "FROM kpi_wide WHERE grain = ? GROUP BY period_start", [grain]).fetchall()}
     return values, periods
@@ -374,6 +382,14 @@ def apply_targets(
     rejects: list[tuple[str, str, str, Any, str]] = []
     if file is not None:
         summary.loaded = _load_file(store, file, fiscal_offset, rejects)
+    else:  # no file configured: no file targets
+        store.con.execute("DELETE FROM targets WHERE source = 'file'")
+    if not rejects and not store.con.execute(
+            "SELECT count(*) FROM targets WHERE NOT is_deleted").fetchall()[0][0]:
+        for grain in grains:
+            store.con.execute("DELETE FROM target_results WHERE grain = ?", [grain])
+            summary.results[grain] = 0
+        return summary
     known = _known_members(store, channels)
     chosen = _resolve(store, known, rejects, summary)
     _roll_up(chosen, fiscal_offset, summary)
@@ -382,7 +398,10 @@ def apply_targets(
     for grain in grains:
         store.con.execute("DELETE FROM target_results WHERE grain = ?", [grain])
         mine = {k: v for k, v in chosen.items() if k[0] == grain}
-        values, periods = _actuals(store, grain, sorted({k[3] for k in mine}))
+        if not mine:
+            summary.results[grain] = 0
+            continue
+        values, periods = _actuals(store, grain, [(k[3], k[1], k[2], k[4]) for k in mine])
         out = []
         for (_, dimension, member, kpi, start), (target, source, _end) in sorted(mine.items()):
             if start not in periods:

@@ -193,3 +193,12 @@ def test_targets_rejects_run_is_no_source_for_health(store, tmp_path: Path) -> N
     _compute(store, tmp_path)
     health = check_health(store, timedelta(hours=1))
     assert (health.ok, health.line) == (False, "stale: no sync run in the store yet")
+
+
+def test_targets_file_dropped_from_config_drops_its_targets(store, tmp_path: Path) -> None:
+    _seed(store)
+    _compute(store, tmp_path)
+    assert store.con.execute("SELECT count(*) FROM targets").fetchall()[0][0] == 9
+    compute(store, KpiSettings(), today=TODAY)
+    assert store.con.execute("SELECT count(*) FROM targets").fetchall()[0][0] == 0
+    assert store.con.execute("SELECT count(*) FROM target_results").fetchall()[0][0] == 0
