@@ -26,7 +26,7 @@ from typing import Any
 
 from kpi_engine.store import Store
 from kpi_engine.target_settings import TierSettings
-from kpi_engine.targets import GRAIN_MONTHS, add_months, ratio
+from kpi_engine.targets import GRAIN_MONTHS, add_months, insert_rows, ratio
 
 _SUMMED = ("won_amount", "deals_won", "deals_closed", "deals_created", "pipeline_created_amount",
            "average_deal_size_n")
@@ -159,9 +159,7 @@ def apply_tiers(store: Store, settings: TierSettings, computed_at: datetime) -> 
             ])
             if start == periods[-1]:
                 summary.status[status] = summary.status.get(status, 0) + 1
-    if rows:
-        store.con.executemany(
-            "INSERT INTO partner_tiers VALUES (" + ", ".join("?" * 18) + ")", rows)
+    insert_rows(store, "partner_tiers", rows)
     summary.rows = len(rows)
     if unknown:
         summary.notes.append(
