@@ -387,7 +387,7 @@ def report_data(
         pipeline=_pipeline(store, grain, start, dimension),
         channels=_channels(store, grain, start),
         cycle_days=sales_cycle_days(store, start, end, as_of),
-        definitions=kpi_definitions(),
+        definitions={**kpi_definitions(), **_STATUS_DEFINITIONS},
     )
 
 
@@ -410,6 +410,14 @@ _STATUS_COLUMNS = (
     ("partner_target_attainment", "target attainment", "ratio"),
     ("partner_tier", "tier", "text"),
 )
+#: The status columns' wording (table headings show it on hover): docs/kpis.md, "Targets and
+#: tiers".
+_STATUS_DEFINITIONS = {
+    "partner_target_attainment": "The partner's actual against its target for the period "
+    "(targets.writeback_kpi, default won_amount): actual / target; 100% = reached.",
+    "partner_tier": "The partner's CRM tier against the tier its numbers over the tier window "
+    "qualify for: meets, eligible (for the next tier) or at risk (of demotion).",
+}
 #: KPIs where a fall is the good direction.
 _LOWER_IS_BETTER = frozenset({"sales_cycle_days"})
 _OTHERS_COLOUR = "#9aa0a6"

@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from kpi_engine.kpis import compute
 from kpi_engine.leaderboard import leaderboard
+from kpi_engine.report import build_report
 from kpi_engine.settings import KpiSettings
 from kpi_engine.target_settings import TargetSettings, TierSettings
 from kpi_engine.writeback import Target, plan
@@ -140,3 +141,25 @@ def test_tiers_and_attainment_in_leaderboard_and_writeback_plan(store, tmp_path)
         ("P4", "Target_Attainment__c", None, "keep"),
         ("P4", "Tier_Eligible__c", None, "keep"),
     ]
+
+
+def test_tiers_and_attainment_columns_in_the_html_report(store, tmp_path) -> None:
+    _seed(store)
+    path = tmp_path / "targets.csv"
+    path.write_text("dimension,member,kpi,grain,period_start,target\n"
+                    "partner,P1,won_amount,quarter,2026-04-01,1000\n", encoding="utf-8")
+    settings = KpiSettings(tiers=TIERS, targets=TargetSettings(file=path))
+    compute(store, settings, today=TODAY)
+    html = build_report(store, settings, period="2026-04-01", today=TODAY)
+    table = " ".join(html.split('<table id="leaderboard">', 1)[1].split("</table>", 1)[0].split())
+    assert ('<th title="The partner&#39;s actual against its target for the period '
+            '(targets.writeback_kpi, default won_amount): actual / target; 100% = reached." '
+            'data-kpi="partner_target_attainment">target attainment (%)</th>') in table
+    assert '" data-kpi="partner_tier">tier </th>' in table
+    p1 = table.split('<tr data-member="P1">', 1)[1].split("</tr>", 1)[0]
+    assert '<td data-kpi="partner_target_attainment"><span class="value">80.0%</span>' in p1
+    assert '<td data-kpi="partner_tier"><span class="value">Silver: meets</span>' in p1
+    p2 = table.split('<tr data-member="P2">', 1)[1].split("</tr>", 1)[0]
+    assert ('<td data-kpi="partner_target_attainment" class="missing"><span class="value">'
+            "\N{EN DASH}</span>") in p2
+    assert '<span class="value">Silver: eligible (Gold)</span>' in p2
