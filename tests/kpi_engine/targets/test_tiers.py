@@ -25,6 +25,9 @@ import json
 from datetime import date
 from decimal import Decimal
 
+from rich.console import Console
+
+import cli
 from kpi_engine.kpis import compute
 from kpi_engine.leaderboard import leaderboard
 from kpi_engine.report import build_report
@@ -163,3 +166,21 @@ def test_tiers_and_attainment_columns_in_the_html_report(store, tmp_path) -> Non
     assert ('<td data-kpi="partner_target_attainment" class="missing"><span class="value">'
             "\N{EN DASH}</span>") in p2
     assert '<span class="value">Silver: eligible (Gold)</span>' in p2
+
+
+def test_tiers_and_attainment_columns_in_the_terminal_leaderboard(store, tmp_path,
+                                                                 monkeypatch) -> None:
+    # P3's 800 in Q3 2026 against 1000; Gold in the CRM, Registered by its numbers
+    _seed(store)
+    path = tmp_path / "targets.csv"
+    path.write_text("dimension,member,kpi,grain,period_start,target\n"
+                    "partner,P3,won_amount,quarter,2026-07-01,1000\n", encoding="utf-8")
+    compute(store, KpiSettings(tiers=TIERS, targets=TargetSettings(file=path)), today=TODAY)
+    console = Console(record=True, width=160)
+    monkeypatch.setattr(cli, "out", console)
+    cli._print_leaderboard(store, "quarter", "partner", TODAY)  # latest complete: Q3 2026
+    text = console.export_text()
+    header = next(line for line in text.splitlines() if "won amount" in line)
+    assert [c.strip() for c in header.split("┃")[-3:-1]] == ["target", "tier"]
+    p3 = next(line for line in text.splitlines() if "Gamma" in line)
+    assert [c.strip() for c in p3.split("│")[-3:-1]] == ["80.0%", "Gold: at risk (Registered)"]
