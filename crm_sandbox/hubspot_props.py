@@ -203,6 +203,9 @@ def company_properties(with_kpis: bool) -> list[PropertyDef]:
             "companyinformation",
             read_only_value=True,
         ),
+        # the partner program's tier (World Partner.tier): a custom property of the portal
+        PropertyDef("partner_tier", "Partner tier", "enumeration", "select",
+                    "companyinformation", hubspot_defined=False),
     ]
     if with_kpis:
         defs += [

@@ -239,6 +239,7 @@ def render_world(world: World, with_kpi_properties: bool = True) -> Rendered:
         props: dict[str, str | None] = {
             "name": partner.name,
             "type": "RESELLER" if partner.partner_type == "Reseller" else "PARTNER",
+            "partner_tier": partner.tier,
             "domain": domain,
             "createdate": portal_created,
             "hs_lastmodifieddate": portal_created,

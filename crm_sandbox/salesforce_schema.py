@@ -249,6 +249,23 @@ SCHEMA: dict[str, SObjectDef] = {
                     updateable=True,
                     custom=True,
                 ),
+                # the partner program's tier (World Partner.tier) and the tier / target
+                # write-back fields
+                _f("Partner_Tier__c", "picklist", "Partner Tier", updateable=True, custom=True),
+                _f(
+                    "Partner_Target_Attainment__c",
+                    "percent",
+                    "Partner Target Attainment",
+                    updateable=True,
+                    custom=True,
+                ),
+                _f(
+                    "Partner_Tier_Eligible__c",
+                    "double",
+                    "Partner Tier Eligible",
+                    updateable=True,
+                    custom=True,
+                ),
             ),
         ),
         SObjectDef(

@@ -6,7 +6,8 @@ compound dict). Every record has ``Id``; deletable objects have ``IsDeleted``.
 
 World mapping (World key -> record):
 
-* Partner ``key`` -> Account (``Type='Partner'``, ``IsPartner=true``); each distinct
+* Partner ``key`` -> Account (``Type='Partner'``, ``IsPartner=true``, ``Partner_Tier__c`` =
+  ``tier``); each distinct
   ``Deal.account_name`` -> a customer Account (``Type='Customer'``) whose world key is
   ``"customer:" + account_name``; ``account_name=None`` -> ``AccountId`` null.
 * Owner -> User (``Department`` = team, ``Division`` = unit, ``UserRoleId`` -> a UserRole per
@@ -170,6 +171,7 @@ class SalesforceStore:
                 "Account",
                 p.key,
                 {"Name": p.name, "Type": "Partner", "IsPartner": True, "IsDeleted": p.is_deleted}
+                | {"Partner_Tier__c": p.tier}
                 | self._address(p.name)
                 | stamps,
             )
