@@ -457,6 +457,7 @@ SCHEMA: dict[str, SObjectDef] = {
                 _ref("PeriodId", "Period", "Period", "Period ID"),
                 _f("ForecastingTypeId", "reference", "Forecasting Type ID"),
                 _f("ProductFamily", "picklist", "Product Family"),
+                _f("CurrencyIsoCode", "picklist", "Currency ISO Code"),
                 *_STAMPS,
             ),
         ),

@@ -236,6 +236,7 @@ class SalesforceStore:
                 "IsAmount": q.quantity is None, "IsQuantity": q.quantity is not None,
                 "StartDate": q.start, "PeriodId": self._ids[("Period", pkey)],
                 "ForecastingTypeId": self.REVENUE_TYPE_ID,
+                "CurrencyIsoCode": world.corporate_currency,
                 "CreatedDate": epoch, "LastModifiedDate": stamp, "SystemModstamp": stamp})
 
     def _put(self, sobject: str, key: str | None, rec: dict[str, Any]) -> dict[str, Any]:

@@ -410,7 +410,7 @@ def compute(
         summary.targets = apply_targets(
             store, file=settings.targets.file if settings.targets else None,
             fiscal_offset=settings.fiscal_year_start_month - 1, channels=list(settings.channels),
-            grains=grains, computed_at=computed_at)
+            grains=grains, computed_at=computed_at, currency=settings.reporting_currency)
         if settings.tiers is not None:
             summary.tiers = apply_tiers(store, settings.tiers, computed_at)
         else:

@@ -35,6 +35,7 @@ import pyarrow as pa
 import yaml
 
 from kpi_engine.errors import ComputeError
+from kpi_engine.registry import KPIS
 from kpi_engine.store import Store
 from kpi_engine.target_settings import ADDITIVE, DIRECTION
 
@@ -45,6 +46,8 @@ ROLLUP_FROM = {"quarter": ("month", 3), "year": ("quarter", 4)}
 DIMENSIONS = ("overall", "partner", "owner", "team", "unit", "channel")
 #: The ``sync_runs`` / ``rejects`` source of the targets a compute rejects.
 TARGETS_SOURCE = "targets"
+#: KPIs in the reporting currency (a target of one is in it too).
+MONEY_KPIS = frozenset(k.name for k in KPIS if k.unit.startswith("reporting currency"))
 FILE_COLUMNS = ("dimension", "member", "kpi", "grain", "period_start", "target")
 _PLACES = Decimal(1).scaleb(-10)
 
@@ -255,15 +258,16 @@ def _load_file(store: Store, path: Path, fiscal_offset: int,
 
 def _resolve(store: Store, known: Mapping[str, set[str]],
              rejects: list[tuple[str, str, str, Any, str]], summary: TargetSummary,
-             ) -> dict[tuple[str, str, str, str, date], tuple[Decimal, str, date]]:
-    """The live targets of known members, one per (grain, dimension, member, kpi, start)."""
+             currency: str) -> dict[tuple[str, str, str, str, date], tuple[Decimal, str, date]]:
+    """The live targets of known members, one per (grain, dimension, member, kpi, start); a
+    money target in another currency than the reporting one is rejected."""
     chosen: dict[tuple[str, str, str, str, date], tuple[Decimal, str, date]] = {}
     overridden = 0
     rows = store.con.execute(
         "SELECT source, target_id, dimension, member, kpi, grain, period_start, period_end, "
-        "target FROM targets WHERE NOT is_deleted "
+        "target, currency FROM targets WHERE NOT is_deleted "
         "ORDER BY source <> 'file', updated_at DESC NULLS LAST, source, target_id").fetchall()
-    for source, tid, dimension, member, kpi, grain, start, end, target in rows:
+    for source, tid, dimension, member, kpi, grain, start, end, target, cur in rows:
         if member not in known.get(dimension, set()):
             rejects.append((source, tid, "member", member,
                             f"{dimension} {member!r} is not in the store (no {dimension} record, "
@@ -271,6 +275,11 @@ def _resolve(store: Store, known: Mapping[str, set[str]],
             continue
         if kpi not in DIRECTION or grain not in GRAIN_MONTHS:
             rejects.append((source, tid, "kpi", kpi, "not a KPI with a direction"))
+            continue
+        if kpi in MONEY_KPIS and cur is not None and cur != currency:
+            rejects.append((source, tid, "currency", cur,
+                            f"a {kpi} target in {cur}, the KPIs are in {currency} "
+                            "(reporting_currency): give the target in the reporting currency"))
             continue
         key = (grain, dimension, member, kpi, start)
         if key in chosen:
@@ -377,7 +386,7 @@ def _names(store: Store) -> dict[tuple[str, str], str]:
 
 def apply_targets(
     store: Store, *, file: Path | None, fiscal_offset: int, channels: Sequence[str],
-    grains: Sequence[str], computed_at: datetime,
+    grains: Sequence[str], computed_at: datetime, currency: str = "USD",
 ) -> TargetSummary:
     """Load the target file, check and resolve every target, and replace ``target_results``
     of ``grains`` (run by :func:`kpi_engine.kpis.compute` inside its transaction, after
@@ -390,6 +399,7 @@ def apply_targets(
         channels: the configured channel names.
         grains: the grains just computed.
         computed_at: the compute's instant (UTC).
+        currency: the reporting currency (money targets in another one are rejected).
 
     Returns:
         A :class:`TargetSummary`.
@@ -410,7 +420,7 @@ def apply_targets(
             summary.results[grain] = 0
         return summary
     known = _known_members(store, channels)
-    chosen = _resolve(store, known, rejects, summary)
+    chosen = _resolve(store, known, rejects, summary, currency)
     _roll_up(chosen, fiscal_offset, summary)
     names = _names(store)
     not_computed = 0
@@ -447,7 +457,9 @@ def apply_targets(
             mine_rejects = [r[1:] for r in rejects if r[0] == source]
             store.add_rejects(TARGETS_SOURCE, source, summary.run_id, mine_rejects)
         for r in rejects:
-            reason = "member not in the store" if r[2] == "member" else f"bad {r[2]}"
+            reason = ("member not in the store" if r[2] == "member"
+                      else "not in the reporting currency" if r[2] == "currency"
+                      else f"bad {r[2]}")
             summary.rejected[reason] = summary.rejected.get(reason, 0) + 1
         store.finish_run(summary.run_id, "ok", {"targets": {
             "inserted": summary.loaded, "rejected": len(rejects)}})

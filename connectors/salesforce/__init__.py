@@ -170,10 +170,12 @@ class SalesforceConnector:
                 continue
             if name == "targets":
                 try:
-                    fields_of(spec.sobject)
+                    quota_fields = fields_of(spec.sobject)
                 except ConfigError:
                     self.forecasting = False  # no Collaborative Forecasts: a note, no failure
                     continue
+                if "currencyisocode" in quota_fields:  # a multi-currency org
+                    spec = spec.with_fields("CurrencyIsoCode")
             settings_of = dict(spec.settings_of)
             for path in spec.fields:
                 problem = self._check_path(spec.sobject, path, fields_of)

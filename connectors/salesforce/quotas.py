@@ -4,9 +4,11 @@ forecast ``Period`` each names, into rows of the canonical ``targets`` table.
 A quota is one user's (``QuotaOwnerId``: the deal owner's id, dimension ``owner``) target for
 one forecast period (``PeriodId`` -> ``Period.StartDate`` / ``EndDate`` / ``Type`` Month,
 Quarter or Year). A revenue quota (``IsAmount``, ``QuotaAmount``) is a ``won_amount`` target in
-the org's currency; a quantity quota (``IsQuantity``: product units, not deals) has no KPI and
-is counted in a note. The object exists only where Collaborative Forecasts is enabled: an org
-without it answers the describe with 404 and the stream ends with a one-line note.
+its ``CurrencyIsoCode`` (multi-currency orgs) or the org's currency (compute refuses one that is
+not the reporting currency); a quantity quota (``IsQuantity``: product units, not deals) has
+no KPI and is counted in a note. The object exists only where Collaborative Forecasts is
+enabled: an org without it answers the describe with 404 and the stream ends with a one-line
+note.
 
 Object reference: https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/
 object_reference/sforce_api_objects_forecastingquota.htm (Period: sforce_api_objects_period.htm)
@@ -45,7 +47,8 @@ def quota_rows(
     Args:
         quotas: the quota records as the API returns them.
         periods: Period records by Id.
-        currency: the org's currency (single-currency orgs: ``currency`` or the reporting one).
+        currency: the currency of quotas without ``CurrencyIsoCode`` (a single-currency org's:
+            ``currency`` or the reporting one).
 
     Returns:
         (rows, notes): quotas without an amount, of quantity, or of a period that is not a
@@ -72,7 +75,8 @@ def quota_rows(
             "source": "salesforce", "target_id": str(q["Id"]), "dimension": "owner",
             "member": owner, "kpi": "won_amount", "grain": grain,
             "period_start": start, "period_end": end,
-            "target": Decimal(str(q["QuotaAmount"])), "currency": currency, "name": None,
+            "target": Decimal(str(q["QuotaAmount"])),
+            "currency": str(q.get("CurrencyIsoCode") or currency), "name": None,
             "updated_at": parse_instant(q.get("SystemModstamp")), "is_deleted": False,
         })
     notes = []

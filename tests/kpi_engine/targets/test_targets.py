@@ -202,3 +202,21 @@ def test_targets_file_dropped_from_config_drops_its_targets(store, tmp_path: Pat
     compute(store, KpiSettings(), today=TODAY)
     assert store.con.execute("SELECT count(*) FROM targets").fetchall()[0][0] == 0
     assert store.con.execute("SELECT count(*) FROM target_results").fetchall()[0][0] == 0
+
+
+def test_targets_money_target_in_another_currency_is_rejected(store, tmp_path: Path) -> None:
+    _seed(store)
+    store.upsert("targets", [{
+        "source": "salesforce", "target_id": "0J9XX0000000001AAA", "dimension": "owner",
+        "member": "O1", "kpi": "won_amount", "grain": "quarter",
+        "period_start": date(2026, 10, 1), "period_end": date(2027, 1, 1),
+        "target": Decimal(900), "currency": "EUR", "is_deleted": False}])
+    summary = _compute(store, tmp_path)
+    assert summary.targets is not None
+    assert summary.targets.rejected == {"member not in the store": 1,
+                                        "not in the reporting currency": 1}
+    assert store.con.execute(
+        "SELECT stream, record_id, field, value, reason FROM rejects WHERE field = 'currency'"
+    ).fetchall() == [("salesforce", "0J9XX0000000001AAA", "currency", "EUR",
+                      "a won_amount target in EUR, the KPIs are in USD (reporting_currency): "
+                      "give the target in the reporting currency")]
