@@ -19,10 +19,14 @@ Today 2026-11-16: Q4 2026 (92 days from 2026-10-01) is 46 days gone, elapsed sha
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
+from kpi_engine import periods
+from kpi_engine.errors import ComputeError
 from kpi_engine.health import check_health
 from kpi_engine.kpis import compute
 from kpi_engine.settings import KpiSettings
@@ -220,3 +224,28 @@ def test_targets_money_target_in_another_currency_is_rejected(store, tmp_path: P
     ).fetchall() == [("salesforce", "0J9XX0000000001AAA", "currency", "EUR",
                       "a won_amount target in EUR, the KPIs are in USD (reporting_currency): "
                       "give the target in the reporting currency")]
+
+
+def test_targets_pace_follows_the_reporting_time_zone(store, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # 2026-11-15 20:00 UTC is already 2026-11-16 in Tokyo: today there is the fixed day of
+    # test_targets_attainment_and_pace_on_a_fixed_today (46 of Q4's 92 days gone)
+    _seed(store)
+    monkeypatch.setattr(periods, "now", lambda: datetime(2026, 11, 15, 20, 0, tzinfo=UTC))
+    path = tmp_path / "targets.csv"
+    path.write_text(TARGETS_CSV, encoding="utf-8")
+    compute(store, KpiSettings(reporting_timezone="Asia/Tokyo",
+                               targets=TargetSettings(file=path)))
+    q4 = _result(store, "quarter", "2026-10-01", "partner", "P2", "won_amount")
+    assert q4[5:8] == (Decimal("0.5"), Decimal("0.8"), TODAY)
+    # in UTC it is still the 15th: 45 days gone, the 300 + 100 won against 1000 x 45/92
+    compute(store, KpiSettings(targets=TargetSettings(file=path)))
+    q4 = _result(store, "quarter", "2026-10-01", "partner", "P2", "won_amount")
+    assert q4[5:8] == (Decimal("0.4891304348"), Decimal("0.8177777778"), date(2026, 11, 15))
+
+
+def test_targets_missing_file_stops_compute(store, tmp_path: Path) -> None:
+    _seed(store)
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(ComputeError, match=r"^targets.file .*nope.csv: cannot read it \("):
+        compute(store, KpiSettings(targets=TargetSettings(file=missing)), today=TODAY)
