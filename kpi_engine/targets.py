@@ -48,6 +48,8 @@ DIMENSIONS = ("overall", "partner", "owner", "team", "unit", "channel")
 TARGETS_SOURCE = "targets"
 #: KPIs in the reporting currency (a target of one is in it too).
 MONEY_KPIS = frozenset(k.name for k in KPIS if k.unit.startswith("reporting currency"))
+#: The value of a KPI for a member without a kpi_wide row (0 for counts and sums, None = NULL).
+EMPTY = {k.name: k.empty for k in KPIS}
 FILE_COLUMNS = ("dimension", "member", "kpi", "grain", "period_start", "target")
 _PLACES = Decimal(1).scaleb(-10)
 
@@ -438,8 +440,8 @@ def apply_targets(
                 continue
             period_end, as_of, complete = periods[start]
             value, name = values.get((kpi, dimension, member, start), (None, None))
-            if (kpi, dimension, member, start) not in values and kpi in ADDITIVE:
-                value = Decimal(0)  # a member without a row: the sum over nothing
+            if (kpi, dimension, member, start) not in values and EMPTY[kpi] is not None:
+                value = Decimal(EMPTY[kpi])  # a member without a row: the count over nothing
             actual = None if value is None else Decimal(value)
             attainment, gap, share, pace = _measure(
                 kpi, target, actual, (as_of - start).days, (period_end - start).days)
