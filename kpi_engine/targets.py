@@ -440,8 +440,9 @@ def apply_targets(
                 continue
             period_end, as_of, complete = periods[start]
             value, name = values.get((kpi, dimension, member, start), (None, None))
-            if (kpi, dimension, member, start) not in values and EMPTY[kpi] is not None:
-                value = Decimal(EMPTY[kpi])  # a member without a row: the count over nothing
+            empty = EMPTY[kpi]
+            if (kpi, dimension, member, start) not in values and empty is not None:
+                value = Decimal(empty)  # a member without a row: the count over nothing
             actual = None if value is None else Decimal(value)
             attainment, gap, share, pace = _measure(
                 kpi, target, actual, (as_of - start).days, (period_end - start).days)
