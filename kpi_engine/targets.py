@@ -260,9 +260,11 @@ def _load_file(store: Store, path: Path, fiscal_offset: int,
 
 def _resolve(store: Store, known: Mapping[str, set[str]],
              rejects: list[tuple[str, str, str, Any, str]], summary: TargetSummary,
-             currency: str) -> dict[tuple[str, str, str, str, date], tuple[Decimal, str, date]]:
+             currency: str, fiscal_offset: int,
+             ) -> dict[tuple[str, str, str, str, date], tuple[Decimal, str, date]]:
     """The live targets of known members, one per (grain, dimension, member, kpi, start); a
-    money target in another currency than the reporting one is rejected."""
+    money target in another currency than the reporting one, or whose period is not one of the
+    engine's (a CRM's custom fiscal year), is rejected."""
     chosen: dict[tuple[str, str, str, str, date], tuple[Decimal, str, date]] = {}
     overridden = 0
     rows = store.con.execute(
@@ -277,6 +279,14 @@ def _resolve(store: Store, known: Mapping[str, set[str]],
             continue
         if kpi not in DIRECTION or grain not in GRAIN_MONTHS:
             rejects.append((source, tid, "kpi", kpi, "not a KPI with a direction"))
+            continue
+        months = GRAIN_MONTHS[grain]
+        if period_start_of(start, months, fiscal_offset) != start \
+                or add_months(start, months) != end:
+            rejects.append((source, tid, "period_start", str(start),
+                            f"{start} .. {end} is not a {grain} of the fiscal year starting in "
+                            f"month {fiscal_offset + 1}: set kpis.fiscal_year_start_month to "
+                            "the CRM's"))
             continue
         if kpi in MONEY_KPIS and cur is not None and cur != currency:
             rejects.append((source, tid, "currency", cur,
@@ -422,7 +432,7 @@ def apply_targets(
             summary.results[grain] = 0
         return summary
     known = _known_members(store, channels)
-    chosen = _resolve(store, known, rejects, summary, currency)
+    chosen = _resolve(store, known, rejects, summary, currency, fiscal_offset)
     _roll_up(chosen, fiscal_offset, summary)
     names = _names(store)
     not_computed = 0

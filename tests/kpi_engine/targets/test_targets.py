@@ -249,3 +249,18 @@ def test_targets_missing_file_stops_compute(store, tmp_path: Path) -> None:
     missing = tmp_path / "nope.csv"
     with pytest.raises(ComputeError, match=r"^targets.file .*nope.csv: cannot read it \("):
         compute(store, KpiSettings(targets=TargetSettings(file=missing)), today=TODAY)
+
+
+def test_targets_crm_period_off_the_fiscal_year_is_rejected(store, tmp_path: Path) -> None:
+    # a quota of a CRM quarter Feb .. Apr while the engine's quarters start in January
+    _seed(store)
+    store.upsert("targets", [{
+        "source": "salesforce", "target_id": "0J9XX0000000002AAA", "dimension": "owner",
+        "member": "O1", "kpi": "won_amount", "grain": "quarter",
+        "period_start": date(2026, 2, 1), "period_end": date(2026, 5, 1),
+        "target": Decimal(900), "currency": "USD", "is_deleted": False}])
+    _compute(store, tmp_path)
+    assert store.con.execute(
+        "SELECT field, value, reason FROM rejects WHERE stream = 'salesforce'").fetchall() == [
+        ("period_start", "2026-02-01", "2026-02-01 .. 2026-05-01 is not a quarter of the fiscal "
+         "year starting in month 1: set kpis.fiscal_year_start_month to the CRM's")]
