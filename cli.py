@@ -553,6 +553,8 @@ def _print_leaderboard(store, grain: str, dimension: str, today: date) -> None:
         return
     table = Table(title=f"{dimension} leaderboard, {_period_title(grain, period)}",
                   title_justify="left")
+    rows = leaderboard(store, grain, period.start, dimension)
+    status = any(row.status for row in rows)  # targets or tiers configured
     for col in (
         "#",
         dimension,
@@ -562,11 +564,13 @@ def _print_leaderboard(store, grain: str, dimension: str, today: date) -> None:
         "win rate",
         "avg deal",
         "cycle (days)",
+        *(("target", "tier") if status else ()),
     ):
-        table.add_column(col, justify="left" if col == dimension else "right")
-    for row in leaderboard(store, grain, period.start, dimension):
+        table.add_column(col, justify="left" if col in (dimension, "tier") else "right")
+    for row in rows:
         v = row.values
         score = v["quality_score"]
+        attainment = row.status.get("partner_target_attainment")
         table.add_row(
             str(row.rank),
             row.member_name,
@@ -576,6 +580,8 @@ def _print_leaderboard(store, grain: str, dimension: str, today: date) -> None:
             "" if v["win_rate"] is None else f"{v['win_rate'] * 100:.1f}%",
             "" if v["average_deal_size"] is None else f"{v['average_deal_size']:,.0f}",
             "" if v["sales_cycle_days"] is None else f"{v['sales_cycle_days']:.1f}",
+            *((("" if attainment is None else f"{attainment * 100:.1f}%"),  # type: ignore[operator]
+               str(row.status.get("partner_tier") or "")) if status else ()),
         )
     out.print(table)
 

@@ -372,6 +372,14 @@ class HubSpotFacade(ObjectEndpoints, PortalEndpoints):
                 if otype is None:
                     return self._validation(f"Unable to infer object type from: {params['type']}")
                 params["type"] = otype
+                if otype not in self.stores:  # goals of a portal without them (no scope)
+                    return self._error(
+                        403, "MISSING_SCOPES", "This app hasn't been granted all required "
+                        "scopes to make this call. Read more about required scopes here: "
+                        "https://developers.hubspot.com/scopes.",
+                        errors=[{"message": "One or more of the following scopes are "
+                                 "required.", "context": {"requiredGranularScopes": [
+                                     "crm.objects.goals.read"]}}])
             if "to" in params:
                 to_type = OBJECT_TYPES.get(params["to"].lower())
                 if to_type is None:

@@ -203,6 +203,9 @@ def company_properties(with_kpis: bool) -> list[PropertyDef]:
             "companyinformation",
             read_only_value=True,
         ),
+        # the partner program's tier (World Partner.tier): a custom property of the portal
+        PropertyDef("partner_tier", "Partner tier", "enumeration", "select",
+                    "companyinformation", hubspot_defined=False),
     ]
     if with_kpis:
         defs += [
@@ -272,6 +275,35 @@ def contact_properties() -> list[PropertyDef]:
             "partnerkpi",
             hubspot_defined=False,
         ),
+    ]
+    for d in defs:
+        d.created_at = d.updated_at = created
+    return defs
+
+
+def goal_properties() -> list[PropertyDef]:
+    """Definitions of the goal_targets properties the sandbox serves (the goals guide's)."""
+    created = iso_ms(PORTAL_CREATED)
+    defs = [
+        PropertyDef("hs_goal_name", "Goal name", "string", "text", "goalinformation"),
+        PropertyDef("hs_target_amount", "Target", "number", "number", "goalinformation"),
+        PropertyDef("hs_start_datetime", "Start date", "datetime", "date", "goalinformation"),
+        PropertyDef("hs_end_datetime", "End date", "datetime", "date", "goalinformation"),
+        PropertyDef("hubspot_owner_id", "Owner", "enumeration", "select", "goalinformation"),
+        PropertyDef("hs_assignee_user_id", "Assignee user", "number", "number",
+                    "goalinformation"),
+        PropertyDef("hs_assignee_team_id", "Assignee team", "number", "number",
+                    "goalinformation"),
+        PropertyDef("hs_goal_target_group_id", "Goal target group", "number", "number",
+                    "goalinformation"),
+        PropertyDef("hs_group_correlation_uuid", "Goal family", "string", "text",
+                    "goalinformation"),
+        PropertyDef("hs_createdate", "Create date", "datetime", "date", "goalinformation",
+                    read_only_value=True),
+        PropertyDef("hs_lastmodifieddate", "Last modified date", "datetime", "date",
+                    "goalinformation", read_only_value=True),
+        PropertyDef("hs_object_id", "Record ID", "number", "number", "goalinformation",
+                    read_only_value=True),
     ]
     for d in defs:
         d.created_at = d.updated_at = created

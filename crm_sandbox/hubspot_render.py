@@ -7,7 +7,7 @@ string properties and deal->company associations, contacts from leads, the deal 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,7 @@ from crm_sandbox.hubspot_props import (
     company_properties,
     contact_properties,
     deal_properties,
+    goal_properties,
 )
 from crm_sandbox.hubspot_store import (
     COMPANY_TO_CONTACT_PRIMARY,
@@ -238,6 +239,7 @@ def render_world(world: World, with_kpi_properties: bool = True) -> Rendered:
         props: dict[str, str | None] = {
             "name": partner.name,
             "type": "RESELLER" if partner.partner_type == "Reseller" else "PARTNER",
+            "partner_tier": partner.tier,
             "domain": domain,
             "createdate": portal_created,
             "hs_lastmodifieddate": portal_created,
@@ -346,6 +348,9 @@ def render_world(world: World, with_kpi_properties: bool = True) -> Rendered:
         "companies": {p.name: p for p in company_properties(with_kpi_properties)},
         "contacts": {p.name: p for p in contact_properties()},
     }
+    if world.forecasting:
+        stores["goal_targets"] = _goal_targets(world, owner_ids, owners, portal_created)
+        properties["goal_targets"] = {p.name: p for p in goal_properties()}
     stage_prop = properties["deals"]["dealstage"]
     stage_prop.options = [
         {
@@ -371,6 +376,31 @@ def render_world(world: World, with_kpi_properties: bool = True) -> Rendered:
         deal_ids=deal_ids,
         customer_company_ids=customer_ids,
     )
+
+
+def _goal_targets(world: World, owner_ids: dict[str, int], owners: dict[int, OwnerRecord],
+                  created: str) -> ObjectStore:
+    """One goal target per revenue quota of the World: a month, quarter or year slice from
+    midnight UTC of its first day to the last millisecond of its last day."""
+    store = ObjectStore("goal_targets")
+    for q in world.quotas:
+        if q.amount is None:
+            continue
+        index = q.start.year * 12 + q.start.month - 1 + q.months
+        end = datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC) - timedelta(milliseconds=1)
+        oid = owner_ids.get(q.owner_key)
+        modified = iso_ms(q.modified_at) if q.modified_at else created
+        gid = store.new_id()
+        store.add(HsRecord(gid, {
+            "hs_goal_name": q.name, "hs_target_amount": number_string(q.amount),
+            "hs_start_datetime": date_iso(q.start), "hs_end_datetime": iso_ms(end),
+            "hubspot_owner_id": str(oid) if oid is not None else None,
+            "hs_assignee_user_id": str(owners[oid].user_id) if oid is not None else None,
+            "hs_assignee_team_id": None, "hs_goal_target_group_id": None,
+            "hs_group_correlation_uuid": None, "hs_createdate": created,
+            "hs_lastmodifieddate": modified, "hs_object_id": str(gid),
+        }, created, modified))
+    return store
 
 
 def home_amount(amount: Decimal | None, currency: str, rates: dict[str, Decimal]) -> str:

@@ -31,6 +31,7 @@ OBJECT_TYPES = {
     "contacts": "contacts",
     "contact": "contacts",
     "0-1": "contacts",
+    "goal_targets": "goal_targets",
 }
 OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3"}
 
@@ -47,6 +48,7 @@ DEFAULT_PROPERTIES = {
         "pipeline",
     ),
     "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
+    "goal_targets": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
     "contacts": (
         "createdate",
         "email",
@@ -61,15 +63,18 @@ ALWAYS_PROPERTIES = {
     "deals": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
     "companies": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
     "contacts": ("createdate", "lastmodifieddate", "hs_object_id"),
+    "goal_targets": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
 }
 #: The property that plays hs_lastmodifieddate for each type.
 MODIFIED_PROPERTY = {
     "deals": "hs_lastmodifieddate",
     "companies": "hs_lastmodifieddate",
     "contacts": "lastmodifieddate",
+    "goal_targets": "hs_lastmodifieddate",
 }
 
-ID_BASE = {"companies": 5_000_000_001, "deals": 9_000_000_001, "contacts": 3_000_000_001}
+ID_BASE = {"companies": 5_000_000_001, "deals": 9_000_000_001, "contacts": 3_000_000_001,
+           "goal_targets": 87_504_620_001}
 OWNER_ID_BASE = 100_000_001
 USER_ID_BASE = 50_000_001
 TEAM_ID_BASE = 7_000_001

@@ -1,7 +1,8 @@
 """The Salesforce facade's sObject schema, record ids and value formats.
 
 Schema: the standard objects partnerkpi reads (Account, User, UserRole, OpportunityStage,
-Opportunity, OpportunityHistory, Lead, OpportunityPartner, CurrencyType) with the fields the
+Opportunity, OpportunityHistory, Lead, OpportunityPartner, CurrencyType, Period,
+ForecastingQuota) with the fields the
 sandbox serves, their Salesforce types, and the custom KPI fields on Account that partnerkpi
 writes back. :class:`SalesforceSchema` implements the schema protocol of
 :mod:`crm_sandbox.soql` (``has_object`` / ``field_type`` / ``relationship``), case-insensitively
@@ -50,6 +51,8 @@ KEY_PREFIXES: dict[str, str] = {
     "OpportunityHistory": "008",
     "OpportunityPartner": "00I",
     "CurrencyType": "02H",
+    "Period": "026",
+    "ForecastingQuota": "0J9",
 }
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -250,6 +253,23 @@ SCHEMA: dict[str, SObjectDef] = {
                    custom=True),
                 _f("Partner_KPI_As_Of__c", "date", "Partner KPI As Of", updateable=True,
                    custom=True),
+                # the partner program's tier (World Partner.tier) and the tier / target
+                # write-back fields
+                _f("Partner_Tier__c", "picklist", "Partner Tier", updateable=True, custom=True),
+                _f(
+                    "Partner_Target_Attainment__c",
+                    "percent",
+                    "Partner Target Attainment",
+                    updateable=True,
+                    custom=True,
+                ),
+                _f(
+                    "Partner_Tier_Eligible__c",
+                    "double",
+                    "Partner Tier Eligible",
+                    updateable=True,
+                    custom=True,
+                ),
             ),
         ),
         SObjectDef(
@@ -407,6 +427,41 @@ SCHEMA: dict[str, SObjectDef] = {
                 _f("DecimalPlaces", "int", "Decimal Places", nillable=False),
                 _f("IsActive", "boolean", "Active", nillable=False),
                 _f("IsCorporate", "boolean", "Corporate", nillable=False),
+                *_STAMPS,
+            ),
+        ),
+        # fields as the object reference lists them (sforce_api_objects_period.htm)
+        SObjectDef(
+            "Period",
+            "Period",
+            "Periods",
+            (
+                _ID,
+                _f("StartDate", "date", "Start Date", nillable=False),
+                _f("EndDate", "date", "End Date", nillable=False),
+                _f("Type", "picklist", "Type"),
+                _f("Number", "int", "Number"),
+                _f("IsForecastPeriod", "boolean", "Forecast Period", nillable=False),
+                _STAMPS[2],
+            ),
+        ),
+        # Collaborative Forecasts quotas (sforce_api_objects_forecastingquota.htm); no IsDeleted
+        SObjectDef(
+            "ForecastingQuota",
+            "Forecasting Quota",
+            "Forecasting Quotas",
+            (
+                _ID,
+                _ref("QuotaOwnerId", "User", "QuotaOwner", "Quota Owner ID", nillable=False),
+                _f("QuotaAmount", "currency", "Quota Amount"),
+                _f("QuotaQuantity", "double", "Quota Quantity"),
+                _f("IsAmount", "boolean", "Is Amount", nillable=False),
+                _f("IsQuantity", "boolean", "Is Quantity", nillable=False),
+                _f("StartDate", "date", "Start Date", nillable=False),
+                _ref("PeriodId", "Period", "Period", "Period ID"),
+                _f("ForecastingTypeId", "reference", "Forecasting Type ID"),
+                _f("ProductFamily", "picklist", "Product Family"),
+                _f("CurrencyIsoCode", "picklist", "Currency ISO Code"),
                 *_STAMPS,
             ),
         ),

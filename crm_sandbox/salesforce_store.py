@@ -6,7 +6,8 @@ compound dict). Every record has ``Id``; deletable objects have ``IsDeleted``.
 
 World mapping (World key -> record):
 
-* Partner ``key`` -> Account (``Type='Partner'``, ``IsPartner=true``); each distinct
+* Partner ``key`` -> Account (``Type='Partner'``, ``IsPartner=true``, ``Partner_Tier__c`` =
+  ``tier``); each distinct
   ``Deal.account_name`` -> a customer Account (``Type='Customer'``) whose world key is
   ``"customer:" + account_name``; ``account_name=None`` -> ``AccountId`` null.
 * Owner -> User (``Department`` = team, ``Division`` = unit, ``UserRoleId`` -> a UserRole per
@@ -18,6 +19,10 @@ World mapping (World key -> record):
   ``CreatedDate`` = ``created_at``, else the first stage-history time, else ``modified_at``
   (a CRM always has one; see :mod:`crm_sandbox.datasets` for why a data set may lack it).
 * Lead -> Lead; currency rates -> CurrencyType (keyed by ISO code).
+* Quota -> ForecastingQuota of the Opportunity Revenue forecast type (``IsAmount``) or a
+  quantity one, with one Period per distinct (start, length) (Type Month / Quarter / Year).
+  ``World.forecasting`` False: the org shows no ForecastingQuota (describe 404, SOQL
+  INVALID_TYPE), like an org without Collaborative Forecasts.
 
 Accounts, users, roles and stages are stamped with the World's epoch: midnight 30 days before
 the earliest datetime in the World. Records deleted in the World are deleted at their
@@ -29,9 +34,9 @@ from __future__ import annotations
 import gc
 import threading
 import zlib
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from crm_sandbox.core import Clock
 from crm_sandbox.salesforce_schema import (
@@ -75,7 +80,9 @@ class SalesforceStore:
     def __init__(self, world: World, clock: Clock) -> None:
         self.world = world
         self.clock = clock
-        self.schema = SalesforceSchema()
+        self.schema = SalesforceSchema(
+            None if world.forecasting
+            else {k: v for k, v in SCHEMA.items() if k != "ForecastingQuota"})
         self.lock = threading.RLock()
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA}
         self.deleted_at: dict[str, datetime] = {}
@@ -164,6 +171,7 @@ class SalesforceStore:
                 "Account",
                 p.key,
                 {"Name": p.name, "Type": "Partner", "IsPartner": True, "IsDeleted": p.is_deleted}
+                | {"Partner_Tier__c": p.tier}
                 | self._address(p.name)
                 | stamps,
             )
@@ -205,6 +213,31 @@ class SalesforceStore:
             )
         self._load_deals(world)
         self._load_leads(world)
+        self._load_quotas(world, epoch)
+
+    #: the forecasting type of revenue quotas (an id of the sandbox's choosing)
+    REVENUE_TYPE_ID = "0DbXX0000000001AAA"
+    _PERIOD_TYPES: ClassVar[dict[int, str]] = {1: "Month", 3: "Quarter", 12: "Year"}
+
+    def _load_quotas(self, world: World, epoch: datetime) -> None:
+        for q in world.quotas:
+            pkey = f"{q.start}/{q.months}"
+            if ("Period", pkey) not in self._ids:
+                index = q.start.year * 12 + q.start.month - 1 + q.months
+                end = date(index // 12, index % 12 + 1, 1) - timedelta(days=1)
+                self._add("Period", pkey, {
+                    "StartDate": q.start, "EndDate": end, "Type": self._PERIOD_TYPES[q.months],
+                    "Number": (q.start.month - 1) // q.months + 1, "IsForecastPeriod": True,
+                    "SystemModstamp": epoch})
+            stamp = q.modified_at or epoch
+            self._add("ForecastingQuota", q.key, {
+                "QuotaOwnerId": self._ids.get(("User", q.owner_key)),
+                "QuotaAmount": q.amount, "QuotaQuantity": q.quantity,
+                "IsAmount": q.quantity is None, "IsQuantity": q.quantity is not None,
+                "StartDate": q.start, "PeriodId": self._ids[("Period", pkey)],
+                "ForecastingTypeId": self.REVENUE_TYPE_ID,
+                "CurrencyIsoCode": world.corporate_currency,
+                "CreatedDate": epoch, "LastModifiedDate": stamp, "SystemModstamp": stamp})
 
     def _put(self, sobject: str, key: str | None, rec: dict[str, Any]) -> dict[str, Any]:
         """Fast path of :meth:`_add` for complete records built in schema order (``Id`` first)."""

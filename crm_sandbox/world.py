@@ -1,8 +1,9 @@
 """The sandbox's CRM-neutral model of one company's channel sales.
 
 A :class:`World` is what both CRM facades of the sandbox serve: the Salesforce facade renders it as
-Account / User / Opportunity / OpportunityStage / OpportunityHistory / Lead records, the HubSpot
-facade as companies / owners / deals / pipelines / contacts. Loading a data set (the Maven CRM
+Account / User / Opportunity / OpportunityStage / OpportunityHistory / Lead (and ForecastingQuota /
+Period) records, the HubSpot facade as companies / owners / deals / pipelines / contacts (and
+goal_targets). Loading a data set (the Maven CRM
 data set, or the synthetic generator) produces a World; the facades never read files themselves.
 
 All datetimes are timezone-aware UTC; amounts are ``Decimal`` in the deal's own currency.
@@ -100,6 +101,26 @@ class Lead:
 
 
 @dataclass
+class Quota:
+    """One owner's sales quota (goal) for one period: a Salesforce ``ForecastingQuota`` of a
+    forecast ``Period``, a HubSpot ``goal_targets`` object.
+
+    ``start`` is the period's first day, ``months`` its length (1, 3 or 12); ``amount`` is in
+    the corporate currency (a revenue quota), ``quantity`` a quantity quota (Salesforce only);
+    ``name`` is the HubSpot goal's name.
+    """
+
+    key: str
+    owner_key: str
+    start: date
+    months: int
+    amount: Decimal | None = None
+    quantity: Decimal | None = None
+    name: str = "Revenue"
+    modified_at: datetime | None = None
+
+
+@dataclass
 class World:
     """Everything one sandbox serves.
 
@@ -115,3 +136,7 @@ class World:
     leads: list[Lead] = field(default_factory=list)
     corporate_currency: str = "USD"
     currency_rates: dict[str, Decimal] = field(default_factory=lambda: {"USD": Decimal(1)})
+    #: owners' quotas; ``forecasting`` False: the Salesforce org has no ForecastingQuota
+    #: (Collaborative Forecasts off) and HubSpot no goals
+    quotas: list[Quota] = field(default_factory=list)
+    forecasting: bool = True

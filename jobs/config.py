@@ -35,6 +35,7 @@ from connectors.errors import ConfigError
 from jobs.secrets import secret_problems
 from kpi_engine.calendar import reporting_zone
 from kpi_engine.kpis import KPI_NAMES
+from kpi_engine.partner_status import STATUS_FIELDS
 from kpi_engine.periods import reporting_today
 from kpi_engine.settings import (
     KpiSettings,
@@ -43,6 +44,7 @@ from kpi_engine.settings import (
     check_optional_timezone,
 )
 from kpi_engine.store import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_PATTERN, Store
+from kpi_engine.target_settings import TargetSettings, TierSettings
 
 DEFAULT_CONFIG = "partnerkpi.yaml"
 CONFIG_ENV = "PARTNERKPI_CONFIG"
@@ -125,9 +127,10 @@ class _WritebackSections(_Sections):
     @field_validator("*")
     @classmethod
     def _kpis_known(cls, value: WritebackTarget | None) -> WritebackTarget | None:
-        unknown = [k for k in (value.fields if value is not None else {}) if k not in KPI_NAMES]
+        known = (*KPI_NAMES, *STATUS_FIELDS)
+        unknown = [k for k in (value.fields if value is not None else {}) if k not in known]
         if unknown:
-            msg = f"fields: unknown KPI {unknown[0]!r} (one of: {', '.join(KPI_NAMES)})"
+            msg = f"fields: unknown KPI {unknown[0]!r} (one of: {', '.join(known)})"
             raise ValueError(msg)
         return value
 
@@ -165,6 +168,8 @@ class AppConfig(BaseModel):
         duckdb: DuckDB's memory limit and spill directory (relative to the config file).
         notify: the webhook of ``run`` (None: no notification).
         publish: the read-only copy of the store for readers (:meth:`published_database`).
+        targets: the target file and the attainment written back (None: CRM targets only).
+        tiers: the partner tiers (None: no tier status).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -178,6 +183,8 @@ class AppConfig(BaseModel):
     duckdb: DuckDbSection = Field(default_factory=DuckDbSection)
     notify: NotifySection | None = None
     publish: PublishSection = Field(default_factory=PublishSection)
+    targets: TargetSettings | None = None
+    tiers: TierSettings | None = None
     path: Path | None = Field(default=None, exclude=True)
 
     _check_timezone = field_validator("reporting_timezone")(check_optional_timezone)
@@ -223,6 +230,16 @@ class AppConfig(BaseModel):
         return self.publish.database or self.database.with_name(
             f"{self.database.stem}.published.duckdb")
 
+    @field_validator("targets")
+    @classmethod
+    def _targets_path(cls, value: TargetSettings | None,
+                      info: ValidationInfo) -> TargetSettings | None:
+        base = (info.context or {}).get("base_dir")
+        if value is not None and value.file is not None and not value.file.is_absolute() \
+                and base is not None:
+            value.file = Path(base) / value.file
+        return value
+
     def kpi_settings(self) -> KpiSettings:
         """The KPI engine's settings from this config."""
         return KpiSettings(
@@ -231,6 +248,8 @@ class AppConfig(BaseModel):
             fiscal_year_start_month=self.kpis.fiscal_year_start_month,
             channels=self.kpis.channels,
             quality_score=self.kpis.quality_score,
+            targets=self.targets,
+            tiers=self.tiers,
         )
 
     def today(self, store: Store | None = None) -> date:

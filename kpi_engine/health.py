@@ -16,6 +16,7 @@ from kpi_engine.errors import EngineError
 from kpi_engine.periods import Period, now
 from kpi_engine.status import StoreStatus
 from kpi_engine.store import Store
+from kpi_engine.targets import TARGETS_SOURCE
 
 #: Exit code of ``health`` when the last good run is older than ``--max-age`` (or none).
 EXIT_STALE = 5
@@ -153,8 +154,8 @@ def check_health(store: Store, max_age: timedelta, sources: list[str] | None = N
     last_good: dict[str, datetime | None] = dict.fromkeys(sources or [])
     for source, finished in store.con.execute(
         "SELECT source, max(finished_at) FILTER (WHERE status = 'ok') FROM sync_runs "
-        "GROUP BY source ORDER BY source"
-    ).fetchall():
+        "WHERE source <> ? GROUP BY source ORDER BY source", [TARGETS_SOURCE]
+    ).fetchall():  # the target checks of a compute are no sync of a source
         last_good[source] = finished
     if not last_good:
         return Health(False, "stale: no sync run in the store yet", last_good)

@@ -30,10 +30,13 @@ from zoneinfo import ZoneInfo
 
 from kpi_engine.calendar import reporting_zone
 from kpi_engine.errors import ComputeError
+from kpi_engine.partner_status import write_partner_status
 from kpi_engine.periods import default_as_of, reporting_today
 from kpi_engine.registry import KPI_NAMES, KPIS, Kpi, base_wide_sql, long_rows_sql, result_sql
 from kpi_engine.settings import KpiSettings
 from kpi_engine.store import CANONICAL_TABLES, HISTORY_TABLES, Store
+from kpi_engine.targets import TargetSummary, apply_targets
+from kpi_engine.tiers import TierSummary, apply_tiers
 
 __all__ = ["DIMENSIONS", "GRAINS", "KPIS", "KPI_NAMES", "ComputeSummary", "Kpi", "Step", "compute",
            "steps"]
@@ -191,6 +194,8 @@ class ComputeSummary:
         today: the date in the reporting time zone the compute ran on.
         as_of: the cut: the ``--as-of`` day, else today (the start of the day, UTC).
         latest_close_open_at_as_of: the latest close date of ``closed_deals_open_at_as_of``.
+        targets: what became of the targets (:mod:`kpi_engine.targets`).
+        tiers: the tier status, when ``tiers:`` is configured (:mod:`kpi_engine.tiers`).
     """
 
     rows: dict[str, int] = field(default_factory=dict)
@@ -200,6 +205,8 @@ class ComputeSummary:
     today: date | None = None
     as_of: date | None = None
     latest_close_open_at_as_of: date | None = None
+    targets: TargetSummary | None = None
+    tiers: TierSummary | None = None
 
     def warning_lines(self) -> list[str]:
         """The warnings, one line each, as ``compute`` prints them (``run --json`` has them
@@ -221,6 +228,8 @@ class ComputeSummary:
         if self.currencies_without_rate:
             lines.append("no rate to the reporting currency for "
                          + ", ".join(self.currencies_without_rate))
+        lines += self.targets.lines() if self.targets else []
+        lines += self.tiers.notes if self.tiers else []
         return lines
 
 
@@ -420,6 +429,17 @@ def compute(
                 if step.grain:
                     store.con.execute(step.sql)
             _store_grain(store, grain, (date_from, date_to), computed_at)
+        summary.targets = apply_targets(
+            store, file=settings.targets.file if settings.targets else None,
+            fiscal_offset=settings.fiscal_year_start_month - 1, channels=list(settings.channels),
+            grains=grains, computed_at=computed_at, currency=settings.reporting_currency)
+        if settings.tiers is not None:
+            summary.tiers = apply_tiers(store, settings.tiers, computed_at)
+        else:
+            store.con.execute("DELETE FROM partner_tiers")
+        write_partner_status(
+            store, settings.targets.writeback_kpi if settings.targets else "won_amount",
+            computed_at)
         rows = dict(store.con.execute(long_rows_sql()).fetchall())
         store.con.execute("DELETE FROM kpi_settings")
         store.con.execute(

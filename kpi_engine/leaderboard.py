@@ -8,10 +8,11 @@ marked "insufficient data"), then won amount, then member id. Which period is sh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from kpi_engine.partner_status import partner_status
 from kpi_engine.store import Store
 
 LEADERBOARD_KPIS = (
@@ -29,12 +30,16 @@ LEADERBOARD_KPIS = (
 
 @dataclass
 class LeaderRow:
-    """One ranked member: ``values`` maps each of :data:`LEADERBOARD_KPIS` to its value."""
+    """One ranked member: ``values`` maps each of :data:`LEADERBOARD_KPIS` to its value;
+    ``status`` (partners with a target or a tier status in the period) holds
+    ``partner_target_attainment`` (ratio) and ``partner_tier`` (text,
+    :func:`kpi_engine.partner_status.tier_text`)."""
 
     rank: int
     member: str
     member_name: str
     values: dict[str, Decimal | None]
+    status: dict[str, object] = field(default_factory=dict)
 
 
 def leaderboard(
@@ -52,12 +57,14 @@ def leaderboard(
         "ORDER BY 3 DESC NULLS LAST, 4 DESC NULLS LAST, member",
         [grain, period_start, dimension],
     ).fetchall()
+    status = partner_status(store, grain, period_start) if dimension == "partner" else {}
     return [
         LeaderRow(
             rank=i,
             member=r[0],
             member_name=r[1],
             values=dict(zip(LEADERBOARD_KPIS, r[2:], strict=True)),
+            status=status.get(r[0], {}),
         )
         for i, r in enumerate(rows, start=1)
     ]

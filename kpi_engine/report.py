@@ -428,7 +428,7 @@ def report_data(
         pipeline_counts=_pipeline_counts(store, grain, start, dimension),
         channels=_channels(store, grain, start),
         cycle_days=sales_cycle_days(store, start, end, as_of),
-        definitions=kpi_definitions(),
+        definitions={**kpi_definitions(), **_STATUS_DEFINITIONS},
         waterfall=waterfall_series(store, grain, start, dimension,
                                    [(r.member, r.member_name) for r in board]),
         yoy=year_over_year(store, grain, start, dimension, tuple(c[0] for c in YOY_COLUMNS)),
@@ -463,6 +463,20 @@ YOY_COLUMNS = (
     ("deals_won", "deals won", "count"),
     ("win_rate", "win rate", "ratio"),
 )
+#: The columns of the partners' target attainment and tier status, shown when a partner of the
+#: period has one (targets or tiers configured: kpi_engine/partner_status.py).
+_STATUS_COLUMNS = (
+    ("partner_target_attainment", "target attainment", "ratio"),
+    ("partner_tier", "tier", "text"),
+)
+#: The status columns' wording (table headings show it on hover): docs/kpis.md, "Targets and
+#: tiers".
+_STATUS_DEFINITIONS = {
+    "partner_target_attainment": "The partner's actual against its target for the period "
+    "(targets.writeback_kpi, default won_amount): actual / target; 100% = reached.",
+    "partner_tier": "The partner's CRM tier against the tier its numbers over the tier window "
+    "qualify for: meets, eligible (for the next tier) or at risk (of demotion).",
+}
 #: KPIs where a fall is the good direction.
 _LOWER_IS_BETTER = frozenset({"sales_cycle_days"})
 _OTHERS_COLOUR = "#9aa0a6"
@@ -499,13 +513,28 @@ def _change(kpi: str, kind: str, delta: Decimal | None) -> dict[str, str] | None
             "css": "good" if good else "bad"}
 
 
+def _number(value: object) -> Decimal | None:
+    return value if isinstance(value, Decimal) else None
+
+
+def _columns(data: ReportData) -> tuple[tuple[str, str, str], ...]:
+    if any(row.status for row in data.leaderboard):
+        return (*_COLUMNS, *_STATUS_COLUMNS)
+    return _COLUMNS
+
+
 def _table_rows(data: ReportData) -> list[dict[str, Any]]:
     rows = []
     for row in data.leaderboard:
         changes = data.changes.get(row.member, {})
         cells = []
-        for kpi, _, kind in _COLUMNS:
-            value = row.values[kpi]
+        for kpi, _, kind in _columns(data):
+            if kind == "text":
+                text = row.status.get(kpi)
+                cells.append({"kpi": kpi, "text": text or "\N{EN DASH}", "missing": not text,
+                              "change": None})
+                continue
+            value = row.values[kpi] if kpi in row.values else _number(row.status.get(kpi))
             if kpi == "quality_score" and value is None:
                 text = "not ranked" if row.member in MISSING_MEMBERS else "insufficient data"
                 cells.append({"kpi": kpi, "text": text, "missing": True, "change": None})
@@ -775,7 +804,7 @@ def render(data: ReportData) -> str:
     env.filters["plain"] = lambda text: text.replace("`", "").replace("**", "")
     env.filters["num"] = _fmt
     return env.get_template("report.html.j2").render(
-        data=data, period_label=data.period_label, columns=_COLUMNS, rows=_table_rows(data),
+        data=data, period_label=data.period_label, columns=_columns(data), rows=_table_rows(data),
         yoy_columns=YOY_COLUMNS,
         charts=_charts(data), plotly_js=Markup(get_plotlyjs()),
         column_kpis=[c[0] for c in _COLUMNS],

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kpi_engine.target_settings import TargetSettings, TierSettings
+
 #: Metrics a quality score may rank on; for each, a higher value is better.
 QUALITY_METRICS = (
     "won_amount",
@@ -103,6 +105,8 @@ class KpiSettings(BaseModel):
         channels: channel name -> lead source values mapped to it (matched case-insensitively);
             unmapped or empty lead sources fall in channel ``unknown``.
         quality_score: see :class:`QualityScoreSettings`.
+        targets: the ``targets:`` section (None: CRM targets only, none written back).
+        tiers: the ``tiers:`` section (None: no tier status).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -112,6 +116,8 @@ class KpiSettings(BaseModel):
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
     channels: dict[str, list[str]] = Field(default_factory=dict)
     quality_score: QualityScoreSettings = Field(default_factory=QualityScoreSettings)
+    targets: TargetSettings | None = None
+    tiers: TierSettings | None = None
 
     @model_validator(mode="before")
     @classmethod

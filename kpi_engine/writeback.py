@@ -31,13 +31,16 @@ from typing import Any
 import pyarrow as pa
 
 from kpi_engine.kpis import KPIS
+from kpi_engine.partner_status import STATUS_FIELDS
 from kpi_engine.periods import short_label
 from kpi_engine.store import Store
 
 #: KPIs measured as a ratio 0..1: written x100 into percent fields.
-RATIO_KPIS = frozenset(k.name for k in KPIS if k.unit.startswith("ratio"))
+RATIO_KPIS = frozenset([*(k.name for k in KPIS if k.unit.startswith("ratio")),
+                        *(n for n, unit in STATUS_FIELDS.items() if unit.startswith("ratio"))])
 #: KPIs that count deals: written without decimals into a field of no scale.
-COUNT_KPIS = frozenset(k.name for k in KPIS if k.unit == "deals")
+COUNT_KPIS = frozenset([*(k.name for k in KPIS if k.unit == "deals"),
+                        *(n for n, unit in STATUS_FIELDS.items() if unit.startswith("flag"))])
 #: The extra cells a write-back may carry next to the KPI values.
 EXTRA_CELLS = ("kpi_period", "kpi_as_of")
 #: Reads the CRM's current values: record ids, fields -> record id -> field -> value.

@@ -33,15 +33,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.bad_records import BadRecords
 from connectors.base import Adapter, Page, Reference, StoredRecords, Stream
-from connectors.errors import ConfigError
+from connectors.errors import ConfigError, FatalAPIError
 from connectors.http import RetryPolicy
 from connectors.hubspot import rows as R
 from connectors.hubspot import sweep
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.demo import demo_settings
+from connectors.hubspot.goals import PROPERTIES as GOAL_PROPERTIES
+from connectors.hubspot.goals import goal_rows
 from connectors.hubspot.push import HubSpotPusher
 from connectors.hubspot.settings import HubSpotSettings, HubSpotWriteback, pulled_fields
-from connectors.hubspot.streams import STREAMS, chunks, cursor_pages, search_deal_pages
+from connectors.hubspot.streams import (
+    STREAMS,
+    TARGETS,
+    chunks,
+    cursor_pages,
+    search_deal_pages,
+)
 from connectors.paging import paginate
 from connectors.values import format_instant, parse_instant
 
@@ -114,8 +122,30 @@ class HubSpotConnector:
         return HubSpotPusher(self.settings, writeback, client=self.client)
 
     def streams(self) -> Sequence[Stream]:
-        """stages, owners, partners, currency_rates, deals, archived_deals."""
-        return STREAMS
+        """stages, owners, partners, currency_rates, deals, archived_deals (and targets when
+        ``goal_kpis`` is set)."""
+        return (*STREAMS, TARGETS) if self.settings.goal_kpis else STREAMS
+
+    def _pull_targets(self, watermark: str | None) -> Iterator[Page]:
+        """Every goal target as one page (``goals.py``); goals gone are flagged deleted. A
+        portal whose token may not read goals (403) or without them (404) gets a note."""
+        goals: list[dict[str, Any]] = []
+
+        def fetch(after: str | None) -> dict[str, Any]:
+            return self.client.goal_targets(after=after, properties=GOAL_PROPERTIES)
+
+        try:
+            for results in cursor_pages(fetch, "goal targets"):
+                goals += results
+        except FatalAPIError as exc:
+            if getattr(exc, "status", None) not in (403, 404):
+                raise
+            yield Page({}, warnings=[f"hubspot targets: goals cannot be read ({exc}); grant "
+                                     "the scope crm.objects.goals.read to read them"])
+            return
+        rows, notes = goal_rows(goals, self.settings.goal_kpis)
+        yield Page({"targets": rows}, keep_ids={"targets": [str(g["id"]) for g in goals]},
+                   warnings=notes)
 
     def pull(
         self, stream: Stream, watermark: str | None, state: Mapping[str, str | None]

@@ -131,6 +131,7 @@ class HubSpotClient:
         self._companies_search = hs.crm.companies.search_api
         self._companies_batch = hs.crm.companies.batch_api
         self._owners = hs.crm.owners.owners_api
+        self._goals = hs.crm.objects.goals.basic_api
         self._pipelines = hs.crm.pipelines.pipelines_api
         self._assoc = hs.crm.associations.v4.batch_api
         self._companies_update = hs.crm.companies.batch_api.update
@@ -218,6 +219,16 @@ class HubSpotClient:
         if after:
             kwargs["after"] = after
         return self._call("GET /crm/v3/owners", self._owners.get_page, **kwargs)
+
+    def goal_targets(self, *, after: str | None, properties: list[str]) -> dict[str, Any]:
+        """``GET /crm/v3/objects/goal_targets`` (100 per page, cursor ``after``).
+
+        https://developers.hubspot.com/docs/api-reference/latest/crm/objects/goals/guide
+        """
+        kwargs: dict[str, Any] = {"limit": 100, "properties": properties, "archived": False}
+        if after:
+            kwargs["after"] = after
+        return self._call("GET /crm/v3/objects/goal_targets", self._goals.get_page, **kwargs)
 
     def deal_pipelines(self) -> dict[str, Any]:
         """``GET /crm/v3/pipelines/deals``.

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from connectors.bad_records import BadRecordSetting
 from connectors.base import WritebackTarget
 from connectors.setting_checks import existing_file, positive_rates
+from kpi_engine.target_settings import DIRECTION
 
 #: Deal properties always asked for (the issue's list); ``deal_properties`` adds to them.
 BASE_DEAL_PROPERTIES = (
@@ -101,6 +102,9 @@ class HubSpotSettings(BadRecordSetting):
             every run (1,000 deals a call); above it, a rotating slice of this many deals a run.
             0 turns the sweep off.
         on_bad_record: ``reject`` or ``stop`` (see :class:`BadRecordSetting`).
+        goal_kpis: goal name (``hs_goal_name``) -> the KPI its targets are (``won_amount``,
+            ``deals_won``, ...): the owners' goals (``goal_targets``) of these names are read
+            as the ``targets`` stream (empty: no goals read; scope ``crm.objects.goals.read``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -126,9 +130,20 @@ class HubSpotSettings(BadRecordSetting):
     currency_rates: dict[str, Decimal] = Field(default_factory=dict)
     closedate_midnight_utc_is_date: bool = True
     association_sweep_max_deals: int = Field(default=50_000, ge=0)
+    goal_kpis: dict[str, str] = Field(default_factory=dict)
 
     _files = field_validator("ca_bundle", "secrets_file")(existing_file)
     _check_rates = field_validator("currency_rates")(positive_rates)
+
+    @field_validator("goal_kpis")
+    @classmethod
+    def _goal_kpis(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted({k for k in value.values() if k not in DIRECTION})
+        if unknown:
+            msg = (f"unknown KPI(s) {', '.join(unknown)}: a goal is a target of a KPI with a "
+                   f"direction ({', '.join(DIRECTION)})")
+            raise ValueError(msg)
+        return value
 
     @field_validator("host")
     @classmethod

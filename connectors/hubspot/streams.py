@@ -33,6 +33,8 @@ ARCHIVED_DEALS = Stream("archived_deals", "deals?archived=true", "id")
 #: the association sweep (:mod:`connectors.hubspot.sweep`); its watermark is the last deal id
 #: of the previous rotating slice ("" when every deal is swept)
 ASSOCIATION_SWEEP = Stream("association_sweep", "associations/deals/companies", "id")
+#: the owners' goals (``goal_kpis`` set): re-read whole each run (goals.py)
+TARGETS = Stream("targets", "goal_targets", "id")
 
 #: Pull order: deals need the stage map, the owner ids and the partner ids first; the sweep
 #: comes last, over the deals as this run left them.

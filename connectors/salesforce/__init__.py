@@ -36,6 +36,7 @@ from connectors.salesforce.client import ApiUsage, SalesforceClient
 from connectors.salesforce.demo import demo_settings
 from connectors.salesforce.http import QueryLocatorLost, SessionExpired
 from connectors.salesforce.push import SalesforcePusher
+from connectors.salesforce.quotas import FORECASTING_OFF, periods_soql, quota_rows
 from connectors.salesforce.rows import (
     RowContext,
     deal_row,
@@ -118,6 +119,7 @@ class SalesforceConnector:
         self._references = {"deals": deal_references(settings)}
         self._ready: dict[str, StreamSpec] | None = None
         self.multi_currency = False
+        self.forecasting = True
         self.totals: dict[str, int] = {}
 
     @property
@@ -167,6 +169,14 @@ class SalesforceConnector:
         for name, spec in self._specs.items():
             if name == "currency_rates" and not self.multi_currency:
                 continue
+            if name == "targets":
+                try:
+                    quota_fields = fields_of(spec.sobject)
+                except ConfigError:
+                    self.forecasting = False  # no Collaborative Forecasts: a note, no failure
+                    continue
+                if "currencyisocode" in quota_fields:  # a multi-currency org
+                    spec = spec.with_fields("CurrencyIsoCode")
             settings_of = dict(spec.settings_of)
             for path in spec.fields:
                 problem = self._check_path(spec.sobject, path, fields_of)
@@ -238,8 +248,13 @@ class SalesforceConnector:
             return
         spec = self._prepare().get(stream.name)
         if spec is None:
+            if stream.name == "targets" and not self.forecasting:
+                yield Page({}, warnings=[FORECASTING_OFF])
             return
         ctx = self._context()
+        if spec.name == "targets":
+            yield self._quotas(spec, ctx)
+            return
         if spec.replication_key is None:
             yield from self._snapshot(spec, ctx)
             return
@@ -311,6 +326,22 @@ class SalesforceConnector:
         self.totals[spec.name] = len(records)
         rows = rate_rows(records, self.reporting_currency, ctx)
         yield Page({spec.name: rows}, warnings=list(ctx.warnings), rejects=ctx.bad.take())
+
+    def _quotas(self, spec: StreamSpec, ctx: RowContext) -> Page:
+        """Every quota with its forecast period as one page (``quotas.py``); quotas gone from
+        the org are flagged deleted."""
+        quotas: list[Mapping[str, Any]] = []
+        for body in self.client.query_pages(build_soql(spec, None), f"query {spec.sobject}"):
+            quotas.extend(body.get("records") or [])
+        periods: dict[str, Mapping[str, Any]] = {}
+        ids = [str(q["PeriodId"]) for q in quotas if q.get("PeriodId")]
+        if ids:
+            for body in self.client.query_pages(periods_soql(ids), "query Period"):
+                periods.update({str(p["Id"]): p for p in body.get("records") or []})
+        self.totals[spec.name] = len(quotas)
+        rows, notes = quota_rows(quotas, periods, ctx.default_currency)
+        return Page({"targets": rows}, keep_ids={"targets": [str(q["Id"]) for q in quotas]},
+                    warnings=notes)
 
     def _pages(self, spec: StreamSpec, soql: str, ctx: RowContext) -> Iterator[Page]:
         """One Page per API page (watermark = the page's highest replication-key value)."""

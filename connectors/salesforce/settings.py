@@ -84,6 +84,9 @@ class SalesforceSettings(BadRecordSetting):
         timeout_seconds: HTTP timeout of one request, seconds.
         retry_attempts: tries per request on connection errors, timeouts and 5xx.
         on_bad_record: ``reject`` or ``stop`` (see :class:`BadRecordSetting`).
+        quotas: also read the owners' Collaborative Forecasts quotas (``ForecastingQuota``,
+            revenue quotas as ``won_amount`` targets) as the ``targets`` stream; an org without
+            forecasting gets a one-line note, not a failure.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -116,6 +119,7 @@ class SalesforceSettings(BadRecordSetting):
     max_api_share: float = Field(default=0.8, gt=0, le=1)
     timeout_seconds: float = Field(default=120.0, gt=0)
     retry_attempts: int = Field(default=6, ge=1)
+    quotas: bool = False
 
     _paths = field_validator("ca_bundle", "private_key_file", "secrets_file")(existing_file)
 

@@ -10,6 +10,7 @@ partners       Account              SystemModstamp    filtered by ``partner_filt
 deals          Opportunity          SystemModstamp    + CurrencyIsoCode when multi-currency
 stage_history  OpportunityHistory   CreatedDate       rows never change once written
 leads          Lead                 SystemModstamp
+targets        ForecastingQuota     (none: re-read)   ``quotas: true``; + Period (quotas.py)
 ============== ==================== ================= ======================================
 
 A deal's partner (``partner_field``) must name a partner Account synced by the ``partners``
@@ -191,7 +192,15 @@ def declare_streams(settings: SalesforceSettings) -> list[StreamSpec]:
             (("lead_partner_field", s.lead_partner_field),),
         ),
     ]
-    return [spec for spec in all_specs if spec.name in s.streams]
+    specs = [spec for spec in all_specs if spec.name in s.streams]
+    if s.quotas:
+        specs.append(StreamSpec(
+            "targets", "ForecastingQuota", "Id", None,
+            ("Id", "QuotaOwnerId", "QuotaAmount", "QuotaQuantity", "IsAmount", "IsQuantity",
+             "StartDate", "PeriodId", "SystemModstamp"),
+            deletable=False,
+        ))
+    return specs
 
 
 def build_soql(spec: StreamSpec, since: datetime | None) -> str:

@@ -4,6 +4,18 @@
 -- lists the configured KPI -> field map. Partners are matched to KPI members by record id
 -- (kpi_values.member of dimension 'partner' = partners.partner_id). Converting the KPI value to
 -- the field's type and deciding what to write is done in kpi_engine/writeback.py.
+-- Besides the registry's KPIs, partner_target_attainment and partner_tier_eligible come from
+-- partner_status (kpi_engine/partner_status.py).
+WITH vals AS (
+    SELECT member, kpi, value FROM kpi_values
+    WHERE grain = $grain AND period_start = $period_start AND dimension = 'partner'
+    UNION ALL
+    SELECT partner_id, 'partner_target_attainment', CAST(target_attainment AS DECIMAL(38, 10))
+    FROM partner_status WHERE grain = $grain AND period_start = $period_start
+    UNION ALL
+    SELECT partner_id, 'partner_tier_eligible', CAST(tier_eligible AS DECIMAL(38, 10))
+    FROM partner_status WHERE grain = $grain AND period_start = $period_start
+)
 SELECT
     p.partner_id                      AS record_id,
     p.name                            AS name,
@@ -14,9 +26,7 @@ SELECT
     s.record_id IS NOT NULL           AS was_pushed
 FROM partners p
 CROSS JOIN wb_targets t
-LEFT JOIN kpi_values k
-       ON k.grain = $grain AND k.period_start = $period_start AND k.dimension = 'partner'
-      AND k.member = p.partner_id AND k.kpi = t.kpi
+LEFT JOIN vals k ON k.member = p.partner_id AND k.kpi = t.kpi
 LEFT JOIN push_state s
        ON s.source = $source AND s.object = $object AND s.record_id = p.partner_id
       AND s.field = t.field
