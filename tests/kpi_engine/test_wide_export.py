@@ -29,6 +29,8 @@ PLACES = {
     "pipeline_created_amount": 2, "pipeline_change": 2, "won_amount_share": 4, "win_rate": 4,
     "lead_conversion_rate": 4, "sales_cycle_days": 1, "sales_velocity": 2, "quality_score": 2,
     "quality_score_change": 2, "deal_success_rate": 4,
+    **{f"waterfall_{bucket}": 2 for bucket in ("start", "created", "pulled_in", "increased",
+                                               "decreased", "pushed_out", "lost", "won", "end")},
 }
 KEYS = ["grain", "period_start", "period_end", "as_of", "complete", "dimension", "member",
         "member_name"]
