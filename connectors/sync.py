@@ -108,7 +108,7 @@ def _commit(
             source, stream, page.tables, page.watermark,
             deleted=page.deleted, keep_ids=page.keep_ids,
             keep_ids_max_share=1.0 if page.snapshot_guard else 0.5,
-            rejects=(astuple(r) for r in rejects), run_id=run_id,
+            rejects=(astuple(r) for r in rejects), run_id=run_id, replace=page.replace,
         )
     for table, stats in counts.tables.items():
         result.inserted += stats.inserted

@@ -26,12 +26,14 @@ from pydantic import (
     ValidationInfo,
     create_model,
     field_validator,
+    model_validator,
 )
 
 from connectors import registry
 from connectors.base import WritebackTarget
 from connectors.errors import ConfigError
 from jobs.secrets import secret_problems
+from kpi_engine.credit import AttributionSettings
 from kpi_engine.kpis import KPI_NAMES
 from kpi_engine.periods import reporting_today
 from kpi_engine.settings import (
@@ -106,7 +108,10 @@ class _WritebackSections(_Sections):
     @field_validator("*")
     @classmethod
     def _kpis_known(cls, value: WritebackTarget | None) -> WritebackTarget | None:
-        unknown = [k for k in (value.fields if value is not None else {}) if k not in KPI_NAMES]
+        # <category>_won_amount (the partner credit) is checked against attribution.categories
+        # by AppConfig
+        unknown = [k for k in (value.fields if value is not None else {})
+                   if k not in KPI_NAMES and not k.endswith("_won_amount")]
         if unknown:
             msg = f"fields: unknown KPI {unknown[0]!r} (one of: {', '.join(KPI_NAMES)})"
             raise ValueError(msg)
@@ -152,12 +157,25 @@ class AppConfig(BaseModel):
     reporting_timezone: str = "UTC"
     sources: SourcesSection = Field(default_factory=SourcesSection)
     kpis: KpisSection = Field(default_factory=KpisSection)
+    attribution: AttributionSettings = Field(default_factory=AttributionSettings)
     writeback: WritebackSection = Field(default_factory=WritebackSection)
     duckdb: DuckDbSection = Field(default_factory=DuckDbSection)
     notify: NotifySection | None = None
     path: Path | None = Field(default=None, exclude=True)
 
     _check_timezone = field_validator("reporting_timezone")(check_timezone)
+
+    @model_validator(mode="after")
+    def _credit_fields_known(self) -> AppConfig:
+        credit = self.attribution.writeback_fields()
+        for name in self.writeback.targets():
+            target = self.writeback.get(name)
+            unknown = [k for k in target.fields if k not in KPI_NAMES and k not in credit]
+            if unknown:
+                msg = (f"writeback.{name}.fields: unknown KPI {unknown[0]!r} (one of: "
+                       f"{', '.join((*KPI_NAMES, *credit))})")
+                raise ValueError(msg)
+        return self
 
     @field_validator("database")
     @classmethod
@@ -182,6 +200,7 @@ class AppConfig(BaseModel):
             fiscal_year_start_month=self.kpis.fiscal_year_start_month,
             channels=self.kpis.channels,
             quality_score=self.kpis.quality_score,
+            attribution=self.attribution,
         )
 
     def today(self) -> date:

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kpi_engine.credit import AttributionSettings
+
 #: Metrics a quality score may rank on; for each, a higher value is better.
 QUALITY_METRICS = (
     "won_amount",
@@ -96,6 +98,8 @@ class KpiSettings(BaseModel):
         channels: channel name -> lead source values mapped to it (matched case-insensitively);
             unmapped or empty lead sources fall in channel ``unknown``.
         quality_score: see :class:`QualityScoreSettings`.
+        attribution: partner categories and the credit rule
+            (:class:`kpi_engine.credit.AttributionSettings`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -105,6 +109,7 @@ class KpiSettings(BaseModel):
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
     channels: dict[str, list[str]] = Field(default_factory=dict)
     quality_score: QualityScoreSettings = Field(default_factory=QualityScoreSettings)
+    attribution: AttributionSettings = Field(default_factory=AttributionSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -14,7 +14,9 @@ SELECT
     s.record_id IS NOT NULL           AS was_pushed
 FROM partners p
 CROSS JOIN wb_targets t
-LEFT JOIN kpi_values k
+LEFT JOIN (SELECT grain, period_start, dimension, member, kpi, value FROM kpi_values
+           UNION ALL  -- the partner credit's <category>_won_amount (kpi_engine/credit.py)
+           SELECT grain, period_start, dimension, member, kpi, value FROM credit_values) k
        ON k.grain = $grain AND k.period_start = $period_start AND k.dimension = 'partner'
       AND k.member = p.partner_id AND k.kpi = t.kpi
 LEFT JOIN push_state s
