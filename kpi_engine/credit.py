@@ -34,6 +34,10 @@ DEFAULT_ROLES = {
     "influenced": "influenced", "influenced by": "influenced", "influencer": "influenced",
     "reseller": "influenced", "co-sell": "influenced", "distributor": "influenced",
     "consultant": "influenced", "system integrator": "influenced",
+    # Salesforce's standard partner roles (Setup > Partner Roles)
+    "var/reseller": "influenced", "agency": "influenced", "broker": "influenced",
+    "dealer": "influenced", "developer": "influenced", "supplier": "influenced",
+    "contractor": "influenced",
 }
 _CATEGORY = r"^[a-z][a-z0-9_-]*$"
 
