@@ -44,6 +44,10 @@ class PartnerRule(BaseModel):
             (``None``: off); read with the v4 associations batch endpoint.
         name_property: the company property holding the partner's name.
         tier_property: a company property holding the partner tier, if any.
+        link_labels: the deal -> company association labels that link a deal to one of its
+            partners (several partners per deal; ``attribution.roles`` maps them): ``None``
+            every user-defined label (the ``association_label`` too when ``partner_property``
+            names the partner), ``[]`` none.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -51,6 +55,7 @@ class PartnerRule(BaseModel):
     company_property: str | None = "type"
     company_values: list[str] = Field(default_factory=lambda: ["PARTNER", "RESELLER"])
     association_label: str | None = "Partner"
+    link_labels: list[str] | None = None
     name_property: str = "name"
     tier_property: str | None = None
 
@@ -95,6 +100,8 @@ class HubSpotSettings(BadRecordSetting):
         closedate_midnight_utc_is_date: read a close date at exactly 00:00 UTC as that calendar
             date (a date-only value written by the API or an import) instead of converting it
             to the portal's time zone.
+        partner_history: read the history of ``partner_property``
+            (``propertiesWithHistory``) into ``partner_changes`` ("partner changed after close").
         on_bad_record: ``reject`` or ``stop`` (see :class:`BadRecordSetting`).
     """
 
@@ -120,6 +127,7 @@ class HubSpotSettings(BadRecordSetting):
     lost_stages: list[str] = Field(default_factory=list)
     currency_rates: dict[str, Decimal] = Field(default_factory=dict)
     closedate_midnight_utc_is_date: bool = True
+    partner_history: bool = False
 
     _files = field_validator("ca_bundle", "secrets_file")(existing_file)
     _check_rates = field_validator("currency_rates")(positive_rates)
