@@ -66,6 +66,7 @@ from kpi_engine.dialects import DIALECTS
 from kpi_engine.dialects import render as render_sql
 from kpi_engine.errors import EngineError
 from kpi_engine.export import ALL, COMPLETE, FORMATS, export, plain_number
+from kpi_engine.hygiene import hygiene_lines
 from kpi_engine.kpis import DIMENSIONS, GRAINS, KPI_NAMES, ComputeSummary, compute
 from kpi_engine.leaderboard import leaderboard
 from kpi_engine.periods import CURRENT, LATEST, Period, choose_period
@@ -458,6 +459,9 @@ def status(ctx: click.Context, as_json: bool, history: bool) -> None:
         done = f"latest complete {latest.label}" if latest else f"no complete {grain} yet"
         going = f"in progress {current.label}" if current else "nothing in progress computed"
         out.print(f"{grain}: {done}; {going}", markup=False)
+    out.print("partner hygiene:", markup=False)
+    for line in hygiene_lines(st.partner_hygiene):
+        out.print(f"  {line}", markup=False)
 
 
 def _print_history(runs: list[dict], as_json: bool) -> None:
