@@ -70,6 +70,7 @@ from kpi_engine.hygiene import hygiene_lines
 from kpi_engine.kpis import DIMENSIONS, GRAINS, KPI_NAMES, ComputeSummary, compute
 from kpi_engine.leaderboard import leaderboard
 from kpi_engine.periods import CURRENT, LATEST, Period, choose_period
+from kpi_engine.report_credit import BASELINE, credit_data
 from kpi_engine.status import rejects_query, store_status
 
 #: The exit codes (the module docstring's table; errors carry theirs as ``exit_code``).
@@ -549,6 +550,35 @@ def _print_leaderboard(store, grain: str, dimension: str, today: date) -> None:
     out.print(table)
 
 
+def _print_credit(store, grain: str, config) -> None:
+    """The partner credit of the latest complete period: won amount per category and partner,
+    and partner deals against direct deals (win rate, average deal size, sales cycle)."""
+    period = choose_period(store, grain, LATEST, today=config.today())
+    if period is None:
+        return
+    categories = config.attribution.categories
+    data = credit_data(store, grain, period.start, categories)
+    table = Table(title=f"partner credit ({data.rule or 'n/a'}), {_period_title(grain, period)}",
+                  title_justify="left")
+    table.add_column("partner")
+    for category in categories:
+        table.add_column(f"{category} won", justify="right")
+    for member, won in sorted(data.won.items(),
+                              key=lambda kv: (-sum(kv[1].values()), kv[0])):
+        table.add_row(data.names.get(member, member),
+                      *(f"{won[c]:,.0f}" if c in won else "" for c in categories))
+    out.print(table)
+    for category, label in BASELINE.items():
+        b = data.baseline.get(category)
+        if b is None:
+            continue
+        rate, size, cycle = b["win_rate"], b["average_deal_size"], b["sales_cycle_days"]
+        out.print(
+            f"{label}: win rate {'' if rate is None else f'{rate * 100:.1f}%'}, average deal "
+            f"{'' if size is None else f'{size:,.0f}'}, sales cycle "
+            f"{'' if cycle is None else f'{cycle:.1f} days'}", markup=False)
+
+
 def _period_option(value: str, extra: tuple[str, ...] = ()) -> str | date:
     """``--period``: latest, current (or one of ``extra``), or a date YYYY-MM-DD."""
     if value in (LATEST, CURRENT, *extra):
@@ -668,6 +698,7 @@ def demo(workdir: str) -> None:
         _print_compute(run.summary)
         with Store(run.config.database, read_only=True) as store:
             _print_leaderboard(store, "quarter", "partner", run.config.today())
+            _print_credit(store, "quarter", run.config)
         for push in run.pushes:
             _print_push(push)
         out.print(f"DuckDB file: {run.config.database}", markup=False)

@@ -58,6 +58,9 @@ def demo_config(
         "reporting_currency": "USD",
         "sources": {crm: source},
         "kpis": _KPIS,
+        # every partner of a deal credited in full (totals count a deal once): the demo shows
+        # sourced and influenced side by side; the partner leaderboard stays the primary one
+        "attribution": {"credit": "full"},
         "writeback": {crm: writeback},
     }
     path = workdir / f"{crm}.yaml"

@@ -30,6 +30,13 @@ from markupsafe import Markup, escape
 from kpi_engine.errors import EngineError
 from kpi_engine.leaderboard import LEADERBOARD_KPIS, LeaderRow, leaderboard
 from kpi_engine.periods import CURRENT, LATEST, Period, choose_period, reporting_today
+from kpi_engine.report_credit import (
+    CreditData,
+    baseline_chart,
+    credit_columns,
+    credit_data,
+    credit_definitions,
+)
 from kpi_engine.settings import KpiSettings
 from kpi_engine.status import store_status
 from kpi_engine.store import Store
@@ -131,6 +138,7 @@ class ReportData:
     channels: list[tuple[str, Decimal]]
     cycle_days: list[int]
     definitions: dict[str, str] = field(default_factory=dict)
+    credit: CreditData | None = None  # the partner dimension only (kpi_engine/report_credit.py)
 
 
 def kpi_definitions(text: str | None = None) -> dict[str, str]:
@@ -387,7 +395,9 @@ def report_data(
         pipeline=_pipeline(store, grain, start, dimension),
         channels=_channels(store, grain, start),
         cycle_days=sales_cycle_days(store, start, end, as_of),
-        definitions=kpi_definitions(),
+        definitions={**kpi_definitions(), **credit_definitions()},
+        credit=credit_data(store, grain, start, settings.attribution.categories)
+        if dimension == "partner" else None,
     )
 
 
@@ -441,21 +451,38 @@ def _change(kpi: str, kind: str, delta: Decimal | None) -> dict[str, str] | None
 
 
 def _table_rows(data: ReportData) -> list[dict[str, Any]]:
-    rows = []
-    for row in data.leaderboard:
-        changes = data.changes.get(row.member, {})
-        cells = []
-        for kpi, _, kind in _COLUMNS:
-            value = row.values[kpi]
-            if kpi == "quality_score" and value is None:
-                text = "not ranked" if row.member in MISSING_MEMBERS else "insufficient data"
-                cells.append({"kpi": kpi, "text": text, "missing": True, "change": None})
-                continue
-            cells.append({"kpi": kpi, "text": _fmt(value, kind) or "\N{EN DASH}",
-                          "missing": value is None, "change": _change(kpi, kind, changes.get(kpi))})
-        rows.append({"rank": row.rank, "member": row.member, "name": row.member_name,
-                     "cells": cells})
+    rows = [_table_row(data, row) for row in data.leaderboard]
+    if data.credit is not None:  # partners with credit only (influencers of others' deals)
+        ranked = {row.member for row in data.leaderboard}
+        for member in sorted(set(data.credit.won) - ranked):
+            lone = LeaderRow(0, member, data.credit.names.get(member, member),
+                             dict.fromkeys(LEADERBOARD_KPIS))
+            cells = _table_row(data, lone)
+            cells["rank"] = ""
+            cells["cells"][0] = {"kpi": "quality_score", "text": "credit only",
+                                 "missing": True, "change": None}
+            rows.append(cells)
     return rows
+
+
+def _table_row(data: ReportData, row: LeaderRow) -> dict[str, Any]:
+    changes = data.changes.get(row.member, {})
+    cells = []
+    for kpi, _, kind in _COLUMNS:
+        value = row.values[kpi]
+        if kpi == "quality_score" and value is None:
+            text = "not ranked" if row.member in MISSING_MEMBERS else "insufficient data"
+            cells.append({"kpi": kpi, "text": text, "missing": True, "change": None})
+            continue
+        cells.append({"kpi": kpi, "text": _fmt(value, kind) or "\N{EN DASH}",
+                      "missing": value is None, "change": _change(kpi, kind, changes.get(kpi))})
+    if data.credit is not None:
+        won = data.credit.won.get(row.member, {})
+        for kpi, _, kind in credit_columns(data.credit.categories):
+            value = won.get(kpi.removesuffix("_won_amount"))
+            cells.append({"kpi": kpi, "text": _fmt(value, kind) or "\N{EN DASH}",
+                          "missing": value is None, "change": None})
+    return {"rank": row.rank, "member": row.member, "name": row.member_name, "cells": cells}
 
 
 def _float(value: Decimal | int | str | None) -> float | None:
@@ -598,6 +625,16 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
         "note": f"{len(days):,} won deals with a created date (all {dim} members)"
                 + (f"; mean {mean:.1f} days, the overall sales_cycle_days." if days else "."),
         "html": _figure_html(fig, "chart-sales-cycle")})
+    if data.credit is not None:
+        base = data.credit.baseline
+        counts = ", ".join(f"{base[c]['deals_won'] or 0:,.0f} won {c} deals"
+                           for c in ("partner", "direct") if c in base)
+        charts.append({
+            "id": "chart-partner-direct", "title": "Deals with a partner against direct deals",
+            "kpis": ["direct_baseline"],
+            "note": f"Every deal counted once (credit rule {data.credit.rule or 'n/a'}); "
+                    + (counts or "no deal closed in the period") + ".",
+            "html": _figure_html(baseline_chart(data.credit, cur), "chart-partner-direct")})
     return charts
 
 
@@ -617,10 +654,11 @@ def render(data: ReportData) -> str:
     env.filters["md"] = _markdown_inline
     env.filters["plain"] = lambda text: text.replace("`", "").replace("**", "")
     env.filters["num"] = _fmt
+    columns = [*_COLUMNS, *(credit_columns(data.credit.categories) if data.credit else [])]
     return env.get_template("report.html.j2").render(
-        data=data, period_label=data.period_label, columns=_COLUMNS, rows=_table_rows(data),
+        data=data, period_label=data.period_label, columns=columns, rows=_table_rows(data),
         charts=_charts(data), plotly_js=Markup(get_plotlyjs()),
-        column_kpis=[c[0] for c in _COLUMNS],
+        column_kpis=[c[0] for c in columns],
     )
 
 

@@ -174,3 +174,35 @@ def test_credit_primary_rule_keeps_the_partner_dimension(store: Store) -> None:
         "SELECT member, won_amount, deals_won FROM credit_kpis WHERE grain = 'month' "
         "AND period_start = ? AND category = 'sourced' AND member <> 'all'", [JAN]).fetchall()
     assert partner == sourced == [("P1", 900, 1)]
+
+
+def test_credit_report_columns_chart_and_hygiene(store: Store) -> None:
+    from kpi_engine.report import render, report_data
+
+    settings = KpiSettings(attribution=AttributionSettings(credit="even"))
+    compute(store, settings, ["month"], today=date(2025, 3, 1))
+    data = report_data(store, settings, grain="month", period=JAN, dimension="partner",
+                       today=date(2025, 3, 1))
+    assert data.credit is not None
+    assert data.credit.rule == "even"
+    assert data.credit.won == {"P1": {"sourced": 300}, "P2": {"influenced": 300},
+                               "P3": {"influenced": 300}}
+    assert data.credit.baseline["direct"]["win_rate"] == _d("0.6666666667")
+    assert data.credit.baseline["partner"]["average_deal_size"] == 900
+    # won deals without a partner: D3 300 and D4 500
+    assert data.credit.hygiene_lines[0] == "won deals without a partner: 2 (800.00 USD)"
+    html = render(data)
+    # heading + rows P1, none (no partner), and P2, P3 (credit only: no deal of their own)
+    assert html.count('data-kpi="sourced_won_amount"') == 1 + 4
+    assert 'id="chart-partner-direct"' in html
+    assert "Deals with a partner against direct deals" in html
+    p1 = html.split('<tr data-member="P1">', 1)[1].split("</tr>", 1)[0]
+    assert '<td data-kpi="sourced_won_amount"><span class="value">300</span>' in p1
+    p2 = html.split('<tr data-member="P2">', 1)[1].split("</tr>", 1)[0]
+    assert "credit only" in p2
+    assert '<td data-kpi="influenced_won_amount"><span class="value">300</span>' in p2
+    # another dimension's report has neither
+    team = render(report_data(store, settings, grain="month", period=JAN, dimension="owner",
+                              today=date(2025, 3, 1)))
+    assert "sourced_won_amount" not in team
+    assert "chart-partner-direct" not in team
