@@ -206,3 +206,55 @@ def test_credit_report_columns_chart_and_hygiene(store: Store) -> None:
                               today=date(2025, 3, 1)))
     assert "sourced_won_amount" not in team
     assert "chart-partner-direct" not in team
+
+
+def _regression_store(path: Path) -> Store:
+    from tests.helpers.regression import GENERATE
+
+    s = Store(path)
+    s.con.execute(GENERATE)
+    # every third partnered deal also influenced by the next partner of its source
+    s.con.execute(
+        "INSERT INTO deal_partners (source, link_id, deal_id, partner_id, role, origin) "
+        "SELECT d.source, d.deal_id || '/x', d.deal_id, p.partner_id, 'Influencer', 'csv' "
+        "FROM deals d JOIN partners p ON p.source = d.source AND p.partner_id = "
+        "'P' || ((CAST(substr(d.partner_id, 2) AS INTEGER) + 1) % 6) "
+        "WHERE d.partner_id IS NOT NULL AND hash(d.deal_id) % 3 = 0")
+    return s
+
+
+KEYS = ("deals_won", "deals_lost", "won_amount", "pipeline_open_amount")
+
+
+@pytest.mark.parametrize("rule", ["primary", "full", "even", "share"])
+def test_credit_partner_plus_direct_is_overall_every_period(tmp_path: Path, rule: str) -> None:
+    with _regression_store(tmp_path / "r.duckdb") as store:
+        compute(store, KpiSettings(attribution=AttributionSettings(credit=rule)),
+                as_of=date(2023, 5, 17), today=date(2024, 1, 1))
+        cols = ", ".join(f"sum({k})" for k in KEYS)
+        got = store.con.execute(
+            f"SELECT grain, period_start, {cols} FROM credit_kpis WHERE member = 'all' AND "
+            "category IN ('partner', 'direct') GROUP BY ALL ORDER BY ALL").fetchall()
+        want = store.con.execute(
+            f"SELECT grain, period_start, {', '.join(KEYS)} FROM kpi_wide WHERE dimension = "
+            "'overall' AND (deals_won + deals_lost > 0 OR pipeline_open_amount <> 0) "
+            "ORDER BY ALL").fetchall()
+        links = store.con.execute("SELECT count(*) FROM deal_partners").fetchall()[0][0]
+    assert links > 100
+    assert len(got) > 20
+    assert got == want
+
+
+def test_credit_primary_sourced_equals_the_partner_dimension(tmp_path: Path) -> None:
+    with _regression_store(tmp_path / "r.duckdb") as store:
+        compute(store, KpiSettings(), today=date(2024, 1, 1))
+        cols = ", ".join(KEYS)
+        got = store.con.execute(
+            f"SELECT grain, period_start, member, {cols} FROM credit_kpis WHERE category = "
+            "'sourced' AND member <> 'all' ORDER BY ALL").fetchall()
+        want = store.con.execute(
+            f"SELECT grain, period_start, member, {cols} FROM kpi_wide WHERE dimension = "
+            "'partner' AND member <> 'none' AND (deals_won + deals_lost > 0 OR "
+            "pipeline_open_amount <> 0) ORDER BY ALL").fetchall()
+    assert len(got) > 100
+    assert got == want

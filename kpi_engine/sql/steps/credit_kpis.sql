@@ -11,40 +11,60 @@
 --                          with a created date on or before close_date; NULL over none
 -- step: credit_kpis
 -- scope: grain
--- reads: f_credit, f_deals, periods, partners
+-- reads: f_credit, periods, partners, kpi_params
 -- creates: credit_grain_result
--- scratch: credit_closed, credit_open, credit_names
+-- scratch: credit_closed, credit_events, credit_open, credit_names
 
 CREATE OR REPLACE TEMP TABLE credit_closed AS
-SELECT period_of(d.close_date) AS period_start, c.category, c.member,
-       sum(CASE WHEN d.is_won THEN CAST(c.w_num / c.w_den AS DECIMAL(18, 10)) ELSE 0 END)
-           AS deals_won,
-       sum(CASE WHEN d.is_lost THEN CAST(c.w_num / c.w_den AS DECIMAL(18, 10)) ELSE 0 END)
-           AS deals_lost,
-       sum(CASE WHEN d.is_won AND d.amount IS NOT NULL
-                THEN CAST(d.amount * c.w_num / c.w_den AS DECIMAL(38, 6)) END) AS won_amount,
-       sum(CASE WHEN d.is_won AND d.amount IS NOT NULL
-                THEN CAST(c.w_num / c.w_den AS DECIMAL(18, 10)) END) AS won_amount_w,
-       sum(CASE WHEN d.is_won AND d.created_date IS NOT NULL AND d.close_date >= d.created_date
-                THEN CAST((d.close_date - d.created_date) * c.w_num / c.w_den AS DECIMAL(18, 10))
-           END) AS cycle_days_w,
-       sum(CASE WHEN d.is_won AND d.created_date IS NOT NULL AND d.close_date >= d.created_date
-                THEN CAST(c.w_num / c.w_den AS DECIMAL(18, 10)) END) AS cycle_w
-FROM f_credit c
-JOIN f_deals d ON d.deal_key = c.deal_key
-WHERE d.closed_by_cut
-GROUP BY period_of(d.close_date), c.category, c.member;
+SELECT period_of(close_date) AS period_start, category, member,
+       sum(CASE WHEN is_won THEN w ELSE 0 END) AS deals_won,
+       sum(CASE WHEN is_lost THEN w ELSE 0 END) AS deals_lost,
+       sum(CASE WHEN is_won THEN credit_amount END) AS won_amount,
+       sum(CASE WHEN is_won AND credit_amount IS NOT NULL THEN w END) AS won_amount_w,
+       sum(CASE WHEN is_won AND created_date IS NOT NULL AND close_date >= created_date
+                THEN CAST((close_date - created_date) * w AS DECIMAL(18, 10)) END)
+           AS cycle_days_w,
+       sum(CASE WHEN is_won AND created_date IS NOT NULL AND close_date >= created_date
+                THEN w END) AS cycle_w
+FROM f_credit
+WHERE closed_by_cut
+GROUP BY period_of(close_date), category, member;
+
+-- The pipeline at each period's end from running sums (never one row per deal and period): a
+-- deal adds its credited amount in the period of its created date and takes it back in the
+-- period of its close date (of its created date when it closed earlier; never when it closed
+-- on or after the cut: open until then), so the sum over the periods up to P is what is open at
+-- P's end (every boundary is a UTC midnight: created_at < t <=> created date < date(t)).
+CREATE OR REPLACE TEMP TABLE credit_events AS
+SELECT period_of(e.day) AS period_start, e.category, e.member,
+       sum(e.amount) AS amount, sum(e.n) AS n
+FROM (
+    SELECT created_date AS day, category, member, credit_amount AS amount, 1 AS n
+    FROM f_credit
+    WHERE credit_amount IS NOT NULL AND created_date IS NOT NULL
+      AND (NOT is_closed OR close_date IS NOT NULL)
+    UNION ALL
+    SELECT greatest(c.close_date, c.created_date), c.category, c.member, -c.credit_amount, -1
+    FROM f_credit c
+    CROSS JOIN kpi_params k
+    WHERE c.credit_amount IS NOT NULL AND c.created_date IS NOT NULL AND c.is_closed
+      AND c.close_date IS NOT NULL AND c.close_date < k.cut_date
+) e
+GROUP BY period_of(e.day), e.category, e.member;
 
 CREATE OR REPLACE TEMP TABLE credit_open AS
-SELECT p.period_start, c.category, c.member,
-       sum(CAST(d.amount * c.w_num / c.w_den AS DECIMAL(38, 6))) AS pipeline_open_amount
-FROM f_credit c
-JOIN f_deals d ON d.deal_key = c.deal_key
-JOIN periods p
-  ON d.created_at < p.t_end
- AND (NOT d.is_closed OR (d.close_date IS NOT NULL AND d.close_date >= utc_day(p.t_end)))
-WHERE d.amount IS NOT NULL
-GROUP BY p.period_start, c.category, c.member;
+SELECT period_start, category, member, pipeline_open_amount
+FROM (
+    SELECT p.period_start, m.category, m.member,
+           sum(coalesce(e.amount, 0)) OVER w AS pipeline_open_amount,
+           sum(coalesce(e.n, 0)) OVER w AS open_count
+    FROM (SELECT DISTINCT category, member FROM credit_events) m
+    CROSS JOIN periods p
+    LEFT JOIN credit_events e
+      ON e.category = m.category AND e.member = m.member AND e.period_start = p.period_start
+    WINDOW w AS (PARTITION BY m.category, m.member ORDER BY p.period_start)
+) r
+WHERE open_count > 0;
 
 CREATE OR REPLACE TEMP TABLE credit_names AS
 SELECT partner_id AS member, max(name) AS member_name FROM partners GROUP BY partner_id;
@@ -77,5 +97,6 @@ LEFT JOIN credit_open o
 LEFT JOIN credit_names n ON n.member = k.member;
 
 DROP TABLE credit_closed;
+DROP TABLE credit_events;
 DROP TABLE credit_open;
 DROP TABLE credit_names;

@@ -2,7 +2,7 @@
 -- step: credit_links
 -- reads: f_deals, deals, deal_partners, credit_params, credit_roles, credit_categories
 -- creates: f_credit
--- scratch: credit_rows, credit_links_all, credit_deal_stats
+-- scratch: credit_rows, credit_links_all, credit_deal_stats, credit_weights
 -- Parameters (made by kpi_engine/credit.py): credit_params(rule, primary_category,
 -- partner_field_category, unmapped_category, share_tolerance), credit_roles(role, category) --
 -- role lower-cased, credit_categories(category, rnk) -- attribution.categories in order.
@@ -18,7 +18,8 @@
 --   even     1 / (the deal's links)
 --   share    share / (the sum of the deal's shares); the deal gets no credit when a link has no
 --            share or the sum is off 1 by more than share_tolerance (a reject)
--- Output: f_credit(deal_key, category, member, w_num, w_den, flag), where member is a partner id
+-- Output: f_credit(deal_key, category, member, w_num, w_den, flag, w, credit_amount and the
+-- deal's is_won, is_lost, is_closed, closed_by_cut, created_date, close_date), where member is a partner id
 -- or 'all' (the deal in the category's total: least(w_den, the category's w_num) / w_den, so
 -- counted once), plus category 'partner' (every deal with a link, 1 / 1) and 'direct' (every deal
 -- without one, 1 / 1); flag: 'bad_share' (share rule, deal left out), 'no_primary' (primary rule,
@@ -73,7 +74,7 @@ FROM credit_links_all l
 CROSS JOIN credit_params p
 GROUP BY l.deal_key;
 
-CREATE OR REPLACE TEMP TABLE f_credit AS
+CREATE OR REPLACE TEMP TABLE credit_weights AS
 WITH weighted AS (
     SELECT l.deal_key, l.partner_id, l.category,
            CASE p.rule
@@ -129,6 +130,16 @@ SELECT f.deal_key, 'direct', 'all', CAST(1 AS DECIMAL(38, 10)), CAST(1 AS DECIMA
 FROM f_deals f
 WHERE f.deal_key NOT IN (SELECT deal_key FROM credit_deal_stats);
 
+-- the deal's facts the grain step needs, with its credit w and credited amount, in one table
+CREATE OR REPLACE TEMP TABLE f_credit AS
+SELECT c.deal_key, c.category, c.member, c.w_num, c.w_den, c.flag,
+       CAST(c.w_num / c.w_den AS DECIMAL(18, 10)) AS w,
+       CAST(d.amount * c.w_num / c.w_den AS DECIMAL(38, 6)) AS credit_amount,
+       d.is_won, d.is_lost, d.is_closed, d.closed_by_cut, d.created_date, d.close_date
+FROM credit_weights c
+JOIN f_deals d ON d.deal_key = c.deal_key;
+
 DROP TABLE credit_rows;
 DROP TABLE credit_links_all;
 DROP TABLE credit_deal_stats;
+DROP TABLE credit_weights;
