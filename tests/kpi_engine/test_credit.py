@@ -258,3 +258,28 @@ def test_credit_primary_sourced_equals_the_partner_dimension(tmp_path: Path) -> 
             "pipeline_open_amount <> 0) ORDER BY ALL").fetchall()
     assert len(got) > 100
     assert got == want
+
+
+def test_credit_writeback_plan_and_config(store: Store) -> None:
+    from pydantic import ValidationError
+
+    from jobs.config import AppConfig
+    from kpi_engine.writeback import Target, plan
+
+    compute(store, KpiSettings(attribution=AttributionSettings(credit="even")), ["month"],
+            today=date(2025, 3, 1))
+    cells = plan(store, "csv", "Account", [Target("sourced_won_amount", "Sourced__c"),
+                                           Target("influenced_won_amount", "Influenced__c")],
+                 "month", JAN)
+    assert [(c.record_id, c.field, c.kpi_value) for c in cells] == [
+        ("P1", "Sourced__c", 300), ("P1", "Influenced__c", None),
+        ("P2", "Sourced__c", None), ("P2", "Influenced__c", 300),
+        ("P3", "Sourced__c", None), ("P3", "Influenced__c", 300),
+    ]
+    fields = {"sourced_won_amount": "Sourced__c", "co-sell_won_amount": "Cosell__c"}
+    with pytest.raises(ValidationError, match="unknown KPI 'co-sell_won_amount'"):
+        AppConfig.model_validate({"writeback": {"salesforce": {"fields": fields}}})
+    config = AppConfig.model_validate({
+        "attribution": {"categories": ["sourced", "influenced", "co-sell"]},
+        "writeback": {"salesforce": {"fields": fields}}})
+    assert config.writeback.salesforce is not None

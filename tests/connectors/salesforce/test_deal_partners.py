@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,39 @@ def test_partner_change_after_close_from_field_history(
     # the id row of the PartnerAccount change; the names row and the custom lookup's rows
     # (another field) are not the partner field's
     assert changes == [(d1["Id"], "PartnerAccount", old, p2, NOW + timedelta(days=1))]
+
+
+def test_junction_and_reverse_rows_as_rows() -> None:
+    from connectors.salesforce.rows import (
+        RowContext,
+        flatten,
+        junction_row,
+        opportunity_partner_row,
+        partner_change_row,
+    )
+    from connectors.salesforce.settings import PartnerJunction
+
+    junction = PartnerJunction(object="Deal_Partner__c", deal_field="Opportunity__c",
+                               partner_field="Partner__c", role_field="Role__c",
+                               share_field="Share__c", primary_field="Primary__c")
+    ctx = RowContext("PartnerAccountId", "PartnerAccountId", "UserRole.Name", "Division", None,
+                     "USD", junction=junction)
+    opp, partner, customer = "006XX000000001AAAA", "001XX000000002AAAA", "001XX000000003AAAA"
+    row = junction_row(flatten({
+        "attributes": {"type": "Deal_Partner__c"}, "Id": "a0BXX000000004AAAA",
+        "Opportunity__c": opp, "Partner__c": partner, "Role__c": "Sourced by",
+        "Share__c": 62.5, "Primary__c": True, "SystemModstamp": "2024-05-01T10:00:00.000+0000"}),
+        ctx)
+    assert row is not None
+    assert (row["link_id"], row["deal_id"], row["partner_id"], row["role"], row["share"],
+            row["is_primary"], row["origin"]) == (
+        "a0BXX000000004AAAA", opp, partner, "Sourced by", Decimal("0.625"), True, "junction")
+    base = {"Id": "00IXX000000005AAAA", "OpportunityId": opp, "Role": "Opportunity",
+            "IsPrimary": False, "Opportunity": {"attributes": {}, "AccountId": customer}}
+    # the reverse row (AccountToId = the opportunity's account) is no link
+    assert opportunity_partner_row(flatten({**base, "AccountToId": customer}), ctx) is None
+    assert opportunity_partner_row(flatten({**base, "AccountToId": partner}), ctx) is not None
+    # a lookup's history: the names row of the pair gives nothing
+    names = {"OpportunityId": opp, "Field": "PartnerAccount", "OldValue": "Acme Partners Ltd",
+             "NewValue": "North Partners", "CreatedDate": "2024-05-01T10:00:00.000+0000"}
+    assert partner_change_row(flatten(names), ctx) is None
