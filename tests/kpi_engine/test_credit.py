@@ -283,3 +283,21 @@ def test_credit_writeback_plan_and_config(store: Store) -> None:
         "attribution": {"categories": ["sourced", "influenced", "co-sell"]},
         "writeback": {"salesforce": {"fields": fields}}})
     assert config.writeback.salesforce is not None
+
+
+def test_credit_user_category_and_role_map(store: Store) -> None:
+    attribution = AttributionSettings(
+        categories=["sourced", "influenced", "fulfilled"], credit="full",
+        roles={"Sourced": "sourced", "Influencer": "influenced", "reseller": "fulfilled",
+               "Influenced by": "influenced"})
+    compute(store, KpiSettings(attribution=attribution), ["month"], today=date(2025, 3, 1))
+    rows = store.con.execute(
+        "SELECT category, member, won_amount FROM credit_kpis WHERE grain = 'month' AND "
+        "period_start = ? AND category = 'fulfilled' ORDER BY ALL", [JAN]).fetchall()
+    # D1's P3 'Reseller' (matched case-insensitively) is fulfilment now, not influence
+    assert rows == [("fulfilled", "P3", 900), ("fulfilled", "all", 900)]
+    with pytest.raises(ValueError, match="'Reseller' maps to 'resale', not one of categories"):
+        AttributionSettings(roles={"Reseller": "resale"})
+    with pytest.raises(ValueError, match="'partner' is not a category name"):
+        AttributionSettings(categories=["sourced", "partner"], partner_field_category="sourced",
+                            unmapped_category="sourced")
