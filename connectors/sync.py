@@ -108,7 +108,8 @@ def _commit(
             source, stream, page.tables, page.watermark,
             deleted=page.deleted, keep_ids=page.keep_ids,
             keep_ids_max_share=1.0 if page.snapshot_guard else 0.5,
-            rejects=(astuple(r) for r in rejects), run_id=run_id, replace=page.replace,
+            rejects=(astuple(r) for r in rejects), run_id=run_id,
+            replace=_kept_scopes(page),
         )
     for table, stats in counts.tables.items():
         result.inserted += stats.inserted
@@ -120,6 +121,16 @@ def _commit(
     known.add(page)
     result.pages += 1
     result.warnings.extend(page.warnings)
+
+
+def _kept_scopes(page: Page) -> dict[str, tuple[str, str, list[str]]]:
+    """The page's ``replace`` scopes without the deals its checks left out (a rejected deal's
+    stored links stay as they were, like the deal)."""
+    if "deals" not in page.tables:
+        return page.replace
+    kept = {r["deal_id"] for r in page.tables["deals"]}
+    return {table: (parent, origin, [p for p in parents if p in kept])
+            for table, (parent, origin, parents) in page.replace.items()}
 
 
 def run_sync(
