@@ -69,9 +69,11 @@ from kpi_engine.dialects import DIALECTS
 from kpi_engine.dialects import render as render_sql
 from kpi_engine.errors import EngineError
 from kpi_engine.export import ALL, COMPLETE, FORMATS, export, plain_number
+from kpi_engine.hygiene import hygiene_lines
 from kpi_engine.kpis import DIMENSIONS, GRAINS, KPI_NAMES, ComputeSummary, compute
 from kpi_engine.leaderboard import leaderboard
 from kpi_engine.periods import CURRENT, LATEST, Period, choose_period
+from kpi_engine.report_credit import BASELINE, credit_data
 from kpi_engine.status import rejects_query, store_status
 from kpi_engine.waterfall import GROUP as WATERFALL
 from kpi_engine.waterfall import export_deals
@@ -493,6 +495,9 @@ def status(ctx: click.Context, as_json: bool, history: bool) -> None:
         done = f"latest complete {latest.label}" if latest else f"no complete {grain} yet"
         going = f"in progress {current.label}" if current else "nothing in progress computed"
         out.print(f"{grain}: {done}; {going}", markup=False)
+    out.print("partner hygiene:", markup=False)
+    for line in hygiene_lines(st.partner_hygiene):
+        out.print(f"  {line}", markup=False)
 
 
 def _print_history(runs: list[dict], as_json: bool) -> None:
@@ -584,6 +589,35 @@ def _print_leaderboard(store, grain: str, dimension: str, today: date) -> None:
                str(row.status.get("partner_tier") or "")) if status else ()),
         )
     out.print(table)
+
+
+def _print_credit(store, grain: str, config) -> None:
+    """The partner credit of the latest complete period: won amount per category and partner,
+    and partner deals against direct deals (win rate, average deal size, sales cycle)."""
+    period = choose_period(store, grain, LATEST, today=config.today())
+    if period is None:
+        return
+    categories = config.attribution.categories
+    data = credit_data(store, grain, period.start, categories)
+    table = Table(title=f"partner credit ({data.rule or 'n/a'}), {_period_title(grain, period)}",
+                  title_justify="left")
+    table.add_column("partner")
+    for category in categories:
+        table.add_column(f"{category} won", justify="right")
+    for member, won in sorted(data.won.items(),
+                              key=lambda kv: (-sum(kv[1].values()), kv[0])):
+        table.add_row(data.names.get(member, member),
+                      *(f"{won[c]:,.0f}" if c in won else "" for c in categories))
+    out.print(table)
+    for category, label in BASELINE.items():
+        b = data.baseline.get(category)
+        if b is None:
+            continue
+        rate, size, cycle = b["win_rate"], b["average_deal_size"], b["sales_cycle_days"]
+        out.print(
+            f"{label}: win rate {'' if rate is None else f'{rate * 100:.1f}%'}, average deal "
+            f"{'' if size is None else f'{size:,.0f}'}, sales cycle "
+            f"{'' if cycle is None else f'{cycle:.1f} days'}", markup=False)
 
 
 def _period_option(value: str, extra: tuple[str, ...] = ()) -> str | date:
@@ -705,6 +739,7 @@ def demo(workdir: str) -> None:
         _print_compute(run.summary)
         with Store(run.config.database, read_only=True) as store:
             _print_leaderboard(store, "quarter", "partner", run.config.today(store))
+            _print_credit(store, "quarter", run.config)
         for push in run.pushes:
             _print_push(push)
         out.print(f"DuckDB file: {run.config.database}", markup=False)

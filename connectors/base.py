@@ -132,6 +132,10 @@ class Page:
             writes them to the ``rejects`` table in the page's transaction.
         references: checks the sync loop runs on ``tables`` against the store before writing
             them (a deal's partner, a Salesforce deal's stage); unknown values become rejects.
+        replace: table -> (parent column, origin, parent ids): the page carries the whole set
+            of that origin's rows of these parents (the partner links of the page's deals:
+            ``("deal_id", "association", [...])``); stored rows missing from it are flagged
+            deleted.
     """
 
     tables: dict[str, list[dict[str, Any]]]
@@ -142,6 +146,7 @@ class Page:
     warnings: list[str] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     references: tuple[Reference, ...] = ()
+    replace: dict[str, tuple[str, str, list[str]]] = field(default_factory=dict)
 
 
 class StoredRecords(Protocol):

@@ -165,6 +165,7 @@ def _commit(
             deleted=page.deleted, keep_ids=page.keep_ids,
             keep_ids_max_share=1.0 if page.snapshot_guard else 0.5,
             rejects=(astuple(r) for r in rejects), run_id=run_id,
+            replace=_kept_scopes(page),
         )
     for table, stats in counts.tables.items():
         if table == stream or stream not in counts.tables:
@@ -177,6 +178,16 @@ def _commit(
     known.add(page)
     result.pages += 1
     result.warnings.extend(page.warnings)
+
+
+def _kept_scopes(page: Page) -> dict[str, tuple[str, str, list[str]]]:
+    """The page's ``replace`` scopes without the deals its checks left out (a rejected deal's
+    stored links stay as they were, like the deal)."""
+    if "deals" not in page.tables:
+        return page.replace
+    kept = {r["deal_id"] for r in page.tables["deals"]}
+    return {table: (parent, origin, [p for p in parents if p in kept])
+            for table, (parent, origin, parents) in page.replace.items()}
 
 
 def run_sync(

@@ -168,6 +168,22 @@ def link_deal_company(deal: HsRecord, company: HsRecord, partner: bool) -> None:
         _assoc_add(deal, "deals", company, "companies", _DEAL_CUSTOMER, _CUSTOMER_DEAL)
 
 
+#: The portal's user-defined deal -> company labels besides "Partner": label -> (deal to
+#: company type id, company to deal type id), as Settings > Associations would number them.
+LINK_LABELS = {"Sourced by": (33, 34), "Influenced by": (35, 36), "Reseller": (37, 38),
+               "Co-sell": (39, 40)}
+
+
+def link_deal_company_label(deal: HsRecord, company: HsRecord, label: str) -> None:
+    """Associate a deal with a company under a user-defined label of :data:`LINK_LABELS`
+    (with the unlabelled association every labelled one has)."""
+    forward, backward = LINK_LABELS[label]
+    v3 = label.lower().replace(" ", "_")
+    _assoc_add(deal, "deals", company, "companies",
+               (_DEAL_PARTNER[0], ("USER_DEFINED", forward, label, v3)),
+               (_PARTNER_DEAL[0], ("USER_DEFINED", backward, label, v3)))
+
+
 def link_contact_company(contact: HsRecord, company: HsRecord) -> None:
     """Associate a contact with its (partner) company as primary company."""
     _assoc_add(contact, "contacts", company, "companies", _CONTACT_COMPANY, _COMPANY_CONTACT)
@@ -311,6 +327,10 @@ def render_world(world: World, with_kpi_properties: bool = True) -> Rendered:
             link_deal_company(record, companies.by_id[customer_ids[deal.account_name]], False)
         if deal.partner_key in partner_company_ids:
             link_deal_company(record, companies.by_id[partner_company_ids[deal.partner_key]], True)
+        for partner_key, label, _primary in deal.partner_links:
+            if partner_key in partner_company_ids:
+                link_deal_company_label(
+                    record, companies.by_id[partner_company_ids[partner_key]], label)
 
     # Contacts (leads).
     for lead in world.leads:

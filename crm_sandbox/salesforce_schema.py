@@ -50,6 +50,7 @@ KEY_PREFIXES: dict[str, str] = {
     "OpportunityStage": "01J",
     "OpportunityHistory": "008",
     "OpportunityPartner": "00I",
+    "OpportunityFieldHistory": "017",
     "CurrencyType": "02H",
     "Period": "026",
     "ForecastingQuota": "0J9",
@@ -413,7 +414,26 @@ SCHEMA: dict[str, SObjectDef] = {
                 _ref("AccountToId", "Account", "AccountTo", "Account ID", nillable=False),
                 _f("Role", "picklist", "Role"),
                 _f("IsPrimary", "boolean", "Primary", nillable=False),
+                _ref("ReversePartnerId", "OpportunityPartner", "ReversePartner",
+                     "Reverse Partner ID"),
                 *_STAMPS,
+            ),
+        ),
+        SObjectDef(
+            "OpportunityFieldHistory",
+            "Opportunity Field History",
+            "Opportunity Field History",
+            (
+                _ID,
+                _DELETED,
+                _ref(
+                    "OpportunityId", "Opportunity", "Opportunity", "Opportunity ID", nillable=False
+                ),
+                _f("Field", "picklist", "Changed Field", nillable=False),
+                _f("DataType", "picklist", "Data Type"),
+                _f("OldValue", "anyType", "Old Value"),
+                _f("NewValue", "anyType", "New Value"),
+                _STAMPS[0],
             ),
         ),
         SObjectDef(

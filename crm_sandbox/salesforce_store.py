@@ -304,22 +304,28 @@ class SalesforceStore:
                         "SystemModstamp": at,
                     },
                 )
-            if partner:
-                put(
-                    "OpportunityPartner",
-                    d.key,
-                    {
-                        "Id": None,
-                        "IsDeleted": deleted,
-                        "OpportunityId": opp_id,
-                        "AccountToId": partner,
-                        "Role": role.get(d.partner_key or "", "Other"),
-                        "IsPrimary": True,
-                        "CreatedDate": created,
-                        "LastModifiedDate": created,
-                        "SystemModstamp": d.modified_at if deleted else created,
-                    },
-                )
+            links = [(partner, role.get(d.partner_key or "", "Other"), True, d.key)] if partner \
+                else []
+            links += [(ids.get(("Account", k)), r, p, f"{d.key}~{k}~{r}")
+                      for k, r, p in d.partner_links]
+            for to, link_role, primary, link_key in links:
+                if to is None:
+                    continue
+                stamp = d.modified_at if deleted else created
+                row = put("OpportunityPartner", link_key, {
+                    "Id": None, "IsDeleted": deleted, "OpportunityId": opp_id,
+                    "AccountToId": to, "Role": link_role, "IsPrimary": primary,
+                    "ReversePartnerId": None, "CreatedDate": created,
+                    "LastModifiedDate": created, "SystemModstamp": stamp})
+                if account:
+                    # Salesforce adds the reverse row itself: the opportunity's account as
+                    # seen from the partner (the two rows name each other in ReversePartnerId)
+                    back = put("OpportunityPartner", link_key + "~reverse", {
+                        "Id": None, "IsDeleted": deleted, "OpportunityId": opp_id,
+                        "AccountToId": account, "Role": "Opportunity", "IsPrimary": False,
+                        "ReversePartnerId": row["Id"], "CreatedDate": created,
+                        "LastModifiedDate": created, "SystemModstamp": stamp})
+                    row["ReversePartnerId"] = back["Id"]
 
     def _load_leads(self, world: World) -> None:
         ids = self._ids
@@ -362,6 +368,25 @@ class SalesforceStore:
                 raise KeyError(msg)
             out[canon] = value
         return out
+
+    def _track_partner(self, rec: dict[str, Any], changed: dict[str, Any], now: datetime) -> None:
+        """Field history of the partner lookups, as an org tracking them records it: two
+        ``OpportunityFieldHistory`` rows per change, one with the Account ids (``EntityId``),
+        one with their names (``Text``); a standard lookup under its relationship name."""
+        for name, field in (("PartnerAccountId", "PartnerAccount"),
+                            ("Partner_Account__c", "Partner_Account__c")):
+            new = changed.get(name, changed.get(
+                "PartnerAccountId" if name == "Partner_Account__c" else "Partner_Account__c",
+                rec[name]))
+            if new == rec[name]:
+                continue
+            names = [(self.get("Account", v) or {}).get("Name") if v else None
+                     for v in (rec[name], new)]
+            for kind, (old_value, new_value) in (("EntityId", (rec[name], new)),
+                                                 ("Text", tuple(names))):
+                self._add("OpportunityFieldHistory", None, {
+                    "OpportunityId": rec["Id"], "Field": field, "DataType": kind,
+                    "OldValue": old_value, "NewValue": new_value, "CreatedDate": now})
 
     def _derive(
         self, sobject: str, rec: dict[str, Any], changed: dict[str, Any], now: datetime
@@ -423,6 +448,8 @@ class SalesforceStore:
                 raise KeyError(msg)
             vals = self._canonical(sobject, values)
             now = self.clock.now()
+            if sobject == "Opportunity":
+                self._track_partner(rec, vals, now)
             rec.update(vals)
             for stamp in ("LastModifiedDate", "SystemModstamp"):
                 if stamp in rec:

@@ -26,7 +26,9 @@ __all__ = [
     "CURRENCY_RATES",
     "DEFAULT_NOW",
     "LEAD_SOURCES",
+    "LINK_LABELS",
     "SYNTHETIC_STAGES",
+    "add_partner_links",
     "synthetic",
 ]
 
@@ -247,7 +249,8 @@ def synthetic(n_deals: int, seed: int = 0, *, now: datetime | None = None) -> Wo
     before ``now`` (70% partner-sourced, 60% closed of which 40% won, sales cycles 5..180 days,
     amounts 500..200,000 with 2 decimals and 2% ``None``, 85% USD / 10% EUR / 5% GBP, 1%
     deleted; keys ``D...`` in creation order); ``n_deals // 2`` leads, 30% converted into a
-    distinct deal created after the lead.
+    distinct deal created after the lead; labelled partner links on partnered deals
+    (:func:`add_partner_links`).
 
     Args:
         n_deals: Number of deals (>= 0).
@@ -274,7 +277,8 @@ def synthetic(n_deals: int, seed: int = 0, *, now: datetime | None = None) -> Wo
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _generate(n_deals, random.Random(seed), int(now.timestamp()))
+        return add_partner_links(_generate(n_deals, random.Random(seed), int(now.timestamp())),
+                                 seed)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -530,3 +534,40 @@ def _leads(
             )
         )
     return leads
+
+
+#: The labels of the partner links :func:`add_partner_links` draws, with their weights: the
+#: deal's partner field is its sourcing partner; these are the others (HubSpot association
+#: labels, Salesforce OpportunityPartner roles).
+LINK_LABELS: tuple[tuple[str, float], ...] = (
+    ("Influenced by", 0.6), ("Reseller", 0.25), ("Co-sell", 0.15))
+
+
+def add_partner_links(world: World, seed: int = 0) -> World:
+    """Give partnered deals of ``world`` more partners, in place (and return it): about 25%
+    of the live deals with a partner get one more (a live partner other than theirs), 8% a
+    second, each under a label of :data:`LINK_LABELS`. Drawn from a generator of its own
+    (seeded from ``seed``), so the rest of the World is what it was without links.
+    """
+    rng = random.Random(f"partner-links-{seed}")
+    live = [p.key for p in world.partners if not p.is_deleted]
+    labels = [label for label, _ in LINK_LABELS]
+    weights = [w for _, w in LINK_LABELS]
+    if len(live) < 2:
+        return world
+    for deal in world.deals:
+        if deal.partner_key is None:
+            continue
+        roll = rng.random()
+        extra = 2 if roll < 0.08 else 1 if roll < 0.25 else 0
+        taken = {deal.partner_key}
+        links = []
+        for _ in range(extra):
+            others = [k for k in live if k not in taken]
+            if not others:
+                break
+            key = others[int(rng.random() * len(others))]
+            taken.add(key)
+            links.append((key, rng.choices(labels, weights)[0], False))
+        deal.partner_links = links
+    return world

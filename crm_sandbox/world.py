@@ -66,7 +66,9 @@ class Deal:
     ``created_at`` may be ``None`` only for data sets that lack it (the Maven data set's
     Prospecting rows); ``close_date`` is the CRM's date-only close date; ``stage_history`` is a
     list of ``(stage_key, entered_at)`` in time order; ``modified_at`` feeds SystemModstamp /
-    hs_lastmodifieddate.
+    hs_lastmodifieddate. ``partner_links`` are the deal's other partners as ``(partner_key,
+    role, is_primary)``: Salesforce ``OpportunityPartner`` rows (with their automatic reverse
+    rows), HubSpot deal -> company associations labelled ``role``.
     """
 
     key: str
@@ -83,6 +85,7 @@ class Deal:
     modified_at: datetime
     stage_history: list[tuple[str, datetime]] = field(default_factory=list)
     is_deleted: bool = False
+    partner_links: list[tuple[str, str, bool]] = field(default_factory=list)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from connectors.base import WritebackTarget
 from connectors.errors import ConfigError
 from jobs.secrets import secret_problems
 from kpi_engine.calendar import reporting_zone
+from kpi_engine.credit import AttributionSettings
 from kpi_engine.kpis import KPI_NAMES
 from kpi_engine.partner_status import STATUS_FIELDS
 from kpi_engine.periods import reporting_today
@@ -127,8 +128,11 @@ class _WritebackSections(_Sections):
     @field_validator("*")
     @classmethod
     def _kpis_known(cls, value: WritebackTarget | None) -> WritebackTarget | None:
+        # <category>_won_amount (the partner credit) is checked against attribution.categories
+        # by AppConfig
         known = (*KPI_NAMES, *STATUS_FIELDS)
-        unknown = [k for k in (value.fields if value is not None else {}) if k not in known]
+        unknown = [k for k in (value.fields if value is not None else {})
+                   if k not in known and not k.endswith("_won_amount")]
         if unknown:
             msg = f"fields: unknown KPI {unknown[0]!r} (one of: {', '.join(known)})"
             raise ValueError(msg)
@@ -179,6 +183,7 @@ class AppConfig(BaseModel):
     reporting_timezone: str | None = None
     sources: SourcesSection = Field(default_factory=SourcesSection)
     kpis: KpisSection = Field(default_factory=KpisSection)
+    attribution: AttributionSettings = Field(default_factory=AttributionSettings)
     writeback: WritebackSection = Field(default_factory=WritebackSection)
     duckdb: DuckDbSection = Field(default_factory=DuckDbSection)
     notify: NotifySection | None = None
@@ -188,6 +193,18 @@ class AppConfig(BaseModel):
     path: Path | None = Field(default=None, exclude=True)
 
     _check_timezone = field_validator("reporting_timezone")(check_optional_timezone)
+
+    @model_validator(mode="after")
+    def _credit_fields_known(self) -> AppConfig:
+        credit = self.attribution.writeback_fields()
+        for name in self.writeback.targets():
+            target = self.writeback.get(name)
+            unknown = [k for k in target.fields if k not in KPI_NAMES and k not in credit]
+            if unknown:
+                msg = (f"writeback.{name}.fields: unknown KPI {unknown[0]!r} (one of: "
+                       f"{', '.join((*KPI_NAMES, *credit))})")
+                raise ValueError(msg)
+        return self
 
     @field_validator("database")
     @classmethod
@@ -250,6 +267,7 @@ class AppConfig(BaseModel):
             quality_score=self.kpis.quality_score,
             targets=self.targets,
             tiers=self.tiers,
+            attribution=self.attribution,
         )
 
     def today(self, store: Store | None = None) -> date:

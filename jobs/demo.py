@@ -58,6 +58,9 @@ def demo_config(
         "reporting_currency": "USD",
         "sources": {crm: source},
         "kpis": _KPIS,
+        # every partner of a deal credited in full (totals count a deal once): the demo shows
+        # sourced and influenced side by side; the partner leaderboard stays the primary one
+        "attribution": {"credit": "full"},
         "writeback": {crm: writeback},
     }
     path = workdir / f"{crm}.yaml"
@@ -132,10 +135,13 @@ def run_demo(workdir: Path) -> DemoResult:
     """
     from crm_sandbox.datasets import load_maven
     from crm_sandbox.server import Sandbox
+    from crm_sandbox.synthetic import add_partner_links
 
     workdir.mkdir(parents=True, exist_ok=True)
     result = DemoResult(workdir=workdir)
-    with Sandbox(load_maven()).start() as sb:
+    # the Maven deals' partner is their sourcing partner; some get influencers too (labelled
+    # links: OpportunityPartner roles, HubSpot association labels), for sourced vs influenced
+    with Sandbox(add_partner_links(load_maven())).start() as sb:
         assert sb.url is not None  # set once started
         assert sb.ca_bundle is not None
         for crm in demo_crms():

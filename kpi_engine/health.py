@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kpi_engine.errors import EngineError
+from kpi_engine.hygiene import PartnerHygiene
 from kpi_engine.periods import Period, now
 from kpi_engine.status import StoreStatus
 from kpi_engine.store import Store
@@ -97,8 +98,8 @@ def status_json(status: StoreStatus, database: str) -> dict[str, Any]:
     Returns:
         ``{"store", "rows": [{table, source, rows, deleted}], "streams": [...],
         "rejects": [...], "rejects_total": {source: n}, "last_compute": [...],
-        "periods": [{grain, latest, current}]}``; a period is ``{start, end (exclusive),
-        as_of, complete, label}`` or None.
+        "periods": [{grain, latest, current}], "partner_hygiene": {...}}``; a period is
+        ``{start, end (exclusive), as_of, complete, label}`` or None.
     """
     return {
         "store": database,
@@ -110,6 +111,24 @@ def status_json(status: StoreStatus, database: str) -> dict[str, Any]:
         "last_compute": [{k: _iso(v) for k, v in c.items()} for c in status.last_compute],
         "periods": [{"grain": g, "latest": _period_json(latest),
                      "current": _period_json(current)} for g, latest, current in status.periods],
+        "partner_hygiene": hygiene_json(status.partner_hygiene),
+    }
+
+
+def hygiene_json(h: PartnerHygiene) -> dict[str, Any]:
+    """The partner hygiene figures JSON-ready (amounts as text, exact)."""
+    return {
+        "reporting_currency": h.reporting_currency,
+        "won_without_partner": h.won_without_partner,
+        "won_without_partner_amount": str(h.won_without_partner_amount),
+        "top_owners": [{"owner": o, "deals": n, "amount": str(a)} for o, n, a in h.top_owners],
+        "sourced_amount": str(h.sourced_amount),
+        "top5_share": None if h.top5_share is None else str(h.top5_share),
+        "top_partners": [{"partner": p, "amount": str(a)} for p, a in h.top_partners],
+        "changed_after_close": [
+            {"source": s, "deal_id": d, "deal_name": n, "close_date": str(c),
+             "old_partner_id": o, "new_partner_id": w, "changed_at": _iso(t)}
+            for s, d, n, c, o, w, t in h.changed_after_close],
     }
 
 

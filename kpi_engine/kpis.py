@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, time
 from importlib import resources
 from zoneinfo import ZoneInfo
 
+from kpi_engine import credit
 from kpi_engine.calendar import reporting_zone
 from kpi_engine.errors import ComputeError
 from kpi_engine.partner_status import write_partner_status
@@ -48,10 +49,12 @@ DIMENSIONS = ("overall", "partner", "owner", "team", "unit", "channel")
 #: Tables the steps may read that no step makes: the store's canonical tables and the
 #: parameters :func:`compute` writes (kpi_grain is rewritten before each grain).
 PARAMETERS = ("kpi_params", "kpi_sources", "channel_map", "quality_weights", "kpi_grains",
-              "kpi_grain")
+              "kpi_grain", *credit.PARAMETERS)
 INPUTS = (*CANONICAL_TABLES, *HISTORY_TABLES, *PARAMETERS)
 #: What the chain hands to :func:`compute`: the grain's rows of kpi_wide.
 OUTPUT = "kpi_grain_result"
+#: Every table the chain hands to :func:`compute` (the partner credit's rows too).
+OUTPUTS = (OUTPUT, credit.OUTPUT)
 
 
 @dataclass(frozen=True)
@@ -306,6 +309,7 @@ def _parameters(
     con.execute("CREATE OR REPLACE TEMP TABLE kpi_grains (grain VARCHAR, months INTEGER)")
     con.executemany("INSERT INTO kpi_grains VALUES (?, ?)", [[g, GRAINS[g]] for g in grains])
     con.execute("CREATE OR REPLACE TEMP TABLE kpi_grain (grain VARCHAR, months INTEGER)")
+    credit.parameters(store, settings.attribution)
 
 
 def _zone_macros(store: Store, zone: str) -> None:
@@ -423,12 +427,15 @@ def compute(
             if step.name == "facts":
                 (summary.deals, summary.warnings, summary.currencies_without_rate,
                  summary.latest_close_open_at_as_of) = _warnings(store, as_of)
+            if step.name == "credit_links":
+                summary.warnings.update(credit.warnings(store))
         for grain in grains:
             _grain_macros(store, grain, settings)
             for step in chain:
                 if step.grain:
                     store.con.execute(step.sql)
             _store_grain(store, grain, (date_from, date_to), computed_at)
+            credit.store_grain(store, grain, settings.attribution.credit, computed_at)
         summary.targets = apply_targets(
             store, file=settings.targets.file if settings.targets else None,
             fiscal_offset=settings.fiscal_year_start_month - 1, channels=list(settings.channels),

@@ -38,6 +38,13 @@ from kpi_engine.periods import (
     reporting_today,
     short_label,
 )
+from kpi_engine.report_credit import (
+    CreditData,
+    baseline_chart,
+    credit_columns,
+    credit_data,
+    credit_definitions,
+)
 from kpi_engine.report_waterfall import waterfall_chart, waterfall_series, year_over_year
 from kpi_engine.settings import KpiSettings
 from kpi_engine.status import store_status
@@ -150,6 +157,7 @@ class ReportData:
     yoy: dict[str, dict[str, tuple[Decimal | None, Decimal | None]]] = field(
         default_factory=dict)
     year_ago_start: date | None = None
+    credit: CreditData | None = None  # the partner dimension only (kpi_engine/report_credit.py)
 
 
 class ReportOptions(TypedDict, total=False):
@@ -428,11 +436,13 @@ def report_data(
         pipeline_counts=_pipeline_counts(store, grain, start, dimension),
         channels=_channels(store, grain, start),
         cycle_days=sales_cycle_days(store, start, end, as_of),
-        definitions={**kpi_definitions(), **_STATUS_DEFINITIONS},
+        definitions={**kpi_definitions(), **_STATUS_DEFINITIONS, **credit_definitions()},
         waterfall=waterfall_series(store, grain, start, dimension,
                                    [(r.member, r.member_name) for r in board]),
         yoy=year_over_year(store, grain, start, dimension, tuple(c[0] for c in YOY_COLUMNS)),
         year_ago_start=_year_ago(store, grain, start),
+        credit=credit_data(store, grain, start, settings.attribution.categories)
+        if dimension == "partner" else None,
     )
 
 
@@ -524,33 +534,51 @@ def _columns(data: ReportData) -> tuple[tuple[str, str, str], ...]:
 
 
 def _table_rows(data: ReportData) -> list[dict[str, Any]]:
-    rows = []
-    for row in data.leaderboard:
-        changes = data.changes.get(row.member, {})
-        cells = []
-        for kpi, _, kind in _columns(data):
-            if kind == "text":
-                text = row.status.get(kpi)
-                cells.append({"kpi": kpi, "text": text or "\N{EN DASH}", "missing": not text,
-                              "change": None})
-                continue
-            value = row.values[kpi] if kpi in row.values else _number(row.status.get(kpi))
-            if kpi == "quality_score" and value is None:
-                text = "not ranked" if row.member in MISSING_MEMBERS else "insufficient data"
-                cells.append({"kpi": kpi, "text": text, "missing": True, "change": None})
-                continue
-            cells.append({"kpi": kpi, "text": _fmt(value, kind) or "\N{EN DASH}",
-                          "missing": value is None, "change": _change(kpi, kind, changes.get(kpi))})
-        yoy_cells = []
-        for kpi, _, kind in YOY_COLUMNS:
-            change, ratio = data.yoy.get(row.member, {}).get(kpi, (None, None))
-            badge = _change(kpi, kind, change)
-            if badge and ratio is not None and kind != "ratio":
-                badge["text"] += f" ({ratio * 100:+,.1f}%)"
-            yoy_cells.append({"kpi": kpi, "change": badge})
-        rows.append({"rank": row.rank, "member": row.member, "name": row.member_name,
-                     "cells": cells, "yoy": yoy_cells})
+    rows = [_table_row(data, row) for row in data.leaderboard]
+    if data.credit is not None:  # partners with credit only (influencers of others' deals)
+        ranked = {row.member for row in data.leaderboard}
+        for member in sorted(set(data.credit.won) - ranked):
+            lone = LeaderRow(0, member, data.credit.names.get(member, member),
+                             dict.fromkeys(LEADERBOARD_KPIS))
+            cells = _table_row(data, lone)
+            cells["rank"] = ""
+            cells["cells"][0] = {"kpi": "quality_score", "text": "credit only",
+                                 "missing": True, "change": None}
+            rows.append(cells)
     return rows
+
+
+def _table_row(data: ReportData, row: LeaderRow) -> dict[str, Any]:
+    changes = data.changes.get(row.member, {})
+    cells = []
+    for kpi, _, kind in _columns(data):
+        if kind == "text":
+            text = row.status.get(kpi)
+            cells.append({"kpi": kpi, "text": text or "\N{EN DASH}", "missing": not text,
+                          "change": None})
+            continue
+        value = row.values[kpi] if kpi in row.values else _number(row.status.get(kpi))
+        if kpi == "quality_score" and value is None:
+            text = "not ranked" if row.member in MISSING_MEMBERS else "insufficient data"
+            cells.append({"kpi": kpi, "text": text, "missing": True, "change": None})
+            continue
+        cells.append({"kpi": kpi, "text": _fmt(value, kind) or "\N{EN DASH}",
+                      "missing": value is None, "change": _change(kpi, kind, changes.get(kpi))})
+    if data.credit is not None:
+        won = data.credit.won.get(row.member, {})
+        for kpi, _, kind in credit_columns(data.credit.categories):
+            value = won.get(kpi.removesuffix("_won_amount"))
+            cells.append({"kpi": kpi, "text": _fmt(value, kind) or "\N{EN DASH}",
+                          "missing": value is None, "change": None})
+    yoy_cells = []
+    for kpi, _, kind in YOY_COLUMNS:
+        change, ratio = data.yoy.get(row.member, {}).get(kpi, (None, None))
+        badge = _change(kpi, kind, change)
+        if badge and ratio is not None and kind != "ratio":
+            badge["text"] += f" ({ratio * 100:+,.1f}%)"
+        yoy_cells.append({"kpi": kpi, "change": badge})
+    return {"rank": row.rank, "member": row.member, "name": row.member_name, "cells": cells,
+            "yoy": yoy_cells}
 
 
 def _float(value: Decimal | int | str | None) -> float | None:
@@ -725,6 +753,16 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
         "note": f"{len(days):,} won deals with a created date (all {dim} members)"
                 + (f"; mean {mean:.1f} days, the overall sales_cycle_days." if days else "."),
         "html": _figure_html(fig, "chart-sales-cycle")})
+    if data.credit is not None:
+        base = data.credit.baseline
+        counts = ", ".join(f"{base[c]['deals_won'] or 0:,.0f} won {c} deals"
+                           for c in ("partner", "direct") if c in base)
+        charts.append({
+            "id": "chart-partner-direct", "title": "Deals with a partner against direct deals",
+            "kpis": ["direct_baseline"],
+            "note": f"Every deal counted once (credit rule {data.credit.rule or 'n/a'}); "
+                    + (counts or "no deal closed in the period") + ".",
+            "html": _figure_html(baseline_chart(data.credit, cur), "chart-partner-direct")})
     return charts
 
 
@@ -803,11 +841,12 @@ def render(data: ReportData) -> str:
     env.filters["md"] = _markdown_inline
     env.filters["plain"] = lambda text: text.replace("`", "").replace("**", "")
     env.filters["num"] = _fmt
+    columns = [*_columns(data), *(credit_columns(data.credit.categories) if data.credit else [])]
     return env.get_template("report.html.j2").render(
-        data=data, period_label=data.period_label, columns=_columns(data), rows=_table_rows(data),
+        data=data, period_label=data.period_label, columns=columns, rows=_table_rows(data),
         yoy_columns=YOY_COLUMNS,
         charts=_charts(data), plotly_js=Markup(get_plotlyjs()),
-        column_kpis=[c[0] for c in _COLUMNS],
+        column_kpis=[c[0] for c in columns],
     )
 
 

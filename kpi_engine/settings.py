@@ -6,6 +6,9 @@ Validated with pydantic so that every problem is reported at once, one line each
 from __future__ import annotations
 
 import math
+import re
+from decimal import Decimal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -92,6 +95,82 @@ class QualityScoreSettings(BaseModel):
         return weights
 
 
+#: The categories every store has besides the configured ones.
+PARTNER, DIRECT = "partner", "direct"
+#: The default role / label map (matched case-insensitively).
+DEFAULT_ROLES = {
+    "sourced": "sourced", "sourced by": "sourced", "referral": "sourced",
+    "referred by": "sourced", "deal registration": "sourced",
+    "influenced": "influenced", "influenced by": "influenced", "influencer": "influenced",
+    "reseller": "influenced", "co-sell": "influenced", "distributor": "influenced",
+    "consultant": "influenced", "system integrator": "influenced",
+    # Salesforce's standard partner roles (Setup > Partner Roles)
+    "var/reseller": "influenced", "agency": "influenced", "broker": "influenced",
+    "dealer": "influenced", "developer": "influenced", "supplier": "influenced",
+    "contractor": "influenced",
+}
+_CATEGORY = r"^[a-z][a-z0-9_-]*$"
+
+
+class AttributionSettings(BaseModel):
+    """``attribution:``: partner categories, the role map and the credit rule.
+
+    Attributes:
+        categories: the categories, in precedence order (a partner with rows of two categories
+            on one deal counts in the first); ``partner`` and ``direct`` are taken.
+        roles: CRM role / association label / CSV role -> category (case-insensitive).
+        partner_field_category: the category of the deal's partner field / property.
+        unmapped_category: the category of a role the map lacks (counted in a warning).
+        primary_category: the category whose one partner is primary when a deal has none marked.
+        credit: ``primary`` (the primary partner only), ``full`` (every partner in full; totals
+            count each deal once), ``even`` (split equally) or ``share`` (the links' shares,
+            renormalised to 1; a deal whose shares are missing or off 1 by more than
+            ``share_tolerance`` gets no credit and is listed).
+        share_tolerance: ratio 0..1.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    categories: list[str] = Field(default_factory=lambda: ["sourced", "influenced"], min_length=1)
+    roles: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROLES))
+    partner_field_category: str = "sourced"
+    unmapped_category: str = "influenced"
+    primary_category: str = "sourced"
+    credit: Literal["primary", "full", "even", "share"] = "primary"
+    share_tolerance: Decimal = Field(default=Decimal("0.01"), ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> AttributionSettings:
+        problems = []
+        for c in self.categories:
+            if not re.match(_CATEGORY, c) or c in (PARTNER, DIRECT, "all"):
+                problems.append(f"categories: {c!r} is not a category name (lower case, not "
+                                f"{PARTNER!r}, {DIRECT!r} or 'all')")
+        if len(set(self.categories)) != len(self.categories):
+            problems.append("categories: a category is listed twice")
+        known = set(self.categories)
+        for name in ("partner_field_category", "unmapped_category", "primary_category"):
+            if getattr(self, name) not in known:
+                problems.append(f"{name}: {getattr(self, name)!r} is not one of categories "
+                                f"({', '.join(self.categories)})")
+        lowered: dict[str, str] = {}
+        for role, category in self.roles.items():
+            if category not in known:
+                problems.append(f"roles: {role!r} maps to {category!r}, not one of categories "
+                                f"({', '.join(self.categories)})")
+            other = lowered.setdefault(role.lower(), category)
+            if other != category:
+                problems.append(f"roles: {role!r} is mapped to both {other!r} and {category!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def writeback_fields(self) -> tuple[str, ...]:
+        """The write-back KPI names credit adds: ``<category>_won_amount`` per category."""
+        return tuple(f"{c}_won_amount" for c in self.categories)
+
+
+
 class KpiSettings(BaseModel):
     """How KPIs are computed.
 
@@ -107,6 +186,8 @@ class KpiSettings(BaseModel):
         quality_score: see :class:`QualityScoreSettings`.
         targets: the ``targets:`` section (None: CRM targets only, none written back).
         tiers: the ``tiers:`` section (None: no tier status).
+        attribution: partner categories and the credit rule
+            (:class:`AttributionSettings`; used by :mod:`kpi_engine.credit`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -118,6 +199,7 @@ class KpiSettings(BaseModel):
     quality_score: QualityScoreSettings = Field(default_factory=QualityScoreSettings)
     targets: TargetSettings | None = None
     tiers: TierSettings | None = None
+    attribution: AttributionSettings = Field(default_factory=AttributionSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from kpi_engine.hygiene import PartnerHygiene, partner_hygiene
 from kpi_engine.periods import CURRENT, LATEST, Period, choose_period, reporting_today
 from kpi_engine.store import CANONICAL_TABLES, Store
 
@@ -29,6 +30,8 @@ class StoreStatus:
         rejects_total: rows in the ``rejects`` table per source.
         periods: per computed grain, (grain, the latest complete period, the period in
             progress), each None when ``kpi_values`` has none (:mod:`kpi_engine.periods`).
+        partner_hygiene: won deals without a partner, top-5 concentration, partner changed
+            after close (:mod:`kpi_engine.hygiene`).
     """
 
     rows: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
@@ -37,6 +40,7 @@ class StoreStatus:
     rejects: list[dict[str, Any]] = field(default_factory=list)
     rejects_total: dict[str, int] = field(default_factory=dict)
     periods: list[tuple[str, Period | None, Period | None]] = field(default_factory=list)
+    partner_hygiene: PartnerHygiene = field(default_factory=PartnerHygiene)
 
 
 #: Rows of the ``rejects`` table :func:`store_status` lists per source.
@@ -110,4 +114,5 @@ def store_status(store: Store, today: date | None = None) -> StoreStatus:
     for grain in (g for g in _GRAINS if g in computed):
         status.periods.append((grain, choose_period(store, grain, LATEST, today=day),
                                choose_period(store, grain, CURRENT, today=day)))
+    status.partner_hygiene = partner_hygiene(store)
     return status

@@ -33,7 +33,8 @@ from kpi_engine.errors import LockedError, StoreError
 DEFAULT_MEMORY_LIMIT = "800MB"
 MEMORY_LIMIT_PATTERN = r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
 
-CANONICAL_TABLES = ("partners", "owners", "stages", "deals", "stage_history", "leads", "currency_rates")
+CANONICAL_TABLES = ("partners", "owners", "stages", "deals", "stage_history", "leads", "currency_rates",
+                    "deal_partners", "partner_changes")
 #: The deals' field history (migration 011): amount, close date and pipeline versions from the
 #: CRMs, pipeline snapshots of a CSV source; read by the pipeline waterfall.
 HISTORY_TABLES = ("deal_history", "pipeline_snapshots")
@@ -409,6 +410,7 @@ class Store:
         keep_ids_max_share: float = 0.5,
         rejects: Iterable[Sequence[Any]] = (),
         run_id: int | None = None,
+        replace: Mapping[str, tuple[str, str, Sequence[str]]] | None = None,
     ) -> PageCounts:
         """Commit one page of a sync in one transaction: its rejects, its rows (possibly into
         several tables), the deletes it reports and the stream's new watermark.
@@ -426,9 +428,15 @@ class Store:
             keep_ids_max_share: ratio 0..1 (1: no limit; a snapshot checked by its own guard).
             rejects: ``(record_id, field, value, reason)`` of records left out (``rejects``).
             run_id: the sync run the rejects belong to.
+            replace: table -> (parent column, origin, parent ids): the page holds the whole
+                set of that origin's rows of these parents (a deal's partner links); stored
+                live rows of it missing from the page are flagged deleted.
 
         Returns:
             Upsert counts per table, rows flagged deleted, rejects written.
+
+        A page with ``deals`` rows also keeps their ``partner_field`` rows of ``deal_partners``
+        equal to ``deals.partner_id`` (:func:`keep_partner_field_links`).
 
         Raises:
             StoreError: a row does not fit its table, or the ``keep_ids`` guard tripped; the
@@ -439,6 +447,11 @@ class Store:
             counts.rejected = self.add_rejects(source, stream, run_id, rejects)
             for table, rows in tables.items():
                 counts.tables[table] = self.upsert(table, rows)
+            for table, (parent, origin, parents) in (replace or {}).items():
+                counts.deleted += flag_missing_links(self, table, source, parent, origin,
+                                                     parents, tables.get(table) or ())
+            if tables.get("deals"):
+                keep_partner_field_links(self, source, [r["deal_id"] for r in tables["deals"]])
             for table, ids in (deleted or {}).items():
                 counts.deleted += self.mark_deleted(table, source, ids)
             for table, ids in (keep_ids or {}).items():
@@ -624,3 +637,57 @@ def mark_missing_deleted(
                 [source, keep],
             )
     return int(count)
+
+
+def flag_missing_links(
+    store: Store, table: str, source: str, parent: str, origin: str, parents: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+) -> int:
+    """Flag deleted the live rows of ``table`` (``deal_partners``) of ``source`` and ``origin``
+    whose ``parent`` column is in ``parents`` but whose ``link_id`` is not among ``rows``: the
+    page carried the whole set of those parents' links.
+
+    Returns:
+        How many rows were newly flagged.
+    """
+    if not parents:
+        return 0
+    keep = [str(r["link_id"]) for r in rows]
+    where = (f"source = ? AND origin = ? AND NOT is_deleted AND {_quote(parent)} IN "
+             "(SELECT unnest(?::VARCHAR[])) AND link_id NOT IN (SELECT unnest(?::VARCHAR[]))")
+    args = [source, origin, list(parents), keep]
+    (count,) = store.con.execute(f"SELECT count(*) FROM {_quote(table)} WHERE {where}",
+                                 args).fetchall()[0]
+    if count:
+        store.con.execute(f"UPDATE {_quote(table)} SET is_deleted = true WHERE {where}", args)
+    return int(count)
+
+
+def keep_partner_field_links(store: Store, source: str, deal_ids: Sequence[str]) -> None:
+    """Make the ``partner_field`` rows of ``deal_partners`` of these deals equal to
+    ``deals.partner_id`` as stored (after the page's reference checks): one live primary row
+    per deal with a partner (link_id ``<deal_id>/partner_field``), flagged deleted when the deal
+    has none. Called in the transaction that wrote the deals.
+    """
+    ids = list(deal_ids)
+    store.con.execute(
+        """
+        INSERT INTO deal_partners (source, link_id, deal_id, partner_id, is_primary, origin,
+                                   updated_at, is_deleted)
+        SELECT source, deal_id || '/partner_field', deal_id, partner_id, true, 'partner_field',
+               updated_at, false
+        FROM deals
+        WHERE source = ? AND partner_id IS NOT NULL AND deal_id IN (SELECT unnest(?::VARCHAR[]))
+          AND NOT EXISTS (SELECT 1 FROM deal_partners x
+                          WHERE x.source = deals.source AND x.link_id = deals.deal_id || '/partner_field'
+                            AND x.partner_id = deals.partner_id AND NOT x.is_deleted)
+        ON CONFLICT (source, link_id) DO UPDATE SET partner_id = excluded.partner_id,
+            updated_at = excluded.updated_at, is_deleted = false
+        """, [source, ids])
+    store.con.execute(
+        """
+        UPDATE deal_partners SET is_deleted = true
+        WHERE source = ? AND origin = 'partner_field' AND NOT is_deleted
+          AND deal_id IN (SELECT deal_id FROM deals WHERE source = ? AND partner_id IS NULL
+                          AND deal_id IN (SELECT unnest(?::VARCHAR[])))
+        """, [source, source, ids])

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.bad_records import BadRecords
 from connectors.base import Adapter, Page, Reference, SnapshotGuard, Stream
+from connectors.csv_export.links import influencer_rows, read_links
 from connectors.csv_export.settings import TIME_DIRECTIVES, CsvSettings
 from connectors.errors import RecordError
 from connectors.values import (
@@ -553,8 +554,11 @@ class CsvConnector:
         file = _read(d.path, d.columns, self.settings, "deal_id", "deal", bad, self.values,
                      ("stage",), check)
         rows = []
+        links: list[dict[str, Any]] = []
         no_created = 0
         for _, row in file.rows:
+            links += influencer_rows(row["deal_id"], row.pop("influencers", None),
+                                     d.list_separator, d.influencer_role, row.get("partner_id"))
             stage = row["stage"]
             if row.get("created_at") is None:
                 no_created += 1
@@ -579,8 +583,38 @@ class CsvConnector:
                 f"{no_created} deal(s) in {d.path.name} have no created date: they are left out "
                 "of deals_created, pipeline, sales cycle and deal success"
             )
-        return self._snapshot("deals", d.path, file, rows, bad, warnings,
+        page = self._snapshot("deals", d.path, file, rows, bad, warnings,
                               self._references("deal", "deals", d.path, d.columns, file))
+        return self._with_links(page, links, file)
+
+    def _with_links(self, page: Page, links: list[dict[str, Any]], file: _File) -> Page:
+        """The deals page with the deals' other partner links (``influencers``, the
+        deal-partners file): the whole set of the ``csv`` links of the file's deals, checked
+        against the deals and (with a partners file) the partners."""
+        where: dict[str, str] = {}
+        p = self.settings.deal_partners
+        bad = self._bad()
+        if p is not None:
+            more, where = read_links(self.settings, p, bad, self.values.amount)
+            links += more
+            page.rejects += bad.take()
+        if not links and p is None and "influencers" not in self.settings.deals.columns:
+            return page
+        page.tables["deal_partners"] = links
+        page.replace["deal_partners"] = ("deal_id", "csv", list(file.ids))
+        name = p.path.name if p else self.settings.deals.path.name
+        refs = [Reference("deal_partners", "link_id", ("deal_id",), "deals", "deal partner",
+                          p.columns["deal_id"] if p else "deal_id",
+                          f"is not a deal in {self.settings.deals.path.name}",
+                          self.settings.on_bad_record, nullable=False, where=where)]
+        if self.settings.partners is not None:
+            column = p.columns["partner_id"] if p else self.settings.deals.columns["influencers"]
+            refs.append(Reference(
+                "deal_partners", "link_id", ("partner_id",), "partners", "deal partner", column,
+                f"is not a partner_id in {self.settings.partners.path.name} (nor in an earlier "
+                f"import; {name})", self.settings.on_bad_record, nullable=False, where=where))
+        page.references = (*page.references, *refs)
+        return page
 
 
 #: The CRM-export (CSV) source as the registry (:mod:`connectors.registry`) reads it: no push,

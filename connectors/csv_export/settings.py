@@ -48,6 +48,11 @@ DEAL_COLUMNS = {
     "close_date": False,
     "lead_source": False,
     "pipeline": False,
+    "influencers": False,  # more partner ids of the deal, separated by deals.list_separator
+}
+DEAL_PARTNER_COLUMNS = {
+    "deal_id": True, "partner_id": True, "role": False, "category": False, "share": False,
+    "is_primary": False,
 }
 OWNER_COLUMNS = {"owner_id": True, "name": False, "team": False, "unit": False, "is_active": False}
 PARTNER_COLUMNS = {"partner_id": True, "name": False, "partner_type": False, "tier": False}
@@ -89,11 +94,29 @@ class _FileSettings(BaseModel):
 
 
 class CsvDealsSettings(_FileSettings):
-    """``sources.csv.deals``: the opportunity export and how to read its stages."""
+    """``sources.csv.deals``: the opportunity export and how to read its stages.
+
+    ``partner_id`` is the deal's primary partner; ``influencers`` (optional) lists more partner
+    ids, separated by ``list_separator``, each a link with role ``influencer_role``.
+    """
 
     _columns = DEAL_COLUMNS
     won_stages: list[str]
     lost_stages: list[str] = Field(default_factory=list)
+    list_separator: str = Field(default=";", min_length=1)
+    influencer_role: str = Field(default="Influencer", min_length=1)
+
+
+class CsvDealPartnersSettings(_FileSettings):
+    """``sources.csv.deal_partners``: a file of deal -> partner links (one row per link).
+
+    ``share`` is a ratio 0..1, or a percentage 0..100 with ``share_scale: percent``;
+    ``is_primary`` true / false; ``category`` states the link's category outright (else it comes
+    from ``role`` through ``attribution.roles``).
+    """
+
+    _columns = DEAL_PARTNER_COLUMNS
+    share_scale: Literal["ratio", "percent"] = "ratio"
 
 
 class CsvOwnersSettings(_FileSettings):
@@ -145,6 +168,7 @@ class CsvSettings(BadRecordSetting):
             %H:%M``); default ISO-8601 with an offset, a bare date, or epoch milliseconds.
         timezone: IANA zone of date-times written without an offset (a ``datetime_format``
             without ``%z``, ISO text without one); bare dates are always midnight UTC.
+        deal_partners: a file of deal -> partner links (several partners per deal).
         max_delete_share: ratio 0..1: an import that would flag more than this share of a
             file's stored live rows deleted is refused (a truncated export); default 0.5.
         on_bad_record: ``keep`` / ``reject`` / ``stop`` (:class:`BadRecordSetting`): an
@@ -159,6 +183,7 @@ class CsvSettings(BadRecordSetting):
     owners: CsvOwnersSettings | None = None
     partners: CsvPartnersSettings | None = None
     leads: CsvLeadsSettings | None = None
+    deal_partners: CsvDealPartnersSettings | None = None
     stage_probability: dict[str, Decimal] = Field(default_factory=dict)
     currency_rates: dict[str, Decimal] = Field(default_factory=dict)
     encoding: str = "utf-8-sig"

@@ -302,7 +302,7 @@ class HubSpotConnector:
         def fetch(after: str | None) -> dict[str, Any]:
             return self.client.list_deals(archived=False, after=after, properties=properties,
                                           limit=min(self.settings.page_size, HISTORY_BATCH),
-                                          history=R.HISTORY_PROPERTIES)
+                                          history=self._history_properties())
 
         latest: datetime | None = None
         buffer: list[dict[str, Any]] = []
@@ -360,7 +360,8 @@ class HubSpotConnector:
         )
         return self.ctx
 
-    def _partner_ids(self, results: list[dict[str, Any]]) -> dict[str, str | None]:
+    def _partner_ids(self, results: list[dict[str, Any]],
+                     associations: dict[str, dict[str, Any]]) -> dict[str, str | None]:
         """Deal id -> partner company id, from the partner property or the association label."""
         prop = self.settings.partner_property
         if prop:
@@ -369,10 +370,37 @@ class HubSpotConnector:
         found: dict[str, str | None] = {str(d["id"]): None for d in results}
         if not label:
             return found
-        for ids in chunks(list(found), sweep.ASSOC_BATCH):
-            for result in self.client.deal_companies(ids).get("results") or []:
-                found[str(result["from"]["id"])] = R.partner_from_associations(result, label)
+        for deal_id, result in associations.items():
+            found[deal_id] = R.partner_from_associations(result, label)
         return found
+
+    def _reads_links(self) -> bool:
+        """Whether labelled associations give the deals more partners (``link_labels``)."""
+        return self.settings.partners.link_labels != []
+
+    def _associations(self, results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Deal id -> its v4 deal -> company association result (a deal without companies has
+        none), read when the partner label or the link labels need them."""
+        rule = self.settings.partners
+        if not ((self.settings.partner_property is None and rule.association_label)
+                or self._reads_links()):
+            return {}
+        found: dict[str, dict[str, Any]] = {}
+        for ids in chunks([str(d["id"]) for d in results], sweep.ASSOC_BATCH):
+            for result in self.client.deal_companies(ids).get("results") or []:
+                found[str(result["from"]["id"])] = result
+        return found
+
+    def _history_properties(self) -> list[str]:
+        """The deal properties read with their history: :data:`rows.HISTORY_PROPERTIES`
+        (stage, amount, close date, pipeline), and the partner property under
+        ``partner_history``."""
+        return [*R.HISTORY_PROPERTIES, *self._tracked_properties()]
+
+    def _tracked_properties(self) -> list[str]:
+        """The partner property under ``partner_history`` (its changes: ``partner_changes``)."""
+        prop = self.settings.partner_property
+        return [prop] if prop and self.settings.partner_history else []
 
     def _partner_reference(self) -> Reference:
         """A deal's partner must be a company synced as a partner (by the partners stream or
@@ -403,27 +431,38 @@ class HubSpotConnector:
     def _deal_page(self, results: list[dict[str, Any]], ctx: R.Context) -> Page:
         warnings: list[str] = []
         bad = BadRecords(self.settings.on_bad_record)
-        partners = self._partner_ids(results)
+        associations = self._associations(results)
+        partners = self._partner_ids(results, associations)
         built = (R.deal_row(d, ctx, partners[str(d["id"])], warnings, bad) for d in results)
         deals = [row for row in built if row is not None]
         history: list[dict[str, Any]] = []
         fields: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = []
         kept = {r["deal_id"] for r in deals}
+        tracked = self._tracked_properties()
         listed = [d for d in results if "propertiesWithHistory" in d and str(d["id"]) in kept]
         for deal in listed:  # read with the list page (first sync)
             history += R.history_rows(deal)
             fields += R.deal_history_rows(deal, ctx, warnings)
+            changes += [c for p in tracked for c in R.partner_change_rows(deal, p)]
         unread = kept - {str(d["id"]) for d in listed}
         for ids in chunks([r["deal_id"] for r in deals if r["deal_id"] in unread], HISTORY_BATCH):
-            read = self.client.read_deals(ids, ["hs_object_id"], R.HISTORY_PROPERTIES)
+            read = self.client.read_deals(ids, ["hs_object_id"], self._history_properties())
             for deal in read.get("results") or []:
                 history += R.history_rows(deal)
                 fields += R.deal_history_rows(deal, ctx, warnings)
+                changes += [c for p in tracked for c in R.partner_change_rows(deal, p)]
+        links = [row for deal_id in kept if deal_id in associations
+                 for row in R.deal_partners_from_associations(associations[deal_id],
+                                                              self.settings)]
+        if not self._reads_links():
+            links = []
         tables: dict[str, list[dict[str, Any]]] = {}
         if not self._calendar_sent:  # the portal's zone, once a run (the default reporting zone)
             tables["source_calendar"] = [R.calendar_row(ctx.portal_zone)]
             self._calendar_sent = True
-        new = self._new_partners({r["partner_id"] for r in deals if r["partner_id"]})
+        new = self._new_partners({r["partner_id"] for r in deals if r["partner_id"]}
+                                 | {r["partner_id"] for r in links})
         if new:
             tables["partners"] = new
         tables["deals"] = deals
@@ -431,10 +470,27 @@ class HubSpotConnector:
             tables["stage_history"] = history
         if fields:
             tables["deal_history"] = fields
+        if changes:
+            tables["partner_changes"] = changes
+        replace = {}
+        if self._reads_links():
+            tables["deal_partners"] = links
+            replace["deal_partners"] = ("deal_id", "association", sorted(kept))
         merged = _merged_ids(results)
         return Page(tables, warnings=warnings, rejects=bad.take(),
-                    references=(self._partner_reference(),),
-                    deleted={"deals": merged} if merged else {})
+                    references=(self._partner_reference(), *self._link_references()),
+                    deleted={"deals": merged} if merged else {}, replace=replace)
+
+    def _link_references(self) -> tuple[Reference, ...]:
+        """A labelled association's company must be a company synced as a partner (the deal's
+        companies met through a link label are read as partners, so only a company the portal
+        no longer has fails)."""
+        if not self._reads_links():
+            return ()
+        return (Reference("deal_partners", "link_id", ("partner_id",), "partners",
+                          "deal partner", "association label",
+                          "is not a company of this portal synced as a partner (no such "
+                          "company)", self.settings.on_bad_record, nullable=False),)
 
     # -- the association sweep -------------------------------------------------------------
     def _pull_association_sweep(self, watermark: str | None) -> Iterator[Page]:
@@ -451,18 +507,29 @@ class HubSpotConnector:
             yield Page({}, watermark="")
             return
         chosen = sweep.choose_slice(self._stored, watermark or None, size)
+        results: dict[str, Any] = {}
         found = sweep.read_partners(self.client.deal_companies,
-                                    [d for d, _ in chosen.pairs], label)
+                                    [d for d, _ in chosen.pairs], label, results)
         changed = sweep.changed_partners(chosen.pairs, found)
+        # the labelled links (deal_partners) of the swept deals, replaced whole: a label moved,
+        # added or removed without the deal's hs_lastmodifieddate moving converges too
+        links = [row for deal_id in sorted(found) for row in R.deal_partners_from_associations(
+            results.get(deal_id) or {"from": {"id": deal_id}, "to": []}, self.settings)
+        ] if self._reads_links() else []
         tables: dict[str, list[dict[str, Any]]] = {}
-        new = self._new_partners({p for _, p in changed if p})
+        new = self._new_partners({p for _, p in changed if p} | {r["partner_id"] for r in links})
         if new:
             tables["partners"] = new
         if changed:
             tables["deals"] = [{"source": R.SOURCE, "deal_id": d, "partner_id": p}
                                for d, p in changed]
+        replace = {}
+        if self._reads_links():
+            tables["deal_partners"] = links
+            replace["deal_partners"] = ("deal_id", "association", sorted(found))
         yield Page(tables, watermark=chosen.cursor or "",
-                   references=(self._partner_reference(),))
+                   references=(self._partner_reference(), *self._link_references()),
+                   replace=replace)
 
 
 def _merged_ids(records: list[dict[str, Any]]) -> list[str]:

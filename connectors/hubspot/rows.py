@@ -10,6 +10,7 @@ impossible date or an unknown stage id rejects the deal or stops the run, per ``
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -18,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from connectors.bad_records import BadRecords
+from connectors.hubspot.settings import HubSpotSettings
 from connectors.values import parse_amount, parse_bool, parse_instant
 
 SOURCE = "hubspot"
@@ -335,6 +337,52 @@ def partner_from_associations(result: Mapping[str, Any], label: str) -> str | No
         if any((t.get("label") or "") == label for t in to.get("associationTypes") or [])
     ]
     return str(min(ids)) if ids else None
+
+
+def deal_partners_from_associations(result: Mapping[str, Any],
+                                    settings: HubSpotSettings) -> list[dict[str, Any]]:
+    """The ``deal_partners`` rows of one v4 association result (one deal -> its companies):
+    one row per company and user-defined label, every label (origin ``association``, role = the
+    label, link_id ``<deal>/<company>/<typeId>``). Which labels count:
+    ``partners.link_labels`` (None: all); the ``association_label`` is the deal's partner field
+    (``deals.partner_id``) unless ``partner_property`` is set. HubSpot-defined types (the
+    Primary company, unlabelled) never count: they are the customer.
+
+    Shape: https://developers.hubspot.com/docs/api-reference/crm-associations-v4/batch/post-crm-v4-associations-fromObjectType-toObjectType-batch-read
+    """
+    rule = settings.partners
+    wanted = None if rule.link_labels is None else set(rule.link_labels)
+    field_label = rule.association_label if settings.partner_property is None else None
+    deal = str(result["from"]["id"])
+    rows = []
+    for to in result.get("to") or []:
+        company = str(to["toObjectId"])
+        for kind in to.get("associationTypes") or []:
+            label = kind.get("label")
+            if kind.get("category") != "USER_DEFINED" or not label or label == field_label:
+                continue
+            if wanted is not None and label not in wanted:
+                continue
+            rows.append({"source": SOURCE, "link_id": f"{deal}/{company}/{kind.get('typeId')}",
+                         "deal_id": deal, "partner_id": company, "role": label,
+                         "is_primary": False, "share": None, "origin": "association",
+                         "is_deleted": False})
+    return rows
+
+
+def partner_change_rows(deal: Mapping[str, Any], prop: str) -> list[dict[str, Any]]:
+    """``partner_changes`` rows from a deal's ``propertiesWithHistory[prop]`` (newest first):
+    one per version after the first, with the value before and after."""
+    versions = list(reversed((deal.get("propertiesWithHistory") or {}).get(prop) or []))
+    rows = []
+    for before, after in itertools.pairwise(versions):
+        at = parse_instant(after.get("timestamp"))
+        if at is None or (before.get("value") or None) == (after.get("value") or None):
+            continue
+        rows.append({"source": SOURCE, "deal_id": str(deal["id"]), "changed_at": at,
+                     "field": prop, "old_partner_id": before.get("value") or None,
+                     "new_partner_id": after.get("value") or None})
+    return rows
 
 
 def rate_rows(rates: Mapping[str, Decimal], reporting_currency: str) -> list[dict[str, Any]]:

@@ -46,6 +46,10 @@ class PartnerRule(BaseModel):
             (``None``: off); read with the v4 associations batch endpoint.
         name_property: the company property holding the partner's name.
         tier_property: a company property holding the partner tier, if any.
+        link_labels: the deal -> company association labels that link a deal to one of its
+            partners (several partners per deal; ``attribution.roles`` maps them): ``None``
+            every user-defined label (the ``association_label`` too when ``partner_property``
+            names the partner), ``[]`` none.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -53,6 +57,7 @@ class PartnerRule(BaseModel):
     company_property: str | None = "type"
     company_values: list[str] = Field(default_factory=lambda: ["PARTNER", "RESELLER"])
     association_label: str | None = "Partner"
+    link_labels: list[str] | None = None
     name_property: str = "name"
     tier_property: str | None = None
 
@@ -101,6 +106,8 @@ class HubSpotSettings(BadRecordSetting):
             with at most this many live deals every deal's partner association is re-read on
             every run (1,000 deals a call); above it, a rotating slice of this many deals a run.
             0 turns the sweep off.
+        partner_history: read the history of ``partner_property``
+            (``propertiesWithHistory``) into ``partner_changes`` ("partner changed after close").
         on_bad_record: ``reject`` or ``stop`` (see :class:`BadRecordSetting`).
         goal_kpis: goal name (``hs_goal_name``) -> the KPI its targets are (``won_amount``,
             ``deals_won``, ...): the owners' goals (``goal_targets``) of these names are read
@@ -131,6 +138,7 @@ class HubSpotSettings(BadRecordSetting):
     closedate_midnight_utc_is_date: bool = True
     association_sweep_max_deals: int = Field(default=50_000, ge=0)
     goal_kpis: dict[str, str] = Field(default_factory=dict)
+    partner_history: bool = False
 
     _files = field_validator("ca_bundle", "secrets_file")(existing_file)
     _check_rates = field_validator("currency_rates")(positive_rates)

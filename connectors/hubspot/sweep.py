@@ -103,7 +103,8 @@ def partner_of(result: Mapping[str, Any], label: str) -> str | None:
 
 
 def read_partners(
-    fetch: Callable[[list[str]], dict[str, Any]], deal_ids: Sequence[str], label: str
+    fetch: Callable[[list[str]], dict[str, Any]], deal_ids: Sequence[str], label: str,
+    results: dict[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, str | None]:
     """Deal id -> partner company id (None: no company under ``label``) for the deals HubSpot
     answered about.
@@ -116,6 +117,8 @@ def read_partners(
         fetch: ``POST /crm/v4/associations/deals/companies/batch/read`` (ids -> body).
         deal_ids: the deals to read, sent 1,000 a call.
         label: the association label naming the partner.
+        results: when given, filled with deal id -> its association result (every label),
+            for the deals answered about (a deal without companies: an empty result).
     """
     found: dict[str, str | None] = {}
     for chunk in chunks(list(deal_ids), ASSOC_BATCH):
@@ -125,6 +128,8 @@ def read_partners(
             deal = str((result.get("from") or {}).get("id"))
             if deal in asked:
                 found[deal] = partner_of(result, label)
+                if results is not None:
+                    results[deal] = result
         for error in body.get("errors") or []:
             if error.get("subCategory") != NO_ASSOCIATIONS:
                 continue

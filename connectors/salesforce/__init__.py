@@ -44,9 +44,12 @@ from connectors.salesforce.rows import (
     flatten,
     history_row,
     is_deleted,
+    junction_row,
     key,
     lead_row,
+    opportunity_partner_row,
     owner_row,
+    partner_change_row,
     partner_row,
     rate_rows,
     stage_row,
@@ -57,6 +60,7 @@ from connectors.salesforce.streams import (
     build_soql,
     deal_references,
     declare_streams,
+    link_references,
 )
 from connectors.secrets import load_secrets_file
 from connectors.values import format_instant, parse_instant
@@ -76,7 +80,14 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], RowContext], dict[str, Any] | 
     "stages": stage_row,
     "stage_history": history_row,
     "leads": lead_row,
+    "deal_partners": opportunity_partner_row,
+    "partner_junction": junction_row,
+    "partner_changes": partner_change_row,
 }
+#: The canonical table of a stream named otherwise.
+_TABLES = {"partner_junction": "deal_partners"}
+#: Streams whose rows never change once written (their deletes are not flagged).
+_APPEND_ONLY = ("stage_history", "partner_changes")
 
 
 class SalesforceConnector:
@@ -116,7 +127,9 @@ class SalesforceConnector:
         )
         self.started_at = (now or datetime.now(UTC)).astimezone(UTC)
         self._specs = {spec.name: spec for spec in declare_streams(settings)}
-        self._references = {"deals": deal_references(settings)}
+        self._references = {"deals": deal_references(settings),
+                             "deal_partners": link_references(settings, "deal_partners"),
+                             "partner_junction": link_references(settings, "partner_junction")}
         self._ready: dict[str, StreamSpec] | None = None
         self.multi_currency = False
         self.forecasting = True
@@ -228,6 +241,7 @@ class SalesforceConnector:
             unit_field=s.owner_unit_field,
             tier_field=s.partner_tier_field,
             default_currency=s.currency or self.reporting_currency,
+            junction=s.partner_junction,
             bad=BadRecords(s.on_bad_record),
         )
 
@@ -421,8 +435,9 @@ class SalesforceConnector:
                 fields += versions
         warnings = list(ctx.warnings)
         ctx.warnings.clear()
-        gone = {spec.name: deleted} if deleted and spec.name != "stage_history" else {}
-        tables = {spec.name: rows, **({"deal_history": fields} if fields else {})}
+        table = _TABLES.get(spec.name, spec.name)
+        gone = {table: deleted} if deleted and spec.name not in _APPEND_ONLY else {}
+        tables = {table: rows, **({"deal_history": fields} if fields else {})}
         return Page(
             tables,
             watermark=format_instant(top) if top else None,

@@ -25,6 +25,7 @@ from typing import Any
 
 from connectors.bad_records import BadRecords
 from connectors.salesforce.ids import case_safe_id
+from connectors.salesforce.settings import PartnerJunction
 from connectors.values import parse_amount, parse_bool, parse_date, parse_instant
 
 SOURCE = "salesforce"
@@ -70,6 +71,7 @@ class RowContext:
         unit_field: User field path giving the unit.
         tier_field: Account field giving the tier, or None.
         default_currency: currency of deals without ``CurrencyIsoCode`` (single-currency orgs).
+        junction: the junction object's fields (``partner_junction``), or None.
         warnings: one-line notes collected while building.
         bad: the records rejected while building (or the stop on the first one).
     """
@@ -80,6 +82,7 @@ class RowContext:
     unit_field: str
     tier_field: str | None
     default_currency: str
+    junction: PartnerJunction | None = None
     warnings: list[str] = field(default_factory=list)
     bad: BadRecords = field(default_factory=BadRecords)
 
@@ -293,3 +296,79 @@ def rate_rows(
             for code, rate in rates.items()
         ]
     return rows
+
+
+def opportunity_partner_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any] | None:
+    """A ``deal_partners`` row from an ``OpportunityPartner`` (origin ``opportunity_partner``),
+    or None for a reverse row.
+
+    Salesforce adds a reverse row for every partner row of an opportunity with an account: the
+    opportunity's own Account as ``AccountToId`` (the relationship seen from the partner), the
+    two rows naming each other in ``ReversePartnerId``. Counted too, every partnered deal would
+    have one partner more (the customer). A row whose ``AccountToId`` is the opportunity's
+    ``AccountId`` is that reverse row. Object reference:
+    https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_opportunitypartner.htm
+    """
+    r = ctx.read
+    link = ctx.own_id(flat, "deal partner")
+    deal = r(flat, "OpportunityId", case_safe_id, "deal partner")
+    partner = r(flat, "AccountToId", case_safe_id, "deal partner")
+    account = r(flat, "Opportunity.AccountId", case_safe_id, "deal partner")
+    if not (link and deal and partner) or partner == account:
+        return None
+    return {
+        "source": SOURCE, "link_id": link, "deal_id": deal, "partner_id": partner,
+        "role": r(flat, "Role", None, "deal partner"),
+        "is_primary": bool(r(flat, "IsPrimary", parse_bool, "deal partner")),
+        "share": None, "origin": "opportunity_partner",
+        "updated_at": r(flat, "SystemModstamp", parse_instant, "deal partner"),
+        "is_deleted": False,
+    }
+
+
+def junction_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any] | None:
+    """A ``deal_partners`` row from a record of the configured junction object (origin
+    ``junction``; share as a ratio 0..1), or None without deal or partner."""
+    j = ctx.junction
+    assert j is not None
+    r = ctx.read
+    link = ctx.own_id(flat, "deal partner")
+    deal = r(flat, j.deal_field, case_safe_id, "deal partner")
+    partner = r(flat, j.partner_field, case_safe_id, "deal partner")
+    if not (link and deal and partner):
+        return None
+    share = r(flat, j.share_field, parse_amount, "deal partner") if j.share_field else None
+    if share is not None and j.share_scale == "percent":
+        share = share / _HUNDRED
+    return {
+        "source": SOURCE, "link_id": link, "deal_id": deal, "partner_id": partner,
+        "role": r(flat, j.role_field, None, "deal partner") if j.role_field else None,
+        "is_primary": bool(r(flat, j.primary_field, parse_bool, "deal partner"))
+        if j.primary_field else False,
+        "share": share, "origin": "junction",
+        "updated_at": r(flat, "SystemModstamp", parse_instant, "deal partner"),
+        "is_deleted": False,
+    }
+
+
+def partner_change_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, Any] | None:
+    """A ``partner_changes`` row from an ``OpportunityFieldHistory`` row of the partner field.
+
+    A lookup's change is recorded twice: once with the record ids, once with the names. Only
+    the row whose old and new values are ids (or empty) is kept; None for the other.
+    """
+    r = ctx.read
+    deal = r(flat, "OpportunityId", case_safe_id, "partner change")
+    at = r(flat, "CreatedDate", parse_instant, "partner change")
+    values = []
+    for name in ("OldValue", "NewValue"):
+        value = flat.get(key(name))
+        try:
+            values.append(None if value in (None, "") else case_safe_id(value))
+        except ValueError:
+            return None  # the names row of the pair
+    if not (deal and at):
+        return None
+    return {"source": SOURCE, "deal_id": deal, "changed_at": at,
+            "field": r(flat, "Field", None, "partner change"),
+            "old_partner_id": values[0], "new_partner_id": values[1]}

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.bad_records import BadRecordSetting
 from connectors.base import WritebackTarget
@@ -29,9 +29,36 @@ from connectors.secrets import env_name_problem
 from connectors.setting_checks import existing_file
 
 #: Every stream the connector can pull, in pull order.
-STREAM_NAMES = ("currency_rates", "stages", "owners", "partners", "deals", "stage_history", "leads")
+STREAM_NAMES = ("currency_rates", "stages", "owners", "partners", "deals", "stage_history", "leads",
+                "deal_partners", "partner_junction", "partner_changes")
 
 _FIELD_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
+
+
+class PartnerJunction(BaseModel):
+    """``sources.salesforce.partner_junction``: a custom object with one record per deal ->
+    partner link (fields are API names on that object).
+
+    Attributes:
+        object: the junction object (``Deal_Partner__c``).
+        deal_field: its lookup to the Opportunity.
+        partner_field: its lookup to the partner Account.
+        role_field: its role picklist / text (mapped by ``attribution.roles``), or None.
+        share_field: its share of the deal's credit (a percent field 0..100, or a number
+            0..1 with ``share_scale: ratio``), or None.
+        primary_field: its checkbox marking the primary partner, or None.
+        share_scale: ``percent`` (0..100) or ``ratio`` (0..1).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    object: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    deal_field: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    partner_field: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    role_field: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    share_field: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    primary_field: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    share_scale: Literal["percent", "ratio"] = "percent"
 
 
 class SalesforceSettings(BadRecordSetting):
@@ -83,6 +110,10 @@ class SalesforceSettings(BadRecordSetting):
             (read from ``Sforce-Limit-Info`` on every response).
         timeout_seconds: HTTP timeout of one request, seconds.
         retry_attempts: tries per request on connection errors, timeouts and 5xx.
+        partner_junction: a custom junction object linking opportunities to partner Accounts
+            (several partners per deal), read by the ``partner_junction`` stream; None: off.
+        partner_history: read the partner field's changes from ``OpportunityFieldHistory``
+            (``partner_changes`` stream; field history tracking must be on for the field).
         on_bad_record: ``reject`` or ``stop`` (see :class:`BadRecordSetting`).
         quotas: also read the owners' Collaborative Forecasts quotas (``ForecastingQuota``,
             revenue quotas as ``won_amount`` targets) as the ``targets`` stream; an org without
@@ -120,6 +151,8 @@ class SalesforceSettings(BadRecordSetting):
     timeout_seconds: float = Field(default=120.0, gt=0)
     retry_attempts: int = Field(default=6, ge=1)
     quotas: bool = False
+    partner_junction: PartnerJunction | None = None
+    partner_history: bool = False
 
     _paths = field_validator("ca_bundle", "private_key_file", "secrets_file")(existing_file)
 

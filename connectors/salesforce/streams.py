@@ -11,6 +11,9 @@ deals          Opportunity          SystemModstamp    + CurrencyIsoCode when mul
 stage_history  OpportunityHistory   CreatedDate       rows never change once written
 leads          Lead                 SystemModstamp
 targets        ForecastingQuota     (none: re-read)   ``quotas: true``; + Period (quotas.py)
+deal_partners  OpportunityPartner   SystemModstamp    reverse rows left out (rows.py)
+partner_junction  (partner_junction.object)  SystemModstamp  only when configured
+partner_changes   OpportunityFieldHistory    CreatedDate     only with ``partner_history``
 ============== ==================== ================= ======================================
 
 A deal's partner (``partner_field``) must name a partner Account synced by the ``partners``
@@ -191,7 +194,34 @@ def declare_streams(settings: SalesforceSettings) -> list[StreamSpec]:
             ),
             (("lead_partner_field", s.lead_partner_field),),
         ),
+        StreamSpec(
+            "deal_partners",
+            "OpportunityPartner",
+            "Id",
+            "SystemModstamp",
+            ("Id", "OpportunityId", "Opportunity.AccountId", "AccountToId", "Role", "IsPrimary",
+             "ReversePartnerId", "IsDeleted", *stamps),
+        ),
     ]
+    j = s.partner_junction
+    if j is not None:
+        all_specs.append(StreamSpec(
+            "partner_junction", j.object, "Id", "SystemModstamp",
+            _fields("Id", j.deal_field, j.partner_field, j.role_field, j.share_field,
+                    j.primary_field, "IsDeleted", *stamps),
+            tuple((f"partner_junction.{k}", v) for k, v in (
+                ("object", j.object), ("deal_field", j.deal_field),
+                ("partner_field", j.partner_field), ("role_field", j.role_field or ""),
+                ("share_field", j.share_field or ""), ("primary_field", j.primary_field or "")
+            )),
+        ))
+    if s.partner_history:
+        field_name = s.partner_field.split(".")[0]
+        all_specs.append(StreamSpec(
+            "partner_changes", "OpportunityFieldHistory", "Id", "CreatedDate",
+            ("Id", "OpportunityId", "Field", "OldValue", "NewValue", "CreatedDate", "IsDeleted"),
+            where=format_soql("Field IN {}", sorted({field_name, _history_name(field_name)})),
+        ))
     specs = [spec for spec in all_specs if spec.name in s.streams]
     if s.quotas:
         specs.append(StreamSpec(
@@ -201,6 +231,12 @@ def declare_streams(settings: SalesforceSettings) -> list[StreamSpec]:
             deletable=False,
         ))
     return specs
+
+
+def _history_name(field_name: str) -> str:
+    """The name ``OpportunityFieldHistory.Field`` gives a standard lookup: its relationship
+    (``PartnerAccountId`` -> ``PartnerAccount``); a custom field keeps its API name."""
+    return field_name[:-2] if field_name.endswith("Id") and "__" not in field_name else field_name
 
 
 def build_soql(spec: StreamSpec, since: datetime | None) -> str:
@@ -239,3 +275,18 @@ def deal_references(settings: SalesforceSettings) -> tuple[Reference, ...]:
             s.on_bad_record, nullable=False,
         ))
     return tuple(refs)
+
+
+def link_references(settings: SalesforceSettings, stream: str) -> tuple[Reference, ...]:
+    """The checks of a ``deal_partners`` page (OpportunityPartner or the junction object): its
+    partner must be a synced partner Account (a link to another Account is rejected)."""
+    s = settings
+    if "partners" not in s.streams:
+        return ()
+    field = "AccountToId" if stream == "deal_partners" else (
+        s.partner_junction.partner_field if s.partner_junction else "partner")
+    return (Reference(
+        "deal_partners", "link_id", ("partner_id",), "partners", "deal partner", field,
+        "is not a partner Account synced from this org (not matched by partner_filter, or "
+        "deleted)", s.on_bad_record, nullable=False,
+    ),)

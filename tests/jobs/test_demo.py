@@ -129,3 +129,47 @@ def test_demo_reports_show_the_pipeline_waterfall(demo: tuple[Path, Result]) -> 
         # the data set's won amount of 2017 Q4, in the chart's "won" bar label
         assert (won, n) == (2802496, 1196)
         assert r"2,802,496\u003cbr\u003e1196 deals" in html  # plotly escapes "<" in JSON
+
+
+def _credit_tables(stdout: str) -> list[dict[str, tuple[str, str]]]:
+    """Each CRM's "partner credit" table: partner name -> (sourced won, influenced won)."""
+    tables, current = [], None
+    for line in stdout.splitlines():
+        if line.startswith("partner credit (full), quarter starting 2017-10-01"):
+            current = {}
+            tables.append(current)
+        elif current is not None and line.startswith("│"):
+            name, sourced, influenced = (c.strip() for c in line.split("│")[1:4])
+            current[name] = (sourced, influenced)
+        elif current is not None and line.startswith("└"):
+            current = None
+    return tables
+
+
+def test_demo_shows_sourced_and_influenced_equal_in_both_crms(
+        demo: tuple[Path, Result]) -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    from crm_sandbox.datasets import load_maven
+    from crm_sandbox.synthetic import add_partner_links
+
+    _, result = demo
+    # worked out from the served World: Q4 2017 won deals; the deal's own partner sourced it,
+    # its labelled links (Influenced by, Reseller, Co-sell) influenced it, each in full
+    world = add_partner_links(load_maven())
+    names = {p.key: p.name for p in world.partners}
+    won = {s.key for s in world.stages if s.is_won}
+    sourced: dict[str, Decimal] = {}
+    influenced: dict[str, Decimal] = {}
+    for d in world.deals:
+        if (d.stage_key in won and d.close_date and d.amount is not None and not d.is_deleted
+                and date(2017, 10, 1) <= d.close_date < date(2018, 1, 1)):
+            sourced[d.partner_key] = sourced.get(d.partner_key, Decimal(0)) + d.amount
+            for key, _label, _primary in d.partner_links:
+                influenced[key] = influenced.get(key, Decimal(0)) + d.amount
+    expected = {names[k]: (f"{sourced.get(k, 0):,.0f}", f"{influenced[k]:,.0f}"
+                           if k in influenced else "") for k in names}
+    tables = _credit_tables(result.stdout)
+    assert tables == [expected, expected]
+    assert len(influenced) == 6

@@ -5,7 +5,7 @@
 -- (kpi_values.member of dimension 'partner' = partners.partner_id). Converting the KPI value to
 -- the field's type and deciding what to write is done in kpi_engine/writeback.py.
 -- Besides the registry's KPIs, partner_target_attainment and partner_tier_eligible come from
--- partner_status (kpi_engine/partner_status.py).
+-- partner_status (kpi_engine/partner_status.py), and <category>_won_amount from credit_values.
 WITH vals AS (
     SELECT member, kpi, value FROM kpi_values
     WHERE grain = $grain AND period_start = $period_start AND dimension = 'partner'
@@ -15,6 +15,9 @@ WITH vals AS (
     UNION ALL
     SELECT partner_id, 'partner_tier_eligible', CAST(tier_eligible AS DECIMAL(38, 10))
     FROM partner_status WHERE grain = $grain AND period_start = $period_start
+    UNION ALL  -- the partner credit's <category>_won_amount (kpi_engine/credit.py)
+    SELECT member, kpi, value FROM credit_values
+    WHERE grain = $grain AND period_start = $period_start AND dimension = 'partner'
 )
 SELECT
     p.partner_id                      AS record_id,

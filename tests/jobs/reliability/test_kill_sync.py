@@ -90,20 +90,48 @@ def _merge(*parts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     return out
 
 
+def _partner_links() -> dict[str, int]:
+    """Partner links (``deal_partners`` rows) of the synthetic World, worked out from it: a live
+    deal's partner field (its partner live) and each of its labelled links; Salesforce has an
+    OpportunityPartner row for the partner field's partner too (its reverse row left out)."""
+    from crm_sandbox.synthetic import synthetic
+
+    w = synthetic(N_DEALS, SEED)
+    live_partners = {p.key for p in w.partners if not p.is_deleted}
+    live = [(i, d) for i, d in enumerate(w.deals) if not d.is_deleted]
+
+    def field(deals: list) -> int:
+        return sum(1 for d in deals if d.partner_key in live_partners)
+
+    def links(deals: list) -> int:
+        return sum(len(d.partner_links) for d in deals)
+
+    every = [d for _, d in live]
+    sf_first = [d for _, d in sorted(live, key=lambda t: (t[1].modified_at, t[0]))[:1976]]
+    return {"sf": 2 * field(every) + links(every), "sf_field": field(every),
+            "sf_page_1": field(sf_first), "hs": field(every) + links(every),
+            "hs_first_1000": field(every[:1000]) + links(every[:1000])}
+
+
+_LINKS = _partner_links()
 # what the synthetic World (3,000 deals, seed 11) holds, per stream
 _SF_REF = _rows("salesforce", currency_rates=3, stages=7, owners=20, partners=6)
-_SF_ALL = _merge(_SF_REF, _rows("salesforce", deals=2966, stage_history=11178, leads=1481))
+_SF_ALL = _merge(_SF_REF, _rows("salesforce", deals=2966, stage_history=11178, leads=1481,
+                                deal_partners=_LINKS["sf"]))
 _HS_REF = _rows("hubspot", stages=7, owners=20, partners=6)
 
 KILL_POINTS = [
     KillPoint("sf-oauth-login", "empty", *_held("POST", "/services/oauth2/token", 1),
               committed={}),
     KillPoint("sf-deals-between-page-1-and-2", "empty", *_held("GET", QUERY, 6),
-              committed=_merge(_SF_REF, _rows("salesforce", deals=1976))),
+              committed=_merge(_SF_REF, _rows("salesforce", deals=1976,
+                                              deal_partners=_LINKS["sf_page_1"]))),
     KillPoint("sf-deals-page-1-in-flight", "empty", ("GET", QUERY, 5), ("GET", QUERY, 6), 0.0),
     KillPoint("sf-history-page-3-commit", "empty", ("GET", QUERY, 9), ("GET", QUERY, 10), "wal"),
-    KillPoint("sf-leads-last-page", "empty", *_held("GET", QUERY, -1),
-              committed=_merge(_SF_REF, _rows("salesforce", deals=2966, stage_history=11178))),
+    # the last 3 queries read OpportunityPartner (5,550 rows with the reverse ones, 2,000 a page)
+    KillPoint("sf-leads-last-page", "empty", *_held("GET", QUERY, -4),
+              committed=_merge(_SF_REF, _rows("salesforce", deals=2966, stage_history=11178,
+                                              deal_partners=_LINKS["sf_field"]))),
     KillPoint("sf-done-hubspot-not-started", "empty", *_held("GET", "/crm/v3/pipelines/deals", 1),
               committed=_SF_ALL),
     KillPoint("hs-archived-owners", "sf-synced", *_held("GET", "/crm/v3/owners/", 2),
@@ -111,14 +139,16 @@ KILL_POINTS = [
     # a first sync lists 50 deals a request (with their stage history), 1,000 per commit
     KillPoint("hs-deals-list-page-2", "sf-synced", *_held("GET", HS_DEALS, 22),
               committed=_merge(_SF_ALL, _HS_REF, _rows("hubspot", deals=1000,
-                                                       stage_history=4366))),
+                                                       stage_history=4366,
+                                                       deal_partners=_LINKS["hs_first_1000"]))),
     KillPoint("hs-deals-page-2-commit", "sf-synced", ("GET", HS_DEALS, 40),
               ("GET", HS_DEALS, 41), "wal"),
     KillPoint("hs-deals-list-page-3-in-flight", "sf-synced", ("GET", HS_DEALS, 50),
               ("GET", HS_DEALS, 51), 0.02),
     KillPoint("hs-archived-deals", "sf-synced", *_held("GET", HS_DEALS, -1),
               committed=_merge(_SF_ALL, _HS_REF, _rows("hubspot", deals=2966,
-                                                       stage_history=11178))),
+                                                       stage_history=11178,
+                                                       deal_partners=_LINKS["hs"]))),
 ]
 
 

@@ -1,0 +1,86 @@
+"""Partner credit: which partner gets which share of a deal (sourced vs influenced, several
+partners per deal), and the direct baseline.
+
+The links of a deal are its partner field (``deals.partner_id``) and its ``deal_partners`` rows
+(Salesforce ``OpportunityPartner`` / a junction object, HubSpot labelled associations, CSV
+influencers). The ``attribution:`` settings map each link's role to a category and choose the
+credit rule; the SQL steps ``sql/steps/credit_links.sql`` (once) and ``credit_kpis.sql`` (per
+grain) compute the KPIs per category, stored whole by each compute in ``credit_kpis``.
+Definitions and a worked example: ``docs/kpis.md``, "Partner credit".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from kpi_engine.settings import DIRECT, PARTNER, AttributionSettings
+
+__all__ = [
+    "DIRECT",
+    "FLAG_WARNINGS",
+    "OUTPUT",
+    "PARAMETERS",
+    "PARTNER",
+    "AttributionSettings",
+    "clear",
+    "parameters",
+    "store_grain",
+    "warnings",
+]
+
+if TYPE_CHECKING:  # the settings are read without DuckDB (connectors/setting_checks.py)
+    from kpi_engine.store import Store
+
+#: What a compute's credit leaves out or guesses, by f_credit.flag.
+FLAG_WARNINGS = {
+    "bad_share": "deals_with_partner_shares_not_adding_up",
+    "no_primary": "partner_deals_without_one_primary_partner",
+    "unmapped": "partner_deals_with_a_role_not_in_attribution_roles",
+}
+#: The parameter tables the credit steps read (made by :func:`parameters`).
+PARAMETERS = ("credit_params", "credit_roles", "credit_categories")
+#: What the grain step leaves for :func:`store_grain`.
+OUTPUT = "credit_grain_result"
+
+
+def parameters(store: Store, settings: AttributionSettings) -> None:
+    """Write the credit steps' parameter tables (temporary) for one compute."""
+    con = store.con
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE credit_params AS SELECT ?::VARCHAR AS rule, "
+        "?::VARCHAR AS primary_category, ?::VARCHAR AS partner_field_category, "
+        "?::VARCHAR AS unmapped_category, ?::DECIMAL(18, 10) AS share_tolerance",
+        [settings.credit, settings.primary_category, settings.partner_field_category,
+         settings.unmapped_category, settings.share_tolerance],
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE credit_roles (role VARCHAR, category VARCHAR)")
+    if settings.roles:
+        con.executemany("INSERT INTO credit_roles VALUES (?, ?)",
+                        [[r.lower(), c] for r, c in settings.roles.items()])
+    con.execute("CREATE OR REPLACE TEMP TABLE credit_categories (category VARCHAR, rnk INTEGER)")
+    con.executemany("INSERT INTO credit_categories VALUES (?, ?)",
+                    [[c, i] for i, c in enumerate(settings.categories, 1)])
+
+
+def warnings(store: Store) -> dict[str, int]:
+    """Deals the credit left out or could not settle (read after the ``credit_links`` step):
+    warning name -> count of deals (see :data:`FLAG_WARNINGS`)."""
+    rows = store.con.execute(
+        "SELECT flag, count(*) FROM f_credit WHERE flag IS NOT NULL GROUP BY flag"
+    ).fetchall()
+    return {FLAG_WARNINGS[flag]: int(n) for flag, n in rows}
+
+
+def clear(store: Store, grain: str) -> None:
+    """Drop the stored credit rows of ``grain`` (a compute replaces a grain's rows whole)."""
+    store.con.execute("DELETE FROM credit_kpis WHERE grain = ?", [grain])
+
+
+def store_grain(store: Store, grain: str, rule: str, computed_at: datetime) -> None:
+    """Replace the ``credit_kpis`` rows of ``grain`` with :data:`OUTPUT`."""
+    clear(store, grain)
+    store.con.execute(
+        f"INSERT INTO credit_kpis BY NAME SELECT ? AS grain, ? AS rule, ? AS computed_at, * "
+        f"FROM {OUTPUT}", [grain, rule, computed_at],
+    )
