@@ -1,6 +1,6 @@
 -- Partner credit (docs/kpis.md, "Partner credit"): who gets which share of each live deal.
 -- step: credit_links
--- reads: f_deals, deals, deal_partners, credit_params, credit_roles, credit_categories
+-- reads: f_deals, deals, deal_partners, partners, credit_params, credit_roles, credit_categories
 -- creates: f_credit
 -- scratch: credit_rows, credit_links_all, credit_deal_stats, credit_weights
 -- Parameters (made by kpi_engine/credit.py): credit_params(rule, primary_category,
@@ -45,7 +45,11 @@ FROM (
 ) x
 JOIN f_deals f ON f.source = x.source AND f.deal_id = x.deal_id
 CROSS JOIN credit_params p
-LEFT JOIN credit_roles r ON r.role = lower(x.role);
+LEFT JOIN credit_roles r ON r.role = lower(x.role)
+-- a partner flagged deleted (gone, archived, merged away, no longer a partner) gets no credit:
+-- its deals count as direct unless another partner is linked (as facts.sql counts them: none)
+WHERE NOT EXISTS (SELECT 1 FROM partners fp
+                  WHERE fp.source = x.source AND fp.partner_id = x.partner_id AND fp.is_deleted);
 
 CREATE OR REPLACE TEMP TABLE credit_links_all AS
 SELECT l.deal_key, l.partner_id, c.category, l.from_field, l.marked, l.share, l.unmapped
