@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -113,6 +114,26 @@ class SnapshotGuard:
     override: str
 
 
+@dataclass(frozen=True)
+class CountCheck:
+    """The CRM's own count of a stream's live records over a window, for the completeness
+    check the sync loop runs after the stream (the store's count over the same window).
+
+    Attributes:
+        table: the canonical table the stream fills (``deals``); it has ``updated_at`` (the
+            replication key's value) and ``is_deleted``.
+        crm_count: live records the CRM counts with the replication key in the window and the
+            stream's filter (Salesforce ``SELECT COUNT()``, HubSpot search ``total``).
+        window_start: the window's first instant, UTC (None: from the beginning).
+        window_end: the first instant after the window, UTC (the run's start).
+    """
+
+    table: str
+    crm_count: int
+    window_start: datetime | None
+    window_end: datetime
+
+
 @dataclass
 class Page:
     """One page of canonical rows and where the stream stands after it.
@@ -131,6 +152,10 @@ class Page:
             writes them to the ``rejects`` table in the page's transaction.
         references: checks the sync loop runs on ``tables`` against the store before writing
             them (a deal's partner, a Salesforce deal's stage); unknown values become rejects.
+        notes: topic -> one line the source says about itself (``currency_rule``,
+            ``calculated_fields``); kept in ``source_notes``, shown when new or changed.
+        counts: the CRM's counts for the completeness check (:class:`CountCheck`), run after
+            the page is written.
     """
 
     tables: dict[str, list[dict[str, Any]]]
@@ -141,6 +166,8 @@ class Page:
     warnings: list[str] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     references: tuple[Reference, ...] = ()
+    notes: dict[str, str] = field(default_factory=dict)
+    counts: list[CountCheck] = field(default_factory=list)
 
 
 class Connector(Protocol):
@@ -159,7 +186,9 @@ class Connector(Protocol):
     ) -> Iterator[Page]:
         """Yield the pages of ``stream`` changed since ``watermark`` (``None``: everything).
 
-        ``state`` holds the watermarks of all streams of this source (read-only).
+        ``state`` holds the watermarks of all streams of this source (read-only), and under
+        ``repair_from:<stream>`` the start of a window whose completeness check failed last
+        run (ISO-8601 UTC): the stream is re-read from there.
         """
         ...
 

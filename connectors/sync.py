@@ -21,6 +21,7 @@ from typing import Any
 from connectors.bad_records import check_references
 from connectors.base import Connector, Page
 from connectors.errors import LimitReachedError, SnapshotError
+from kpi_engine.completeness import check_counts, repair_windows, save_notes
 from kpi_engine.store import Store, UpsertStats, missing_share
 
 
@@ -36,6 +37,7 @@ class StreamResult:
     deleted: int = 0
     rejected: int = 0  # rows written to the ``rejects`` table (one per record and field)
     warnings: list[str] = field(default_factory=list)
+    complete: bool | None = None  # the completeness check agreed (None: not checked)
     tables: dict[str, UpsertStats] = field(default_factory=dict)
 
 
@@ -96,7 +98,7 @@ def _check_snapshot(store: Store, source: str, page: Page) -> None:
 
 def _commit(
     store: Store, source: str, stream: str, page: Page, result: StreamResult, run_id: int,
-    known: KnownKeys, allow_mass_delete: bool,
+    known: KnownKeys, allow_mass_delete: bool, repaired: bool = False,
 ) -> None:
     with store.transaction():  # the checks read what the page's transaction sees
         if not allow_mass_delete:
@@ -110,6 +112,14 @@ def _commit(
             keep_ids_max_share=1.0 if page.snapshot_guard else 0.5,
             rejects=(astuple(r) for r in rejects), run_id=run_id,
         )
+        notes = save_notes(store, source, page.notes) if page.notes else []
+        checks = [check_counts(store, source, stream, c.table, c.crm_count, c.window_start,
+                               c.window_end, run_id, repaired=repaired) for c in page.counts]
+    result.warnings.extend(notes)
+    for check in checks:
+        result.complete = check.ok and result.complete is not False
+        if not check.ok:
+            result.warnings.append(check.line(source))
     for table, stats in counts.tables.items():
         result.inserted += stats.inserted
         result.updated += stats.updated
@@ -118,7 +128,8 @@ def _commit(
     result.deleted += counts.deleted
     result.rejected += counts.rejected
     known.add(page)
-    result.pages += 1
+    if page.tables or page.watermark is not None or page.deleted or page.keep_ids:
+        result.pages += 1  # a page carrying only notes or counts is not one of the stream's
     result.warnings.extend(page.warnings)
 
 
@@ -155,12 +166,17 @@ def run_sync(
             for stream in connector.streams():
                 counts = result.streams.setdefault(stream.name, StreamResult())
                 stored = store.watermarks(source)
-                state = {s.name: stored.get(s.name) for s in connector.streams()}
+                state: dict[str, str | None] = {
+                    s.name: stored.get(s.name) for s in connector.streams()}
+                if not full_refresh:
+                    state.update(repair_windows(store, source))
                 watermark = None if full_refresh else state.get(stream.name)
+                repaired = f"repair_from:{stream.name}" in state
                 for page in connector.pull(stream, watermark, state):
+                    pages = counts.pages
                     _commit(store, source, stream.name, page, counts, result.run_id, known,
-                            allow_mass_delete)
-                    if progress:
+                            allow_mass_delete, repaired)
+                    if progress and counts.pages > pages:
                         progress(stream.name, counts)
     except KeyboardInterrupt:
         _api(result, connector)
@@ -190,6 +206,7 @@ def _api(result: SyncResult, connector: Connector) -> None:
 
 def _counts(result: SyncResult) -> dict[str, dict[str, int]]:
     return {
-        name: {k: v for k, v in asdict(counts).items() if k not in ("warnings", "tables")}
+        name: {k: v for k, v in asdict(counts).items()
+               if k not in ("warnings", "tables", "complete")}
         for name, counts in result.streams.items()
     }

@@ -1,7 +1,8 @@
 """The Salesforce facade's sObject schema, record ids and value formats.
 
 Schema: the standard objects partnerkpi reads (Account, User, UserRole, OpportunityStage,
-Opportunity, OpportunityHistory, Lead, OpportunityPartner, CurrencyType) with the fields the
+Opportunity, OpportunityHistory, Lead, OpportunityPartner, CurrencyType, DatedConversionRate)
+with the fields the
 sandbox serves, their Salesforce types, and the custom KPI fields on Account that partnerkpi
 writes back. :class:`SalesforceSchema` implements the schema protocol of
 :mod:`crm_sandbox.soql` (``has_object`` / ``field_type`` / ``relationship``), case-insensitively
@@ -38,7 +39,7 @@ __all__ = [
     "make_id",
 ]
 
-# Key prefixes of the sandbox's objects. 001/005/006/00Q/00E/01J/008 are Salesforce's; 00I
+# Key prefixes of the sandbox's objects. 001/005/006/00Q/00E/01J/008/04w are Salesforce's; 00I
 # (OpportunityPartner) and 02H (CurrencyType) are the sandbox's choice.
 KEY_PREFIXES: dict[str, str] = {
     "Account": "001",
@@ -50,6 +51,7 @@ KEY_PREFIXES: dict[str, str] = {
     "OpportunityHistory": "008",
     "OpportunityPartner": "00I",
     "CurrencyType": "02H",
+    "DatedConversionRate": "04w",
 }
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -112,6 +114,7 @@ class FieldDef:
     nillable: bool = True
     reference_to: str | None = None
     relationship_name: str | None = None
+    formula: str | None = None  # a formula field (describe ``calculated: true``)
 
     def describe(self) -> dict[str, Any]:
         """The field's entry in ``fields[]`` of a describe response."""
@@ -132,6 +135,8 @@ class FieldDef:
             "precision": 18 if self.type in ("currency", "percent", "double") else 0,
             "scale": 2 if self.type in ("currency", "percent", "double") else 0,
             "compoundFieldName": _COMPOUND_PARENT.get(self.name),
+            "calculated": self.formula is not None,
+            "calculatedFormula": self.formula,
         }
 
 
@@ -174,6 +179,8 @@ _STAMPS = (
     _f("LastModifiedDate", "datetime", "Last Modified Date", nillable=False),
     _f("SystemModstamp", "datetime", "System Modstamp", nillable=False),
 )
+#: The formula of Opportunity.Account_Partner__c (case C-14): the customer Account's partner.
+ACCOUNT_PARTNER_FORMULA = "CASESAFEID(Account.Partner_Account__c)"
 _DELETED = _f("IsDeleted", "boolean", "Deleted", nillable=False)
 _ID = _f("Id", "id", "Record ID", nillable=False)
 
@@ -211,6 +218,14 @@ SCHEMA: dict[str, SObjectDef] = {
                 _f("BillingAddress", "address", "Billing Address"),
                 *_STAMPS,
                 _f("LastActivityDate", "date", "Last Activity"),
+                _ref(
+                    "Partner_Account__c",
+                    "Account",
+                    "Partner_Account__r",
+                    "Partner Account",
+                    updateable=True,
+                    custom=True,
+                ),
                 _f(
                     "Partner_Win_Rate__c",
                     "percent",
@@ -309,6 +324,13 @@ SCHEMA: dict[str, SObjectDef] = {
                     updateable=True,
                     custom=True,
                 ),
+                _f(
+                    "Account_Partner__c",
+                    "string",
+                    "Account Partner",
+                    custom=True,
+                    formula=ACCOUNT_PARTNER_FORMULA,
+                ),
                 _ref("OwnerId", "User", "Owner", "Owner ID", updateable=True, nillable=False),
                 _f("StageName", "picklist", "Stage", updateable=True, nillable=False),
                 _f("Amount", "currency", "Amount", updateable=True),
@@ -403,6 +425,19 @@ SCHEMA: dict[str, SObjectDef] = {
                 _f("DecimalPlaces", "int", "Decimal Places", nillable=False),
                 _f("IsActive", "boolean", "Active", nillable=False),
                 _f("IsCorporate", "boolean", "Corporate", nillable=False),
+                *_STAMPS,
+            ),
+        ),
+        SObjectDef(
+            "DatedConversionRate",
+            "Dated Conversion Rate",
+            "Dated Conversion Rates",
+            (
+                _ID,
+                _f("IsoCode", "picklist", "Currency ISO Code", nillable=False),
+                _f("ConversionRate", "double", "Conversion Rate", nillable=False),
+                _f("StartDate", "date", "Start Date", nillable=False),
+                _f("NextStartDate", "date", "Next Start Date"),
                 *_STAMPS,
             ),
         ),

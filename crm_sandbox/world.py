@@ -105,7 +105,9 @@ class World:
 
     ``currency_rates`` maps ISO code -> units of that currency per one unit of
     ``corporate_currency`` (Salesforce ``CurrencyType.ConversionRate`` convention; the corporate
-    currency has rate 1).
+    currency has rate 1). ``dated_rates`` are the dated rates of advanced currency management
+    (Salesforce ``DatedConversionRate``): ``(ISO code, start date, rate)``, each in force from its
+    start date until the next start date of the same code; empty: the org does not use them.
     """
 
     partners: list[Partner]
@@ -115,3 +117,4 @@ class World:
     leads: list[Lead] = field(default_factory=list)
     corporate_currency: str = "USD"
     currency_rates: dict[str, Decimal] = field(default_factory=lambda: {"USD": Decimal(1)})
+    dated_rates: list[tuple[str, date, Decimal]] = field(default_factory=list)

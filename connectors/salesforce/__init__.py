@@ -28,10 +28,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from simple_salesforce import format_soql
+
 from connectors.bad_records import BadRecords
-from connectors.base import Adapter, Page, Stream
+from connectors.base import Adapter, CountCheck, Page, Stream
 from connectors.errors import ConfigError
 from connectors.http import RetryPolicy
+from connectors.salesforce.calculated import CalculatedField, calculated_fields, refresh_due
 from connectors.salesforce.client import ApiUsage, SalesforceClient
 from connectors.salesforce.demo import demo_settings
 from connectors.salesforce.http import QueryLocatorLost, SessionExpired
@@ -66,6 +69,10 @@ log = logging.getLogger(__name__)
 #: The hard-delete sweep's stream, and the streams whose ids it checks.
 SWEEP = "deleted_sweep"
 _SWEPT = ("deals", "partners", "leads")
+#: The stream re-reading streams with calculated or cross-object fields (:mod:`.calculated`).
+REFRESH = "field_refresh"
+#: Streams whose table keeps the replication key (``updated_at``): the completeness check.
+_COUNTED = {"deals": "deals", "partners": "partners"}
 
 _BUILDERS: dict[str, Callable[[Mapping[str, Any], RowContext], dict[str, Any] | None]] = {
     "deals": deal_row,
@@ -118,6 +125,8 @@ class SalesforceConnector:
         self._ready: dict[str, StreamSpec] | None = None
         self.multi_currency = False
         self.totals: dict[str, int] = {}
+        self.calculated: dict[str, list[CalculatedField]] = {}
+        self._noted = False
 
     @property
     def api_calls(self) -> int:
@@ -143,6 +152,8 @@ class SalesforceConnector:
         """The selected streams, in pull order (rates and stages first, deals before history),
         then the hard-delete sweep when ``sweep_interval_days`` > 0."""
         streams = [spec.stream for spec in self._specs.values()]
+        if self.settings.calculated_refresh_hours:
+            streams.append(Stream(REFRESH, "(streams with calculated fields)", "Id"))
         if self.settings.sweep_interval_days and set(_SWEPT) & set(self._specs):
             streams.append(Stream(SWEEP, "Opportunity, Account, Lead", "Id"))
         return streams
@@ -180,8 +191,25 @@ class SalesforceConnector:
             )
         if problems:
             raise ConfigError(problems)
+        for name, spec in ready.items():
+            found = calculated_fields(spec.sobject, spec.fields, fields_of)
+            if found:
+                self.calculated[name] = found
         self._ready = ready
         return ready
+
+    def _calculated_note(self) -> dict[str, str]:
+        """The source note naming every calculated or cross-object field once."""
+        if not self.calculated:
+            return {}
+        named = ", ".join(f.describe() for fields in self.calculated.values() for f in fields)
+        hours = self.settings.calculated_refresh_hours
+        rule = (f"the streams {', '.join(self.calculated)} are re-read whole every {hours:g} h"
+                if hours else "they are never re-read (calculated_refresh_hours is 0): their "
+                "values can be stale until sync --full-refresh")
+        return {"calculated_fields": (
+            f"salesforce: {named} can change without the record's SystemModstamp; {rule} "
+            "(sources.salesforce.calculated_refresh_hours)")}
 
     @staticmethod
     def _check_path(
@@ -235,7 +263,15 @@ class SalesforceConnector:
         if stream.name == SWEEP:
             yield from self._sweep(watermark)
             return
+        if stream.name == REFRESH:
+            yield from self._refresh(watermark)
+            return
         spec = self._prepare().get(stream.name)
+        if not self._noted:
+            self._noted = True
+            note = self._calculated_note()
+            if note:
+                yield Page({}, notes=note)
         if spec is None:
             return
         ctx = self._context()
@@ -244,21 +280,30 @@ class SalesforceConnector:
             return
         lookback = timedelta(seconds=self.settings.lookback_seconds)
         committed = parse_instant(watermark) if watermark else None
+        repair = state.get(f"repair_from:{stream.name}")
+        since = committed
+        if repair and since is not None:
+            since = min(since, parse_instant(repair) or since)
+            log.warning("salesforce %s: re-reading from %s (the last completeness check "
+                        "failed)", spec.name, repair)
+        window_start = since - lookback if since else None
         restarted = False
+        read_top: datetime | None = None  # the highest stamp read by this pull
         while True:
-            soql = build_soql(spec, committed - lookback if committed else None)
+            soql = build_soql(spec, since - lookback if since else None)
             try:
                 for page in self._pages(spec, soql, ctx):
                     stamp = parse_instant(page.watermark) if page.watermark else None
                     if stamp is not None:
                         top = min(stamp, self.started_at)
+                        read_top = max(read_top, top) if read_top else top
                         committed = max(committed, top) if committed else top
                         page.watermark = format_instant(committed)
                     elif committed is not None:
                         page.watermark = format_instant(committed)
                     yield page
                     restarted = False
-                return
+                break
             except (SessionExpired, QueryLocatorLost) as exc:
                 if restarted:
                     raise
@@ -271,7 +316,45 @@ class SalesforceConnector:
                 )
                 if isinstance(exc, SessionExpired):
                     self.client.connect()
+                since = read_top or since  # ordered by the stamp: what was read is committed
+        if self.settings.count_check and spec.name in _COUNTED:
+            yield self._count_page(spec, window_start)
 
+    def _count_page(self, spec: StreamSpec, window_start: datetime | None) -> Page:
+        """The CRM's count of live records in the window the pull read (one ``query`` call:
+        ``SELECT COUNT()``, recycle bin excluded), for the completeness check."""
+        conditions = [f"({spec.where})"] if spec.where else []
+        key_field = spec.replication_key or "SystemModstamp"
+        if window_start is not None:
+            conditions.append(format_soql(key_field + " >= {}", window_start))
+        conditions.append(format_soql(key_field + " < {}", self.started_at))
+        soql = f"SELECT COUNT() FROM {spec.sobject} WHERE " + " AND ".join(conditions)
+        body = self.client.call(f"count {spec.sobject}", lambda sf: sf.query(soql))
+        crm_count = int((body or {}).get("totalSize") or 0)
+        check = CountCheck(_COUNTED[spec.name], crm_count, window_start, self.started_at)
+        return Page({}, counts=[check])
+
+    def _refresh(self, watermark: str | None) -> Iterator[Page]:
+        """Re-read whole every stream holding a calculated or cross-object field, every
+        ``calculated_refresh_hours`` (:mod:`.calculated`). The first sync only starts the clock:
+        it has just read everything. Each page keeps the refresh's watermark unchanged until the
+        last one, so a crash re-runs the whole refresh next time."""
+        now = format_instant(self.started_at)
+        if watermark is None:
+            yield Page({}, watermark=now)
+            return
+        every = timedelta(hours=self.settings.calculated_refresh_hours)
+        if not refresh_due(parse_instant(watermark), self.started_at, every):
+            return
+        ready = self._prepare()
+        ctx = self._context()
+        for name in self.calculated:
+            spec = ready[name]
+            log.info("salesforce %s: re-reading every record (calculated fields)", name)
+            for page in self._pages(spec, build_soql(spec, None), ctx):
+                page.watermark = None
+                yield page
+        yield Page({}, watermark=now)
     def _sweep(self, watermark: str | None) -> Iterator[Page]:
         """The periodic hard-delete sweep: records purged from the recycle bin (or hard-deleted)
         never come back, even through ``queryAll``. Every ``sweep_interval_days`` the full id
