@@ -32,7 +32,7 @@ from simple_salesforce import format_soql
 
 from connectors.bad_records import BadRecords
 from connectors.base import Adapter, CountCheck, Page, Stream
-from connectors.errors import ConfigError
+from connectors.errors import ConfigError, FatalAPIError
 from connectors.http import RetryPolicy
 from connectors.salesforce.calculated import CalculatedField, calculated_fields, refresh_due
 from connectors.salesforce.client import ApiUsage, SalesforceClient
@@ -49,6 +49,7 @@ from connectors.salesforce.rows import (
     lead_row,
     owner_row,
     partner_row,
+    dated_rate_rows,
     rate_rows,
     stage_row,
 )
@@ -270,6 +271,10 @@ class SalesforceConnector:
         if not self._noted:
             self._noted = True
             note = self._calculated_note()
+            if not self.multi_currency and "deals" in self._specs:
+                currency = self.settings.currency or self.reporting_currency
+                note["currency_rule"] = (f"salesforce: single-currency org: amounts are in "
+                                         f"{currency} (sources.salesforce.currency)")
             if note:
                 yield Page({}, notes=note)
         if spec is None:
@@ -392,7 +397,32 @@ class SalesforceConnector:
             records.extend(body.get("records") or [])
         self.totals[spec.name] = len(records)
         rows = rate_rows(records, self.reporting_currency, ctx)
-        yield Page({spec.name: rows}, warnings=list(ctx.warnings), rejects=ctx.bad.take())
+        dated = self._dated_rates()
+        rows += dated_rate_rows(dated, rows, self.reporting_currency, ctx)
+        if dated:
+            rule = (f"salesforce: amounts convert at the DatedConversionRate in force on each "
+                    f"deal's close date (advanced currency management, {len(dated)} dated "
+                    "rates; CurrencyType's rate before a currency's first dated rate)")
+        else:
+            rule = ("salesforce: amounts convert at the org's CurrencyType rates (static: the "
+                    "org has no DatedConversionRate)")
+        yield Page({spec.name: rows}, warnings=list(ctx.warnings), rejects=ctx.bad.take(),
+                   notes={"currency_rule": rule})
+
+    def _dated_rates(self) -> list[Mapping[str, Any]]:
+        """Every DatedConversionRate record (advanced currency management), or none when the
+        org does not offer the object (400 ``INVALID_TYPE``: ACM off). One query."""
+        soql = ("SELECT Id, IsoCode, ConversionRate, StartDate, NextStartDate FROM "
+                "DatedConversionRate ORDER BY IsoCode, StartDate")
+        records: list[Mapping[str, Any]] = []
+        try:
+            for body in self.client.query_pages(soql, "query DatedConversionRate"):
+                records.extend(body.get("records") or [])
+        except FatalAPIError as exc:
+            if exc.status == 400 and exc.error_code == "INVALID_TYPE":
+                return []
+            raise
+        return records
 
     def _pages(self, spec: StreamSpec, soql: str, ctx: RowContext) -> Iterator[Page]:
         """One Page per API page (watermark = the page's highest replication-key value)."""

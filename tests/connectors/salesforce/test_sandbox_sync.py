@@ -70,8 +70,9 @@ def test_sync_first_run_loads_every_stream(shared: Sandbox, sleeps: Sleeps) -> N
     assert store.con.execute("SELECT team, unit FROM owners WHERE name = 'Rep One'").fetchall() == [
         ("EMEA Channel", "EMEA")
     ]
-    # describes, one query per stream, more pages, the count of deals and of partners
-    assert connector.api_usage.calls == 8 + 7 + 4 + 2
+    # describes, one query per stream, more pages, the count of deals and of partners,
+    # DatedConversionRate
+    assert connector.api_usage.calls == 8 + 7 + 4 + 2 + 1
     assert connector.api_usage.left == connector.api_usage.max - connector.api_usage.used
 
 
@@ -85,8 +86,9 @@ def test_sync_second_run_unchanged_one_query_per_stream_writes_nothing(
     own.calls.clear()
     result, _ = sync(store, sandbox_settings(own), sleeps)
     queries = [p for m, p in own.calls if "/query" in p]
-    assert len(queries) == 7 + 2  # one per stream, the counts of deals and partners
-    assert sum(p.endswith("/queryAll/") for p in queries) == 7
+    # one per stream, DatedConversionRate, the counts of deals and partners
+    assert len(queries) == 7 + 1 + 2
+    assert sum(p.endswith("/queryAll/") for p in queries) == 7 + 1
     assert all(c.inserted == c.updated == c.deleted == 0 for c in result.streams.values())
     assert snapshot(store) == before
     assert store.con.execute("SELECT * FROM sync_state ORDER BY ALL").fetchall() == state
