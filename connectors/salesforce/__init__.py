@@ -41,6 +41,7 @@ from connectors.salesforce.http import QueryLocatorLost, SessionExpired
 from connectors.salesforce.push import SalesforcePusher
 from connectors.salesforce.rows import (
     RowContext,
+    dated_rate_rows,
     deal_row,
     flatten,
     history_row,
@@ -49,7 +50,6 @@ from connectors.salesforce.rows import (
     lead_row,
     owner_row,
     partner_row,
-    dated_rate_rows,
     rate_rows,
     stage_row,
 )

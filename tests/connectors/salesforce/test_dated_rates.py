@@ -37,7 +37,8 @@ def world(dated: bool) -> World:
              datetime(2024, 6, 1, tzinfo=UTC))
         for n, close in enumerate(closes, 1)
     ]  # fmt: skip
-    rates = [("CAD", date(2024, 1, 1), Decimal("1.30")), ("CAD", date(2024, 5, 21), Decimal("1.40"))]
+    rates = [("CAD", date(2024, 1, 1), Decimal("1.30")),
+             ("CAD", date(2024, 5, 21), Decimal("1.40"))]
     return World([Partner("P1", "Partner One")], [], [won], deals, [], "USD",
                  {"USD": Decimal(1), "CAD": Decimal("1.25")}, rates if dated else [])
 
