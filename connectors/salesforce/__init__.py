@@ -322,8 +322,22 @@ class SalesforceConnector:
                 if isinstance(exc, SessionExpired):
                     self.client.connect()
                 since = read_top or since  # ordered by the stamp: what was read is committed
+        if spec.name == "partners" and spec.where and window_start is not None:
+            yield self._no_longer_partners(spec, window_start)
         if self.settings.count_check and spec.name in _COUNTED:
             yield self._count_page(spec, window_start)
+
+    def _no_longer_partners(self, spec: StreamSpec, window_start: datetime) -> Page:
+        """Accounts changed in the window that no longer match ``partner_filter`` (``IsPartner``
+        turned off, ``Type`` changed): the incremental partner query cannot return them, so
+        their ids are read (``SELECT Id ... WHERE NOT (filter)``, one call per 2,000 changed
+        Accounts) and the stored partners among them flagged; their deals count unattributed."""
+        soql = (f"SELECT Id FROM {spec.sobject} WHERE NOT ({spec.where}) AND "
+                + format_soql("SystemModstamp >= {}", window_start))
+        ids: list[str] = []
+        for body in self.client.query_pages(soql, f"query {spec.sobject} (no longer partners)"):
+            ids.extend(str(r["Id"]) for r in body.get("records") or [])
+        return Page({}, deleted={"partners": ids})
 
     def _count_page(self, spec: StreamSpec, window_start: datetime | None) -> Page:
         """The CRM's count of live records in the window the pull read (one ``query`` call:

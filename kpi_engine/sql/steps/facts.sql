@@ -4,11 +4,13 @@
 -- reads: deals, leads, owners, partners, currency_rates, kpi_params, kpi_sources, channel_map
 -- creates: dim_members, f_deals, f_leads
 -- scratch: ids_partner, ids_owner, ids_owner_dims, ids_none, ids_channel, rate_keys,
---          rate_table, rate_days
+--          rate_table, rate_days, gone_partners
 -- Parameters (made by kpis.py): kpi_params(reporting_currency, t_cut TIMESTAMPTZ, cut_date DATE,
 -- all_sources BOOLEAN, ...), kpi_sources(source) -- the sources to include when not all_sources,
 -- channel_map(lead_source, channel) -- lead_source lower-cased.
--- Missing members: partner/owner/team/unit -> 'none', channel -> 'unknown'.
+-- Missing members: partner/owner/team/unit -> 'none', channel -> 'unknown'. A deal or lead whose
+-- partner is flagged deleted (the CRM deleted or archived it, or it no longer matches the
+-- partner rule) counts under partner 'none' (unattributed); the deal itself is kept.
 -- Members are numbered (dim_members: mid, dimension, member, member_name; overall = 0) and the
 -- facts carry the numbers (p_id, o_id, t_id, u_id, c_id): every family groups and joins on
 -- integers, and the names come back only in the result.
@@ -26,7 +28,7 @@ members AS (
     UNION SELECT 'owner', coalesce(owner_id, 'none') FROM leads
     UNION SELECT 'team', coalesce(team, 'none') FROM owners
     UNION SELECT 'unit', coalesce(unit, 'none') FROM owners
-    UNION SELECT 'team', 'none' UNION SELECT 'unit', 'none'
+    UNION SELECT 'team', 'none' UNION SELECT 'unit', 'none' UNION SELECT 'partner', 'none'
     UNION SELECT 'channel', channel FROM channel_map
     UNION SELECT 'channel', 'unknown'
 ),
@@ -44,6 +46,10 @@ FROM members m
 LEFT JOIN names n USING (dimension, member)
 UNION ALL
 SELECT 0, 'overall', 'all', 'All';
+
+-- partners flagged deleted: their deals and leads count unattributed
+CREATE OR REPLACE TEMP TABLE gone_partners AS
+SELECT DISTINCT source, partner_id FROM partners WHERE is_deleted;
 
 -- Lookups from the canonical values to member numbers (small tables, joined to the facts).
 CREATE OR REPLACE TEMP TABLE ids_partner AS
@@ -116,11 +122,13 @@ SELECT
     d.is_closed AND d.close_date < p.cut_date AS closed_by_cut,
     d.created_at IS NULL AS no_created_at
 FROM (
-    SELECT d.deal_key, d.source, d.deal_id, d.pipeline, d.stage, d.partner_id, d.owner_id,
+    SELECT d.deal_key, d.source, d.deal_id, d.pipeline, d.stage,
+           CASE WHEN gp.partner_id IS NULL THEN d.partner_id END AS partner_id, d.owner_id,
            d.lead_source, d.is_closed, d.is_won, d.amount, d.currency, d.amount_reporting,
            d.created_at, d.close_date, r.rate, r.rate_end
     FROM keyed_deals() d
     CROSS JOIN kpi_params p
+    LEFT JOIN gone_partners gp ON gp.source = d.source AND gp.partner_id = d.partner_id
     -- only an amount in another currency that the CRM has not converted needs a rate
     LEFT JOIN rate_days r
       ON d.amount IS NOT NULL AND d.currency <> p.reporting_currency
@@ -153,7 +161,9 @@ CROSS JOIN kpi_params p
 CROSS JOIN ids_none n
 LEFT JOIN ids_owner_dims od ON od.source = l.source AND od.owner_id = l.owner_id
 LEFT JOIN ids_channel c ON c.lead_source = lower(l.lead_source)
-JOIN ids_partner pm ON pm.member = coalesce(l.partner_id, 'none')
+LEFT JOIN gone_partners gp ON gp.source = l.source AND gp.partner_id = l.partner_id
+JOIN ids_partner pm
+  ON pm.member = CASE WHEN gp.partner_id IS NULL THEN coalesce(l.partner_id, 'none') ELSE 'none' END
 JOIN ids_owner om ON om.member = coalesce(l.owner_id, 'none')
 WHERE NOT l.is_deleted
   AND l.created_at < p.t_cut
@@ -167,3 +177,4 @@ DROP TABLE ids_channel;
 DROP TABLE rate_keys;
 DROP TABLE rate_table;
 DROP TABLE rate_days;
+DROP TABLE gone_partners;

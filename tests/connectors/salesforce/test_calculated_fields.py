@@ -92,7 +92,8 @@ def test_calculated_partner_field_refreshed_on_schedule_c14(sleeps: Sleeps) -> N
         assert not [w for w in warnings[1] if "can change without" in w]
         # the refresh of run 2: the deals query without the watermark, once
         whole = [p for _, p in sb.calls if p.endswith("/queryAll/")]
-        assert len(whole) == 3 + 1  # stages, partners, deals, then the refresh of deals
+        # stages, partners, the Accounts no longer partners, deals, then the refresh of deals
+        assert len(whole) == 3 + 1 + 1
         assert store.con.execute(
             "SELECT topic FROM source_notes WHERE source = 'salesforce'"
         ).fetchall() == [("calculated_fields",)]

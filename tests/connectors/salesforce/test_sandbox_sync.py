@@ -86,9 +86,10 @@ def test_sync_second_run_unchanged_one_query_per_stream_writes_nothing(
     own.calls.clear()
     result, _ = sync(store, sandbox_settings(own), sleeps)
     queries = [p for m, p in own.calls if "/query" in p]
-    # one per stream, DatedConversionRate, the counts of deals and partners
-    assert len(queries) == 7 + 1 + 2
-    assert sum(p.endswith("/queryAll/") for p in queries) == 7 + 1
+    # one per stream, DatedConversionRate, the Accounts no longer partners, the counts of deals
+    # and partners
+    assert len(queries) == 7 + 1 + 1 + 2
+    assert sum(p.endswith("/queryAll/") for p in queries) == 7 + 1 + 1
     assert all(c.inserted == c.updated == c.deleted == 0 for c in result.streams.values())
     assert snapshot(store) == before
     assert store.con.execute("SELECT * FROM sync_state ORDER BY ALL").fetchall() == state
