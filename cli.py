@@ -30,6 +30,8 @@ code  meaning
 4     API limit: a CRM's allowance (or ``max_api_share``) stopped the job; what was
       committed stays; run it again later
 5     stale (``health``): the last good sync run is older than ``--max-age``, or none
+6     credentials refused: the CRM refused the login (a revoked grant, a changed password,
+      an expired token); what was committed stays; fix the credentials
 130   interrupted (Ctrl-C); 143: terminated (SIGTERM); one line; the page in flight (or
       the whole compute) rolls back
 ====  ==============================================================================
@@ -77,6 +79,7 @@ EXIT_LOCKED = engine_errors.EXIT_LOCKED
 EXIT_LIMIT = connector_errors.EXIT_LIMIT
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 EXIT_STALE = health.EXIT_STALE
+EXIT_AUTH = connector_errors.EXIT_AUTH
 #: Exit code of a command stopped by a CRM's API allowance (state kept; run again later).
 LIMIT_EXIT_CODE = EXIT_LIMIT
 

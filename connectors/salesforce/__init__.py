@@ -60,6 +60,7 @@ from connectors.salesforce.streams import (
     deal_references,
     declare_streams,
 )
+from connectors.salesforce.versions import version_problems
 from connectors.secrets import load_secrets_file
 from connectors.values import format_instant, parse_instant
 
@@ -163,6 +164,9 @@ class SalesforceConnector:
     def _prepare(self) -> dict[str, StreamSpec]:
         if self._ready is not None:
             return self._ready
+        versions = version_problems(self.settings.api_version, self.client.versions(), ["sync"])
+        if versions:
+            raise ConfigError(versions)
         describes: dict[str, dict[str, dict[str, Any]]] = {}
 
         def fields_of(sobject: str) -> dict[str, dict[str, Any]]:
@@ -334,9 +338,8 @@ class SalesforceConnector:
         Accounts) and the stored partners among them flagged; their deals count unattributed."""
         soql = (f"SELECT Id FROM {spec.sobject} WHERE NOT ({spec.where}) AND "
                 + format_soql("SystemModstamp >= {}", window_start))
-        ids: list[str] = []
-        for body in self.client.query_pages(soql, f"query {spec.sobject} (no longer partners)"):
-            ids.extend(str(r["Id"]) for r in body.get("records") or [])
+        what = f"query {spec.sobject} (no longer partners)"
+        ids = [str(r["Id"]) for r in self.client.query_records(soql, what)]
         return Page({}, deleted={"partners": ids})
 
     def _count_page(self, spec: StreamSpec, window_start: datetime | None) -> Page:
@@ -370,9 +373,17 @@ class SalesforceConnector:
         for name in self.calculated:
             spec = ready[name]
             log.info("salesforce %s: re-reading every record (calculated fields)", name)
-            for page in self._pages(spec, build_soql(spec, None), ctx):
-                page.watermark = None
-                yield page
+            for attempt in (1, 2):  # a lost session or cursor: log in again, read it again
+                try:
+                    for page in self._pages(spec, build_soql(spec, None), ctx):
+                        page.watermark = None
+                        yield page
+                    break
+                except (SessionExpired, QueryLocatorLost) as exc:
+                    if attempt == 2:
+                        raise
+                    if isinstance(exc, SessionExpired):
+                        self.client.relogin(f"refresh {name}")
         yield Page({}, watermark=now)
     def _sweep(self, watermark: str | None) -> Iterator[Page]:
         """The periodic hard-delete sweep: records purged from the recycle bin (or hard-deleted)
@@ -398,17 +409,14 @@ class SalesforceConnector:
             if spec is None:
                 continue
             soql = build_soql(replace(spec, fields=("Id",), replication_key=None), None)
-            ids: list[str] = []
-            for body in self.client.query_pages(soql, f"sweep {spec.sobject}"):
-                ids.extend(str(r["Id"]) for r in body.get("records") or [])
-            keep[name] = ids
+            records = self.client.query_records(soql, f"sweep {spec.sobject}")
+            keep[name] = [str(r["Id"]) for r in records]
         yield Page({}, watermark=now, keep_ids=keep)
 
     def _snapshot(self, spec: StreamSpec, ctx: RowContext) -> Iterator[Page]:
         """The whole of a small object (currency rates) as one page."""
-        records: list[Mapping[str, Any]] = []
-        for body in self.client.query_pages(build_soql(spec, None), f"query {spec.sobject}"):
-            records.extend(body.get("records") or [])
+        records: list[Mapping[str, Any]] = list(
+            self.client.query_records(build_soql(spec, None), f"query {spec.sobject}"))
         self.totals[spec.name] = len(records)
         rows = rate_rows(records, self.reporting_currency, ctx)
         dated = self._dated_rates()
@@ -428,10 +436,9 @@ class SalesforceConnector:
         org does not offer the object (400 ``INVALID_TYPE``: ACM off). One query."""
         soql = ("SELECT Id, IsoCode, ConversionRate, StartDate, NextStartDate FROM "
                 "DatedConversionRate ORDER BY IsoCode, StartDate")
-        records: list[Mapping[str, Any]] = []
         try:
-            for body in self.client.query_pages(soql, "query DatedConversionRate"):
-                records.extend(body.get("records") or [])
+            records: list[Mapping[str, Any]] = list(
+                self.client.query_records(soql, "query DatedConversionRate"))
         except FatalAPIError as exc:
             if exc.status == 400 and exc.error_code == "INVALID_TYPE":
                 return []

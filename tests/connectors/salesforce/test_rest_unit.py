@@ -65,6 +65,7 @@ def add_login(rsps: responses.RequestsMock, times: int = 1) -> None:
 
 def add_describes(rsps: responses.RequestsMock, usage: str = "api-usage=10/15000") -> None:
     headers = {"Sforce-Limit-Info": usage}
+    rsps.get(f"{INSTANCE}/services/data/", json=body("versions.json"))
     rsps.get(
         f"{DATA}/sobjects/Opportunity/describe",
         json=body("describe-opportunity.json"),
@@ -254,7 +255,7 @@ def test_pull_stops_before_configured_share_of_allowance(env: None, sleeps: list
     store = Store(":memory:")
     with pytest.raises(LimitReachedError, match="80 of the org's 100 daily API calls"):
         sync(store, settings(), sleeps)
-    assert len(responses.calls) == 4  # token, 2 describes, 1 query: the next page is not asked
+    assert len(responses.calls) == 5  # token, versions, 2 describes, 1 query: no next page
     assert store.con.execute("SELECT count(*) FROM deals").fetchall() == [(1000,)]
 
 
