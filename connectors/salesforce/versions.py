@@ -44,10 +44,10 @@ def version_problems(configured: str, offered: list[str], purposes: Iterable[str
     """
     newest = offered[-1] if offered else None
     wants = [(MINIMUM[p][0], p, MINIMUM[p][1]) for p in purposes if p in MINIMUM]
-    need = max((w for w in wants), key=lambda w: float(w[0]), default=None)
+    need = max(wants, key=lambda w: float(w[0]), default=None)
     hint = f"; the newest the org offers is {newest}: set {SETTING} to it" if newest else ""
     if configured not in offered:
-        needs = f"; {need[1]} needs {need[0]} or later" if need else ""
+        needs = f"; {need[1]} needs {need[0]} or later ({need[2]})" if need else ""
         return [f"salesforce: {SETTING} {configured} is not offered by the org (retired, or "
                 f"not yet released){needs}{hint}"]
     return [
