@@ -9,6 +9,8 @@ Commands (each has ``--help``; the README's "Commands" table is the same list):
 - ``status``: rows per table and source, the last runs, rejects, the last compute (``--json``;
   ``--history``: every sync run).
 - ``health``: when the last good sync run was; exit 5 when older than ``--max-age``.
+- ``check``: the preflight: credentials, scopes, API version, every configured field, the
+  write-back targets, the API allowance (``--json``); exit 1 naming every problem.
 - ``push``: write partner KPIs into the CRM fields under ``writeback:``.
 - ``run``: the scheduled job: sync, compute, push (then the HTML report).
 - ``report``: the HTML report of one period.
@@ -56,11 +58,13 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 import connectors.errors as connector_errors
+import jobs.preflight as jobs_preflight
 import jobs.run as jobs_run
 import kpi_engine.errors as engine_errors
 import kpi_engine.health as health
 from connectors import registry
 from connectors.errors import ConfigError, ConnectorError
+from connectors.preflight import problems
 from connectors.sync import StreamResult
 from jobs.config import AppConfig, load_config
 from jobs.sync import open_store, sync_sources
@@ -503,6 +507,39 @@ def health_cmd(ctx: click.Context, max_age: str) -> None:
     (out if result.ok else err).print(result.line, markup=False)
     if not result.ok:
         ctx.exit(health.EXIT_STALE)
+
+
+@cli.command(name="check")
+@click.option(
+    "--source",
+    type=click.Choice(registry.names()),
+    default=None,
+    help="Check only this source (default: every configured source).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.pass_context
+def check_cmd(ctx: click.Context, source: str | None, as_json: bool) -> None:
+    """Check credentials, scopes, API version, every configured field, the write-back targets
+    and the API allowance before anything is read or written; exit 1 naming every problem
+    (6 when a CRM refuses the credentials)."""
+    config = _config(ctx, check_secrets=True, sources=[source] if source else None)
+    try:
+        findings = jobs_preflight.check(config, source=source)
+    except (ConnectorError, EngineError) as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print(json.dumps({"ok": not problems(findings),
+                          "findings": [f.as_dict() for f in findings]}, indent=2))
+    else:
+        table = Table("source", "check", "result", "detail")
+        for f in findings:
+            mark = {True: "ok", False: "PROBLEM", None: "not checked"}[f.ok]
+            table.add_row(f.source, f.check, mark, f.detail)
+        out.print(table)
+    try:
+        jobs_preflight.require(findings)
+    except ConnectorError as exc:
+        raise _fail(exc) from None
 
 
 def _period_title(grain: str, period: Period | None) -> str:

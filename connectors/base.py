@@ -341,6 +341,9 @@ class Adapter:
             before any request.
         demo: ``demo(url, ca_bundle, team_units)`` -> ``(source settings, writeback settings,
             environment)`` pointing the source at the CRM sandbox (``partnerkpi demo``).
+        preflight: ``preflight(connector, writeback settings or None, purposes)`` -> the
+            :class:`connectors.preflight.Finding` list of ``partnerkpi check`` (``None``: the
+            source has nothing to check before its first read, e.g. a file import).
     """
 
     name: str
@@ -351,3 +354,4 @@ class Adapter:
     secrets: bool = False
     demo: Callable[[str, str, Mapping[str, str]],
                    tuple[dict[str, Any], dict[str, Any], dict[str, str]]] | None = None
+    preflight: Callable[[Any, Any, Sequence[str]], list[Any]] | None = None

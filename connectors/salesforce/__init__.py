@@ -38,6 +38,7 @@ from connectors.salesforce.calculated import CalculatedField, calculated_fields,
 from connectors.salesforce.client import ApiUsage, SalesforceClient
 from connectors.salesforce.demo import demo_settings
 from connectors.salesforce.http import QueryLocatorLost, SessionExpired
+from connectors.salesforce.preflight import salesforce_preflight
 from connectors.salesforce.push import SalesforcePusher
 from connectors.salesforce.rows import (
     RowContext,
@@ -129,6 +130,7 @@ class SalesforceConnector:
         self.totals: dict[str, int] = {}
         self.calculated: dict[str, list[CalculatedField]] = {}
         self._noted = False
+        self._describes: dict[str, dict[str, dict[str, Any]]] = {}
 
     @property
     def api_calls(self) -> int:
@@ -162,12 +164,25 @@ class SalesforceConnector:
 
     # -- preparation: describe and check the configured fields ------------------------------------
     def _prepare(self) -> dict[str, StreamSpec]:
+        return self.prepare(("sync",))
+
+    def prepare(self, purposes: Sequence[str] = ("sync",)) -> dict[str, StreamSpec]:
+        """Log in, check the API version for ``purposes`` (:mod:`.versions`) and every
+        configured field against ``describe`` (read once per sObject and kept); the streams
+        ready to pull. Nothing is read but metadata.
+
+        Raises:
+            ConfigError: every problem found, one line each (a version the org does not offer
+                stops the checks: nothing else can be asked).
+            AuthError: the login was refused.
+        """
         if self._ready is not None:
             return self._ready
-        versions = version_problems(self.settings.api_version, self.client.versions(), ["sync"])
-        if versions:
-            raise ConfigError(versions)
-        describes: dict[str, dict[str, dict[str, Any]]] = {}
+        offered = self.client.versions()
+        problems = version_problems(self.settings.api_version, offered, purposes)
+        if self.settings.api_version not in offered:
+            raise ConfigError(problems)
+        describes = self._describes
 
         def fields_of(sobject: str) -> dict[str, dict[str, Any]]:
             if sobject not in describes:
@@ -175,20 +190,29 @@ class SalesforceConnector:
                 describes[sobject] = {f["name"].lower(): f for f in body.get("fields", [])}
             return describes[sobject]
 
-        if {"deals", "currency_rates"} & set(self._specs):
-            self.multi_currency = "currencyisocode" in fields_of("Opportunity")
-        problems = []
+        try:
+            if {"deals", "currency_rates"} & set(self._specs):
+                self.multi_currency = "currencyisocode" in fields_of("Opportunity")
+        except ConfigError as exc:
+            raise ConfigError([*problems, *exc.problems]) from None
         ready = {}
         for name, spec in self._specs.items():
             if name == "currency_rates" and not self.multi_currency:
                 continue
             settings_of = dict(spec.settings_of)
             for path in spec.fields:
-                problem = self._check_path(spec.sobject, path, fields_of)
+                try:
+                    problem = self._check_path(spec.sobject, path, fields_of)
+                except ConfigError as exc:
+                    problems.extend(p for p in exc.problems if p not in problems)
+                    break
                 if problem:
                     setting = next((s for s, v in settings_of.items() if v == path), None)
                     where = f" (set by sources.salesforce.{setting})" if setting else ""
-                    problems.append(f"salesforce: {problem}{where}; check the API name in Setup")
+                    problems.append(f"salesforce: {problem}{where}; check the API name in Setup, "
+                                    "and field-level security on the integration user's profile "
+                                    "or permission set (an admin sees the field, the API user "
+                                    "does not)")
             ready[name] = (
                 spec.with_fields("CurrencyIsoCode")
                 if (name == "deals" and self.multi_currency)
@@ -540,4 +564,5 @@ ADAPTER = Adapter(
     pulled_fields=pulled_fields,
     secrets=True,
     demo=demo_settings,
+    preflight=salesforce_preflight,
 )

@@ -298,7 +298,9 @@ class SalesforceClient:
             )
         except FatalAPIError as exc:
             if exc.status == 404:
-                msg = f"salesforce: the org shows no sObject {sobject} (describe answered 404)"
+                msg = (f"salesforce: the org shows no sObject {sobject} (describe answered 404): "
+                       "the integration user's profile or permission set lacks read access to "
+                       "it, or the org does not have it")
                 raise ConfigError(msg) from None
             raise
         return body or {}

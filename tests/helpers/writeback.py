@@ -169,3 +169,16 @@ def sf_config(path: Path, **writeback: Any) -> AppConfig:
                                    "access_token_env": "WB_SF_ACCESS_TOKEN"}},
         "writeback": {"salesforce": {"fields": dict(SF_FIELDS), **writeback}},
     })
+
+
+def add_salesforce_preflight(rsps: Any) -> None:
+    """The metadata the push's preflight reads before its first write: the org's versions
+    (``GET /services/data/``) and its allowance (``GET /limits``), from ``fixtures/salesforce``."""
+    import json
+    import re
+
+    bodies = Path(__file__).resolve().parents[2] / "fixtures" / "salesforce"
+    rsps.get(f"{INSTANCE}/services/data/",
+             json=json.loads((bodies / "versions.json").read_text(encoding="utf-8")))
+    rsps.get(re.compile(re.escape(f"{INSTANCE}/services/data/v60.0/limits") + "/?"),
+             json=json.loads((bodies / "limits.json").read_text(encoding="utf-8")))

@@ -294,7 +294,9 @@ def test_describe_missing_configured_field_is_one_line_config_error(
         sync(store, settings(partner_field="Partner__c"), sleeps)
     assert str(caught.value) == (
         "salesforce: Opportunity has no field Partner__c (set by "
-        "sources.salesforce.partner_field); check the API name in Setup"
+        "sources.salesforce.partner_field); check the API name in Setup, and field-level "
+        "security on the integration user's profile or permission set (an admin sees the "
+        "field, the API user does not)"
     )
     assert not [c for c in responses.calls if "query" in c.request.url]
 

@@ -71,9 +71,10 @@ def test_revoked_grant_exits_6_with_one_line_and_keeps_the_data(tmp_path: Path) 
         second = CliRunner().invoke(cli, ["--config", str(path), "sync"])
         with Store(tmp_path / "s.duckdb", read_only=True) as store:
             assert snapshot(store) == before
+            # the preflight stopped it before a run began: no run row, nothing read
             assert store.con.execute(
                 "SELECT status FROM sync_runs ORDER BY run_id"
-            ).fetchall() == [("ok",), ("failed",)]
+            ).fetchall() == [("ok",)]
     assert second.exit_code == EXIT_AUTH == 6
     assert [line for line in second.stderr.splitlines() if line.strip()] == [
         f"error: salesforce login failed at {sb.url}/services/oauth2/token: invalid_grant "
@@ -101,7 +102,8 @@ def test_api_version_refused_before_any_data_request_c18(
         with pytest.raises(ConfigError) as caught:
             sync(Store(":memory:"), sandbox_settings(sb, api_version=version), sleeps)
         assert caught.value.problems == [line]
-        assert [p for _, p in sb.calls if p.startswith("/services/data/v")] == []
+        # metadata only (describes, for the other problems): no query, no Bulk job
+        assert [p for _, p in sb.calls if "/query" in p or "/jobs/" in p] == []
 
 
 def test_retired_version_answers_410_never_retried_c18(sleeps: Sleeps) -> None:

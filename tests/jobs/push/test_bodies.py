@@ -33,6 +33,7 @@ from tests.helpers.writeback import (
     DESCRIBE_BODY,
     HS_FIELDS,
     Sleeps,
+    add_salesforce_preflight,
     hs_source,
     policy,
     sf_config,
@@ -86,6 +87,7 @@ def test_salesforce_bodies_batches_of_200_then_only_changed_fields(tmp_path: Pat
     })
     seen: list[dict[str, Any]] = []
     responses.get(DESCRIBE, json=DESCRIBE_BODY)
+    add_salesforce_preflight(responses)
     responses.add_callback(responses.PATCH, COLLECTIONS, callback=_ok_callback(seen))
     config = sf_config(tmp_path / "s.duckdb")
     with Store(config.database) as store:
@@ -134,6 +136,7 @@ def test_salesforce_c10_failure_attributed_by_input_position(tmp_path: Path) -> 
         {"success": True, "created": False, "id": C10_IDS[2], "errors": []},
     ]
     responses.get(DESCRIBE, json=DESCRIBE_BODY)
+    add_salesforce_preflight(responses)
     call = responses.patch(COLLECTIONS, json=c10)
     fields = {"average_deal_size": "Partner_Avg_Deal_Size__c", "win_rate": "Partner_Win_Rate__c"}
     config = AppConfig.model_validate({
@@ -163,6 +166,7 @@ def test_salesforce_429_is_retried_with_retry_after_and_recording_sleep(tmp_path
     seed_store(tmp_path / "s.duckdb", "salesforce", [(C10_IDS[0], "P1")],
                {"quality_score": {C10_IDS[0]: "12.5"}})
     responses.get(DESCRIBE, json=DESCRIBE_BODY)
+    add_salesforce_preflight(responses)
     responses.patch(COLLECTIONS, status=429, headers={"Retry-After": "7"},
                     json=[{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "slow down"}])
     responses.patch(COLLECTIONS, json=[{"id": C10_IDS[0], "success": True, "errors": []}])
@@ -187,6 +191,7 @@ def test_salesforce_standard_or_read_only_field_refused_before_any_write(tmp_pat
     body["fields"].append({"name": "NumberOfEmployees", "type": "int", "updateable": True,
                            "custom": False})
     responses.get(DESCRIBE, json=body)
+    add_salesforce_preflight(responses)
     config = AppConfig.model_validate({
         **sf_config(tmp_path / "s.duckdb").model_dump(exclude={"writeback", "path"}),
         "writeback": {"salesforce": {"fields": {
@@ -197,7 +202,8 @@ def test_salesforce_standard_or_read_only_field_refused_before_any_write(tmp_pat
     assert refused.value.problems == [
         "salesforce: Account.Partner_Win_Rate__c is not updateable "
         "(writeback.salesforce.fields.win_rate); give the integration user edit access to it"]
-    assert [c.request.method for c in responses.calls] == ["GET"]
+    # the preflight's versions, describe and limits: nothing written
+    assert [c.request.method for c in responses.calls] == ["GET", "GET", "GET"]
 
 
 # -- HubSpot: batches of 100 through the sandbox --------------------------------------------

@@ -98,10 +98,11 @@ _HS_REF = _rows("hubspot", stages=7, owners=20, partners=6)
 KILL_POINTS = [
     KillPoint("sf-oauth-login", "empty", *_held("POST", "/services/oauth2/token", 1),
               committed={}),
-    KillPoint("sf-deals-between-page-1-and-2", "empty", *_held("GET", QUERY, 6),
+    # queryAll calls: CurrencyType, DatedConversionRate, stages, owners, partners, deals ...
+    KillPoint("sf-deals-between-page-1-and-2", "empty", *_held("GET", QUERY, 7),
               committed=_merge(_SF_REF, _rows("salesforce", deals=1976))),
-    KillPoint("sf-deals-page-1-in-flight", "empty", ("GET", QUERY, 5), ("GET", QUERY, 6), 0.0),
-    KillPoint("sf-history-page-3-commit", "empty", ("GET", QUERY, 9), ("GET", QUERY, 10), "wal"),
+    KillPoint("sf-deals-page-1-in-flight", "empty", ("GET", QUERY, 6), ("GET", QUERY, 7), 0.0),
+    KillPoint("sf-history-page-3-commit", "empty", ("GET", QUERY, 10), ("GET", QUERY, 11), "wal"),
     KillPoint("sf-leads-last-page", "empty", *_held("GET", QUERY, -1),
               committed=_merge(_SF_REF, _rows("salesforce", deals=2966, stage_history=11178))),
     KillPoint("sf-done-hubspot-not-started", "empty", *_held("GET", "/crm/v3/pipelines/deals", 1),
