@@ -455,6 +455,16 @@ def status(ctx: click.Context, as_json: bool, history: bool) -> None:
                     f"{rejects_query(source=source)}",
                     markup=False,
                 )
+    for n in st.notes:
+        out.print(f"note: {n['note']}", markup=False)
+    for c in st.completeness:
+        start = f"{c['window_start']:%Y-%m-%d %H:%M:%S}" if c["window_start"] else "the beginning"
+        state = ("complete" if c["crm_count"] == c["store_count"] else
+                 "MISMATCH: the next sync re-reads it" if c["repair_from"] else
+                 "MISMATCH after a repair read: run sync --full-refresh")
+        out.print(f"completeness {c['source']} {c['stream']}: {start} .. "
+                  f"{c['window_end']:%Y-%m-%d %H:%M:%S} UTC: CRM {c['crm_count']}, store "
+                  f"{c['store_count']}: {state}", markup=False)
     for c in st.last_compute:
         out.print(
             f"last compute ({c['grain']}): {c['computed_at']:%Y-%m-%d %H:%M:%S} UTC, "
