@@ -126,12 +126,15 @@ class CountCheck:
             stream's filter (Salesforce ``SELECT COUNT()``, HubSpot search ``total``).
         window_start: the window's first instant, UTC (None: from the beginning).
         window_end: the first instant after the window, UTC (the run's start).
+        stream: the stream the check is about, when another stream's pull carries it (HubSpot
+            counts deals after ``archived_deals``); None: the stream being pulled.
     """
 
     table: str
     crm_count: int
     window_start: datetime | None
     window_end: datetime
+    stream: str | None = None
 
 
 @dataclass

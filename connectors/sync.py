@@ -98,7 +98,7 @@ def _check_snapshot(store: Store, source: str, page: Page) -> None:
 
 def _commit(
     store: Store, source: str, stream: str, page: Page, result: StreamResult, run_id: int,
-    known: KnownKeys, allow_mass_delete: bool, repaired: bool = False,
+    known: KnownKeys, allow_mass_delete: bool, repaired: frozenset[str] = frozenset(),
 ) -> None:
     with store.transaction():  # the checks read what the page's transaction sees
         if not allow_mass_delete:
@@ -113,8 +113,9 @@ def _commit(
             rejects=(astuple(r) for r in rejects), run_id=run_id,
         )
         notes = save_notes(store, source, page.notes) if page.notes else []
-        checks = [check_counts(store, source, stream, c.table, c.crm_count, c.window_start,
-                               c.window_end, run_id, repaired=repaired) for c in page.counts]
+        checks = [check_counts(store, source, c.stream or stream, c.table, c.crm_count,
+                               c.window_start, c.window_end, run_id,
+                               repaired=(c.stream or stream) in repaired) for c in page.counts]
     result.warnings.extend(notes)
     for check in checks:
         result.complete = check.ok and result.complete is not False
@@ -171,7 +172,8 @@ def run_sync(
                 if not full_refresh:
                     state.update(repair_windows(store, source))
                 watermark = None if full_refresh else state.get(stream.name)
-                repaired = f"repair_from:{stream.name}" in state
+                repaired = frozenset(k.split(":", 1)[1] for k in state
+                                     if k.startswith("repair_from:"))
                 for page in connector.pull(stream, watermark, state):
                     pages = counts.pages
                     _commit(store, source, stream.name, page, counts, result.run_id, known,

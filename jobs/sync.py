@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from connectors import registry
 from connectors.base import Connector
-from connectors.errors import ConfigError
+from connectors.errors import ConfigError, ConnectorError
 from connectors.sync import ProgressCallback, SyncResult, run_sync
 from jobs.config import AppConfig
 from jobs.preflight import require, source_findings
@@ -84,7 +84,23 @@ def sync_sources(
                f"{registry.either([f'sources.{n}' for n in registry.names()])}")
         raise ConfigError(msg)
     connectors = [make_connector(config, name) for name in names]
-    require([f for name, c in zip(names, connectors, strict=True)
-             for f in source_findings(config, name, c, ("sync",))])
+    findings = []
+    for name, connector in zip(names, connectors, strict=True):
+        try:
+            found = source_findings(config, name, connector, ("sync",))
+        except ConnectorError as exc:  # the source cannot be reached at all
+            _record_failed(store, name, str(exc).splitlines()[0] if str(exc) else repr(exc))
+            raise
+        first = next((f.detail for f in found if f.ok is False), None)
+        if first is not None:
+            _record_failed(store, name, first)
+        findings += found
+    require(findings)
     return [run_sync(store, c, full_refresh=full_refresh, progress=progress,
                      allow_mass_delete=allow_mass_delete) for c in connectors]
+
+
+def _record_failed(store: Store, source: str, error: str) -> None:
+    """A sync run the preflight stopped before its first data request: recorded ``failed`` with
+    the first problem, so ``status`` and ``health`` show it (nothing was read)."""
+    store.finish_run(store.start_run(source), "failed", {}, error)

@@ -71,10 +71,10 @@ def test_revoked_grant_exits_6_with_one_line_and_keeps_the_data(tmp_path: Path) 
         second = CliRunner().invoke(cli, ["--config", str(path), "sync"])
         with Store(tmp_path / "s.duckdb", read_only=True) as store:
             assert snapshot(store) == before
-            # the preflight stopped it before a run began: no run row, nothing read
+            # the preflight stopped it before its first data request, recorded as failed
             assert store.con.execute(
                 "SELECT status FROM sync_runs ORDER BY run_id"
-            ).fetchall() == [("ok",)]
+            ).fetchall() == [("ok",), ("failed",)]
     assert second.exit_code == EXIT_AUTH == 6
     assert [line for line in second.stderr.splitlines() if line.strip()] == [
         f"error: salesforce login failed at {sb.url}/services/oauth2/token: invalid_grant "
