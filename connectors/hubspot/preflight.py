@@ -74,7 +74,10 @@ def hubspot_preflight(connector: Any, writeback: Any, purposes: Sequence[str]) -
             "to the app (HubSpot settings > Integrations > Private apps > Scopes)") if missing
             else f"{', '.join(need)} granted"))
     if "sync" in purposes:
-        out += _property_findings(client, settings)
+        try:
+            out += _property_findings(client, settings)
+        except AuthError as exc:  # the token info is not authenticated: this is the first call
+            return [Finding(SOURCE, "credentials", False, str(exc).splitlines()[0])]
     if writeback is not None and "push" in purposes:
         try:
             out += writeback_findings(SOURCE, connector.pusher(writeback), writeback,
@@ -110,6 +113,8 @@ def _property_findings(client: Any, settings: Any) -> list[Finding]:
         try:
             known = {str(p.get("name")) for p in client.properties(object_type).get("results")
                      or []}
+        except AuthError:
+            raise
         except ConnectorError as exc:
             out.append(Finding(SOURCE, "fields", False, str(exc).splitlines()[0]))
             continue

@@ -341,7 +341,7 @@ def test_salesforce_broken_json_through_every_retry_stops_with_exit_1(
                      "error: salesforce login failed at {url}/services/oauth2/token: "
                      "invalid_grant (authentication failure)", 6, id="salesforce-bad-password"),
         pytest.param("hubspot", {}, {"REL_HS_TOKEN": "pat-na1-not-a-token"},
-                     "error: HubSpot GET /crm/v3/pipelines/deals: 401 the access token was "
+                     "error: HubSpot GET /crm/v3/properties/deals: 401 the access token was "
                      "refused; check the private-app token in the environment variable named "
                      "by sources.hubspot.token_env", 6, id="hubspot-bad-token"),
         pytest.param("salesforce", {"partner_field": "Partner_Org__c"}, {},
