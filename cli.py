@@ -64,7 +64,6 @@ import kpi_engine.errors as engine_errors
 import kpi_engine.health as health
 from connectors import registry
 from connectors.errors import ConfigError, ConnectorError
-from connectors.preflight import problems
 from connectors.sync import StreamResult
 from jobs.config import AppConfig, load_config
 from jobs.sync import open_store, sync_sources
@@ -538,7 +537,7 @@ def check_cmd(ctx: click.Context, source: str | None, as_json: bool) -> None:
     except (ConnectorError, EngineError) as exc:
         raise _fail(exc) from None
     if as_json:
-        print(json.dumps({"ok": not problems(findings),
+        print(json.dumps({"ok": not jobs_preflight.problems(findings),
                           "findings": [f.as_dict() for f in findings]}, indent=2))
     else:
         table = Table("source", "check", "result", "detail")

@@ -344,9 +344,12 @@ class Adapter:
             before any request.
         demo: ``demo(url, ca_bundle, team_units)`` -> ``(source settings, writeback settings,
             environment)`` pointing the source at the CRM sandbox (``partnerkpi demo``).
-        preflight: ``preflight(connector, writeback settings or None, purposes)`` -> the
+        preflight: ``preflight(connector, purposes)`` -> the
             :class:`connectors.preflight.Finding` list of ``partnerkpi check`` (``None``: the
-            source has nothing to check before its first read, e.g. a file import).
+            source has nothing to check before its first read, e.g. a file import); the
+            write-back targets are checked by :mod:`jobs.preflight` for every CRM.
+        creates_fields: the push can create a missing target field (HubSpot
+            ``--create-properties``): the preflight reports it, not as a problem.
     """
 
     name: str
@@ -357,4 +360,5 @@ class Adapter:
     secrets: bool = False
     demo: Callable[[str, str, Mapping[str, str]],
                    tuple[dict[str, Any], dict[str, Any], dict[str, str]]] | None = None
-    preflight: Callable[[Any, Any, Sequence[str]], list[Any]] | None = None
+    preflight: Callable[[Any, Sequence[str]], list[Any]] | None = None
+    creates_fields: bool = False

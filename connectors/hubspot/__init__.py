@@ -347,4 +347,5 @@ ADAPTER = Adapter(
     secrets=True,
     demo=demo_settings,
     preflight=hubspot_preflight,
+    creates_fields=True,
 )

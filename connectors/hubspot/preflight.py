@@ -14,7 +14,7 @@ fields        ``GET /crm/v3/properties/deals`` and ``/companies``: every configu
               deal property and partner-rule company property exists
 writeback     the company properties again (the pusher's describe): every target      1
               exists (or ``push --create-properties`` creates it), is editable and
-              numeric (:func:`connectors.preflight.writeback_findings`)
+              numeric (:func:`jobs.preflight.writeback_findings`)
 allowance     the ``X-HubSpot-RateLimit-Daily`` / ``-Remaining`` headers of these     0
               answers
 ============  =====================================================================  =====
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.errors import AuthError, ConnectorError, FatalAPIError
-from connectors.preflight import Finding, writeback_findings
+from connectors.preflight import Finding
 
 SOURCE = "hubspot"
 
@@ -37,12 +37,11 @@ SCOPES = {
 }
 
 
-def hubspot_preflight(connector: Any, writeback: Any, purposes: Sequence[str]) -> list[Finding]:
+def hubspot_preflight(connector: Any, purposes: Sequence[str]) -> list[Finding]:
     """Every check of the module docstring, in order; a refused token ends the checks.
 
     Args:
         connector: the :class:`~connectors.hubspot.HubSpotConnector` (its client is used).
-        writeback: ``writeback.hubspot``, checked when ``push`` is among ``purposes``.
         purposes: ``sync`` and / or ``push``.
 
     Raises:
@@ -78,12 +77,6 @@ def hubspot_preflight(connector: Any, writeback: Any, purposes: Sequence[str]) -
             out += _property_findings(client, settings)
         except AuthError as exc:  # the token info is not authenticated: this is the first call
             return [Finding(SOURCE, "credentials", False, str(exc).splitlines()[0])]
-    if writeback is not None and "push" in purposes:
-        try:
-            out += writeback_findings(SOURCE, connector.pusher(writeback), writeback,
-                                      creates_missing=True)
-        except ConnectorError as exc:
-            out.append(Finding(SOURCE, "writeback", False, str(exc).splitlines()[0]))
     usage = client.usage
     if usage.daily_limit is None or usage.daily_remaining is None:
         out.append(Finding(SOURCE, "allowance", None, "no daily rate-limit headers sent"))

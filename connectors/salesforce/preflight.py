@@ -12,7 +12,7 @@ fields        (sync) ``describe`` of every sObject the streams read: every confi
               one names its object, its setting and the likely cause (field-level
               security on the integration user's profile or permission set)
 writeback     (push) ``describe`` of Account: every target field exists, is editable   1
-              and numeric (:func:`connectors.preflight.writeback_findings`)
+              and numeric (:func:`jobs.preflight.writeback_findings`, for every CRM)
 allowance     ``GET /limits``: ``DailyApiRequests`` remaining against                  1
               ``max_api_share``
 ============  =====================================================================  ========
@@ -29,8 +29,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from connectors.errors import AuthError, ConfigError, ConnectorError
-from connectors.preflight import Finding, writeback_findings
-from connectors.salesforce.settings import SalesforceWriteback
+from connectors.preflight import Finding
 from connectors.salesforce.versions import MINIMUM, version_problems
 
 if TYPE_CHECKING:
@@ -39,17 +38,12 @@ if TYPE_CHECKING:
 SOURCE = "salesforce"
 
 
-def salesforce_preflight(
-    connector: SalesforceConnector,
-    writeback: SalesforceWriteback | None,
-    purposes: Sequence[str],
-) -> list[Finding]:
+def salesforce_preflight(connector: SalesforceConnector, purposes: Sequence[str]) -> list[Finding]:
     """Every check of the module docstring, in order; a failed login or an API version the org
     does not offer ends the checks (nothing else can be asked).
 
     Args:
         connector: the source's connector (its client logs in here; the sync re-uses it).
-        writeback: ``writeback.salesforce``, checked when ``push`` is among ``purposes``.
         purposes: ``sync`` and / or ``push``.
 
     Returns:
@@ -85,12 +79,6 @@ def salesforce_preflight(
             out += [Finding(SOURCE, "fields", False, p) for p in exc.problems
                     if p not in version]
     out.append(Finding(SOURCE, "scopes", True, "api scope: proven by the calls above"))
-    if writeback is not None and "push" in purposes:
-        try:
-            out += writeback_findings(SOURCE, connector.pusher(writeback), writeback,
-                                      creates_missing=False)
-        except ConnectorError as exc:
-            out.append(Finding(SOURCE, "writeback", False, str(exc).splitlines()[0]))
     out.append(_allowance(connector))
     return out
 
