@@ -347,7 +347,12 @@ def test_period_rule_push_plans_the_latest_complete_quarter(tmp_path: Path) -> N
     import responses
 
     from jobs.run import push_targets
-    from tests.helpers.writeback import DESCRIBE, DESCRIBE_BODY, sf_config
+    from tests.helpers.writeback import (
+        DESCRIBE,
+        DESCRIBE_BODY,
+        add_salesforce_preflight,
+        sf_config,
+    )
 
     config = sf_config(tmp_path / "s.duckdb")
     with Store(config.database) as store:
@@ -362,6 +367,7 @@ def test_period_rule_push_plans_the_latest_complete_quarter(tmp_path: Path) -> N
             NOW, as_of=[as_of for _, _, as_of, _ in rows])
     with responses.RequestsMock() as mocked, Store(config.database) as store:
         mocked.get(DESCRIBE, json=DESCRIBE_BODY)
+        add_salesforce_preflight(mocked)  # the push's preflight: versions and limits
         (latest,) = push_targets(config, store, dry_run=True, today=TODAY)
         config.writeback.salesforce.period = "current"
         mocked.get(DESCRIBE, json=DESCRIBE_BODY)

@@ -22,7 +22,7 @@ def test_store_migrations_recorded_once(tmp_path: Path) -> None:
         names = [r[0] for r in store.con.execute("SELECT name FROM _migrations").fetchall()]
     assert names == ["001_canonical_tables.sql", "002_writeback.sql", "003_rejects.sql",
                      "004_kpi_wide.sql", "005_kpi_settings.sql", "006_sync_run_holder.sql",
-                     "007_stage_history_order.sql"]
+                     "007_stage_history_order.sql", "014_source_notes_and_counts.sql"]
     with Store(path) as store:
         assert store.migrate() == []
 

@@ -21,11 +21,24 @@ from connectors.errors import ConfigError
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.http import VersionRetired
 from connectors.sync import run_sync
+from crm_sandbox.server import Sandbox
 from kpi_engine.store import Store
-from tests.connectors.salesforce.test_cli_salesforce import config
+from tests.helpers.maven import write_config
 from tests.helpers.salesforce import NOW, Sleeps, policy, sandbox_settings, snapshot, start, sync
 
 pytestmark = [pytest.mark.usefixtures("sandbox_env"), pytest.mark.slow]
+
+
+def config(sb: Sandbox, tmp_path: Path) -> Path:
+    """A config syncing the sandbox's Salesforce into ``tmp_path/s.duckdb``."""
+    return write_config(tmp_path / "partnerkpi.yaml", {
+        "database": str(tmp_path / "s.duckdb"), "reporting_currency": "USD",
+        "sources": {"salesforce": {
+            "auth": "password", "login_url": sb.url, "ca_bundle": sb.ca_bundle,
+            "username": "sandbox@partnerkpi.example", "password_env": "SF_PASSWORD",
+            "security_token_env": "SF_TOKEN", "client_id_env": "SF_CLIENT_ID",
+            "client_secret_env": "SF_CLIENT_SECRET"}},
+    })
 
 
 def test_session_dying_at_any_call_logs_in_again_once_with_the_same_rows(
