@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from connectors.sync import run_sync
+from connectors.values import parse_instant
 from crm_sandbox.core import Clock
 from crm_sandbox.server import Sandbox
 from kpi_engine.store import Store
@@ -103,3 +104,37 @@ def test_hubspot_deals_count_matches_the_store_after_each_run(sb: Sandbox) -> No
     assert live == 6
     searches = [p for _, p in sb.calls if p.endswith("/deals/search")]
     assert len(searches) == 2  # the incremental search and the count
+
+
+def test_hubspot_deals_count_mismatch_is_repaired_next_run(sb: Sandbox) -> None:
+    """A deal that becomes visible after run 2's search read its window, stamped inside it:
+    the portal counts one more than the store; run 3 reads the window again and stores it."""
+    store = Store(":memory:")
+    run_sync(store, connector(sb))
+    watermark = parse_instant(store.watermarks("hubspot")["deals"])
+    assert watermark is not None
+    run2 = NOW + timedelta(hours=1)
+    sb.clock.freeze(run2)
+    late: list[str] = []
+
+    def appear(stream: str, counts: Any) -> None:
+        if stream == "deals" and not late:
+            sb.clock.freeze(watermark + timedelta(seconds=1))
+            late.append(sb.hubspot.create("deals", {"dealname": "Late deal", "amount": "5",
+                                                    "dealstage": "Prospecting"}))
+            sb.clock.freeze(run2)
+
+    second = run_sync(store, connector(sb), progress=appear)
+    assert late
+    assert second.streams["archived_deals"].complete is False
+    window = watermark - timedelta(minutes=10)
+    assert store.con.execute(
+        "SELECT crm_count, store_count, repair_from FROM stream_counts").fetchall() == [
+        (2, 1, window)]  # the deal at the watermark, and the late one
+    sb.clock.freeze(run2 + timedelta(hours=1))
+    third = run_sync(store, connector(sb))
+    assert third.streams["archived_deals"].complete is True
+    assert store.con.execute(
+        "SELECT count(*) FROM deals WHERE deal_id = ?", [late[0]]).fetchall() == [(1,)]
+    assert store.con.execute(
+        "SELECT repair_from, repairs FROM stream_counts").fetchall() == [(None, 0)]
