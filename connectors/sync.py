@@ -9,6 +9,12 @@ against the keys the store holds for the source (:func:`connectors.bad_records.c
 the keys are read once per run and kept up to date with every committed page, since this loop is
 the store's only writer while it runs. Streams come in the connector's pull order, so partners
 and stages are committed before the deals that name them.
+
+A page may also carry the source's notes (kept in ``source_notes``, shown when new or changed)
+and the CRM's count of a stream's live records over the window read: the store's count is taken
+in the page's transaction and a mismatch sets the window the next run re-reads
+(:mod:`kpi_engine.completeness`; the connector finds it in ``state`` as
+``repair_from:<stream>``).
 """
 
 from __future__ import annotations
