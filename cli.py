@@ -9,6 +9,8 @@ Commands (each has ``--help``; the README's "Commands" table is the same list):
 - ``status``: rows per table and source, the last runs, rejects, the last compute (``--json``;
   ``--history``: every sync run).
 - ``health``: when the last good sync run was; exit 5 when older than ``--max-age``.
+- ``check``: the preflight: credentials, scopes, API version, every configured field, the
+  write-back targets, the API allowance (``--json``); exit 1 naming every problem.
 - ``push``: write partner KPIs into the CRM fields under ``writeback:``, against the values the
   CRM holds now (``--force``: every value the fields' policies allow).
 - ``run``: the scheduled job: sync, compute, push (then the HTML report).
@@ -32,6 +34,8 @@ code  meaning
 4     API limit: a CRM's allowance (or ``max_api_share``) stopped the job; what was
       committed stays; run it again later
 5     stale (``health``): the last good sync run is older than ``--max-age``, or none
+6     credentials refused: the CRM refused the login (a revoked grant, a changed password,
+      an expired token); what was committed stays; fix the credentials
 130   interrupted (Ctrl-C); 143: terminated (SIGTERM); one line; the page in flight (or
       the whole compute) rolls back
 ====  ==============================================================================
@@ -56,6 +60,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 import connectors.errors as connector_errors
+import jobs.preflight as jobs_preflight
 import jobs.run as jobs_run
 import kpi_engine.errors as engine_errors
 import kpi_engine.health as health
@@ -84,6 +89,7 @@ EXIT_LOCKED = engine_errors.EXIT_LOCKED
 EXIT_LIMIT = connector_errors.EXIT_LIMIT
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 EXIT_STALE = health.EXIT_STALE
+EXIT_AUTH = connector_errors.EXIT_AUTH
 #: Exit code of a command stopped by a CRM's API allowance (state kept; run again later).
 LIMIT_EXIT_CODE = EXIT_LIMIT
 
@@ -485,6 +491,16 @@ def status(ctx: click.Context, as_json: bool, history: bool) -> None:
                     f"{rejects_query(source=source)}",
                     markup=False,
                 )
+    for n in st.notes:
+        out.print(f"note: {n['note']}", markup=False)
+    for c in st.completeness:
+        start = f"{c['window_start']:%Y-%m-%d %H:%M:%S}" if c["window_start"] else "the beginning"
+        state = ("complete" if c["crm_count"] == c["store_count"] else
+                 "MISMATCH: the next sync re-reads it" if c["repair_from"] else
+                 "MISMATCH after a repair read: run sync --full-refresh")
+        out.print(f"completeness {c['source']} {c['stream']}: {start} .. "
+                  f"{c['window_end']:%Y-%m-%d %H:%M:%S} UTC: CRM {c['crm_count']}, store "
+                  f"{c['store_count']}: {state}", markup=False)
     for c in st.last_compute:
         out.print(
             f"last compute ({c['grain']}): {c['computed_at']:%Y-%m-%d %H:%M:%S} UTC, "
@@ -540,6 +556,39 @@ def health_cmd(ctx: click.Context, max_age: str) -> None:
     (out if result.ok else err).print(result.line, markup=False)
     if not result.ok:
         ctx.exit(health.EXIT_STALE)
+
+
+@cli.command(name="check")
+@click.option(
+    "--source",
+    type=click.Choice(registry.names()),
+    default=None,
+    help="Check only this source (default: every configured source).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.pass_context
+def check_cmd(ctx: click.Context, source: str | None, as_json: bool) -> None:
+    """Check credentials, scopes, API version, every configured field, the write-back targets
+    and the API allowance before anything is read or written; exit 1 naming every problem
+    (6 when a CRM refuses the credentials)."""
+    config = _config(ctx, check_secrets=True, sources=[source] if source else None)
+    try:
+        findings = jobs_preflight.check(config, source=source)
+    except (ConnectorError, EngineError) as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print(json.dumps({"ok": not jobs_preflight.problems(findings),
+                          "findings": [f.as_dict() for f in findings]}, indent=2))
+    else:
+        table = Table("source", "check", "result", "detail")
+        for f in findings:
+            mark = {True: "ok", False: "PROBLEM", None: "not checked"}[f.ok]
+            table.add_row(f.source, f.check, mark, f.detail)
+        out.print(table)
+    try:
+        jobs_preflight.require(findings)
+    except ConnectorError as exc:
+        raise _fail(exc) from None
 
 
 def _period_title(grain: str, period: Period | None) -> str:

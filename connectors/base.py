@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -114,6 +114,29 @@ class SnapshotGuard:
     override: str
 
 
+@dataclass(frozen=True)
+class CountCheck:
+    """The CRM's own count of a stream's live records over a window, for the completeness
+    check the sync loop runs after the stream (the store's count over the same window).
+
+    Attributes:
+        table: the canonical table the stream fills (``deals``); it has ``updated_at`` (the
+            replication key's value) and ``is_deleted``.
+        crm_count: live records the CRM counts with the replication key in the window and the
+            stream's filter (Salesforce ``SELECT COUNT()``, HubSpot search ``total``).
+        window_start: the window's first instant, UTC (None: from the beginning).
+        window_end: the first instant after the window, UTC (the run's start).
+        stream: the stream the check is about, when another stream's pull carries it (HubSpot
+            counts deals after ``archived_deals``); None: the stream being pulled.
+    """
+
+    table: str
+    crm_count: int
+    window_start: datetime | None
+    window_end: datetime
+    stream: str | None = None
+
+
 @dataclass
 class Page:
     """One page of canonical rows and where the stream stands after it.
@@ -136,6 +159,10 @@ class Page:
             of that origin's rows of these parents (the partner links of the page's deals:
             ``("deal_id", "association", [...])``); stored rows missing from it are flagged
             deleted.
+        notes: topic -> one line the source says about itself (``currency_rule``,
+            ``calculated_fields``); kept in ``source_notes``, shown when new or changed.
+        counts: the CRM's counts for the completeness check (:class:`CountCheck`), run after
+            the page is written.
     """
 
     tables: dict[str, list[dict[str, Any]]]
@@ -147,6 +174,8 @@ class Page:
     rejects: list[Reject] = field(default_factory=list)
     references: tuple[Reference, ...] = ()
     replace: dict[str, tuple[str, str, list[str]]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    counts: list[CountCheck] = field(default_factory=list)
 
 
 class StoredRecords(Protocol):
@@ -199,7 +228,9 @@ class Connector(Protocol):
     ) -> Iterator[Page]:
         """Yield the pages of ``stream`` changed since ``watermark`` (``None``: everything).
 
-        ``state`` holds the watermarks of all streams of this source (read-only).
+        ``state`` holds the watermarks of all streams of this source (read-only), and under
+        ``repair_from:<stream>`` the start of a window whose completeness check failed last
+        run (ISO-8601 UTC): the stream is re-read from there.
         """
         ...
 
@@ -458,6 +489,12 @@ class Adapter:
             before any request.
         demo: ``demo(url, ca_bundle, team_units)`` -> ``(source settings, writeback settings,
             environment)`` pointing the source at the CRM sandbox (``partnerkpi demo``).
+        preflight: ``preflight(connector, purposes)`` -> the
+            :class:`connectors.preflight.Finding` list of ``partnerkpi check`` (``None``: the
+            source has nothing to check before its first read, e.g. a file import); the
+            write-back targets are checked by :mod:`jobs.preflight` for every CRM.
+        creates_fields: the push can create a missing target field (HubSpot
+            ``--create-properties``): the preflight reports it, not as a problem.
     """
 
     name: str
@@ -468,3 +505,5 @@ class Adapter:
     secrets: bool = False
     demo: Callable[[str, str, Mapping[str, str]],
                    tuple[dict[str, Any], dict[str, Any], dict[str, str]]] | None = None
+    preflight: Callable[[Any, Sequence[str]], list[Any]] | None = None
+    creates_fields: bool = False

@@ -9,8 +9,9 @@
   truncated export): check the input, or allow it.
 - :class:`ConfigError`: fix the config; may carry several one-line problems.
 
-Each class carries the exit code of a command it stops (``exit_code``: 1, or
-:data:`EXIT_LIMIT` for an API limit); the table is in ``cli.py`` and the README.
+Each class carries the exit code of a command it stops (``exit_code``: 1, :data:`EXIT_LIMIT`
+for an API limit, :data:`EXIT_AUTH` for refused credentials); the table is in ``cli.py`` and
+the README.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from typing import ClassVar
 
 #: Exit code of a command stopped by a CRM's API allowance (what was committed stays).
 EXIT_LIMIT = 4
+#: Exit code of a command stopped because the CRM refused the credentials (a revoked grant, a
+#: changed password, an expired token that cannot be renewed); what was committed stays.
+EXIT_AUTH = 6
 
 
 class ConnectorError(Exception):
@@ -79,7 +83,9 @@ class RetriableAPIError(ConnectorError):
 
 
 class AuthError(ConnectorError):
-    """Authentication failed or the session expired."""
+    """Authentication failed or the session expired (again right after a new login)."""
+
+    exit_code: ClassVar[int] = EXIT_AUTH
 
 
 class LimitReachedError(ConnectorError):

@@ -9,6 +9,12 @@ against the keys the store holds for the source (:func:`connectors.bad_records.c
 the keys are read once per run and kept up to date with every committed page, since this loop is
 the store's only writer while it runs. Streams come in the connector's pull order, so partners
 and stages are committed before the deals that name them.
+
+A page may also carry the source's notes (kept in ``source_notes``, shown when new or changed)
+and the CRM's count of a stream's live records over the window read: the store's count is taken
+in the page's transaction and a mismatch sets the window the next run re-reads
+(:mod:`kpi_engine.completeness`; the connector finds it in ``state`` as
+``repair_from:<stream>``).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 from connectors.bad_records import check_references
 from connectors.base import Connector, Page
 from connectors.errors import LimitReachedError, SnapshotError
+from kpi_engine.completeness import check_counts, repair_windows, save_notes
 from kpi_engine.errors import StoreError
 from kpi_engine.store import Store, UpsertStats, missing_share, quote_identifier
 
@@ -42,6 +49,7 @@ class StreamResult:
     deleted: int = 0
     rejected: int = 0  # rows written to the ``rejects`` table (one per record and field)
     warnings: list[str] = field(default_factory=list)
+    complete: bool | None = None  # the completeness check agreed (None: not checked)
     tables: dict[str, UpsertStats] = field(default_factory=dict)
 
 
@@ -152,7 +160,7 @@ def _check_snapshot(store: Store, source: str, page: Page) -> None:
 
 def _commit(
     store: Store, source: str, stream: str, page: Page, result: StreamResult, run_id: int,
-    known: KnownKeys, allow_mass_delete: bool,
+    known: KnownKeys, allow_mass_delete: bool, repaired: frozenset[str] = frozenset(),
 ) -> None:
     with store.transaction():  # the checks read what the page's transaction sees
         if not allow_mass_delete:
@@ -167,6 +175,15 @@ def _commit(
             rejects=(astuple(r) for r in rejects), run_id=run_id,
             replace=_kept_scopes(page),
         )
+        notes = save_notes(store, source, page.notes) if page.notes else []
+        checks = [check_counts(store, source, c.stream or stream, c.table, c.crm_count,
+                               c.window_start, c.window_end, run_id,
+                               repaired=(c.stream or stream) in repaired) for c in page.counts]
+    result.warnings.extend(notes)
+    for check in checks:
+        result.complete = check.ok and result.complete is not False
+        if not check.ok:
+            result.warnings.append(check.line(source))
     for table, stats in counts.tables.items():
         if table == stream or stream not in counts.tables:
             result.inserted += stats.inserted
@@ -176,7 +193,8 @@ def _commit(
     result.deleted += counts.deleted
     result.rejected += counts.rejected
     known.add(page)
-    result.pages += 1
+    if page.tables or page.watermark is not None or page.deleted or page.keep_ids:
+        result.pages += 1  # a page carrying only notes or counts is not one of the stream's
     result.warnings.extend(page.warnings)
 
 
@@ -226,12 +244,18 @@ def run_sync(
             for stream in connector.streams():
                 counts = result.streams.setdefault(stream.name, StreamResult())
                 stored = store.watermarks(source)
-                state = {s.name: stored.get(s.name) for s in connector.streams()}
+                state: dict[str, str | None] = {
+                    s.name: stored.get(s.name) for s in connector.streams()}
+                if not full_refresh:
+                    state.update(repair_windows(store, source))
                 watermark = None if full_refresh else state.get(stream.name)
+                repaired = frozenset(k.split(":", 1)[1] for k in state
+                                     if k.startswith("repair_from:"))
                 for page in connector.pull(stream, watermark, state):
+                    pages = counts.pages
                     _commit(store, source, stream.name, page, counts, result.run_id, known,
-                            allow_mass_delete)
-                    if progress:
+                            allow_mass_delete, repaired)
+                    if progress and counts.pages > pages:
                         progress(stream.name, counts)
     except KeyboardInterrupt:
         _api(result, connector)
@@ -268,7 +292,8 @@ def other_tables(name: str, counts: StreamResult) -> dict[str, UpsertStats]:
 def _counts(result: SyncResult) -> dict[str, dict[str, Any]]:
     counts: dict[str, dict[str, Any]] = {}
     for name, stream in result.streams.items():
-        counts[name] = {k: v for k, v in asdict(stream).items() if k not in ("warnings", "tables")}
+        counts[name] = {k: v for k, v in asdict(stream).items()
+                        if k not in ("warnings", "tables", "complete")}
         others = other_tables(name, stream)
         if others:
             counts[name]["tables"] = {t: asdict(c) for t, c in others.items()}

@@ -137,7 +137,9 @@ def check_targets(
             info = pusher.create_field(kpi, name, group)
         if info is None:
             problems.append(f"{pusher.source}: {pusher.crm_object} has no field {name} "
-                            f"({where}.{kpi}); {pusher.missing_field_hint(kpi, name)}")
+                            f"({where}.{kpi}); {pusher.missing_field_hint(kpi, name)}; if it "
+                            "exists, field-level security on the integration user's profile or "
+                            "permission set hides it (an admin sees it, the API user does not)")
             continue
         if not info.updateable:
             problems.append(f"{pusher.source}: {pusher.crm_object}.{info.name} is not updateable "

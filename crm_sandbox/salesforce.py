@@ -4,7 +4,9 @@ Serves a :class:`~crm_sandbox.world.World` (rendered by
 :class:`~crm_sandbox.salesforce_store.SalesforceStore`) under ``/services/``:
 
 * ``POST /services/oauth2/token`` (see :mod:`crm_sandbox.salesforce_auth`);
-* ``GET /services/data/`` -- the version list (40.0-66.0; any of them is accepted in URLs);
+* ``GET /services/data/`` -- the version list (40.0-66.0; any of them is accepted in URLs;
+  7.0-30.0 are retired and answer 410 ``GONE``; Bulk API 2.0 ``jobs`` needs 47.0 and
+  ``composite`` 42.0, older versions answer 404 there);
 * ``GET .../vXX.X/query?q=`` and ``/queryAll?q=`` -- pages of 2,000 rows (or
   ``Sforce-Query-Options: batchSize=N``, clamped to 200..2,000; the ``short_pages`` fault makes
   pages shorter), ``nextRecordsUrl`` = ``/services/data/vXX.X/query/<locator>-<offset>``. A
@@ -44,6 +46,10 @@ from crm_sandbox.world import World
 __all__ = ["MAX_VERSION", "MIN_VERSION", "ApiError", "SalesforceFacade"]
 
 MIN_VERSION, MAX_VERSION = 40, 66
+#: Versions 7.0-30.0 are retired: every URL under them answers 410 ``GONE`` (case C-18).
+RETIRED_UP_TO = 30
+#: The first version of a resource (case C-18): older versions answer 404 ``NOT_FOUND``.
+FIRST_VERSION = {"jobs": 47, "composite": 42}
 _DATA_RE = re.compile(r"^/services/data/v(\d+)\.(\d)(/.*)?$")
 _LOCATOR_RE = re.compile(r"^/(query|queryAll)/([0-9A-Za-z]{15,18})-(\d+)/?$")
 _BATCH_RE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
@@ -147,6 +153,12 @@ class SalesforceFacade:
         """Kill every session now."""
         self.sessions.expire_all()
 
+    def revoke_grant(self) -> None:
+        """Kill every session and refuse every further login (``invalid_grant``), as when an
+        admin revokes the connected app's access or the integration user's password changes."""
+        self.sessions.revoked = True
+        self.sessions.expire_all()
+
     def set_api_usage(self, used: int | None = None, max_calls: int | None = None) -> None:
         """Set the daily allowance counters; ``used >= max`` makes calls fail with 403."""
         self.usage.set(used, max_calls)
@@ -239,6 +251,10 @@ class SalesforceFacade:
                 ]
             )
         m = _DATA_RE.match(path)
+        if m and int(m.group(1)) <= RETIRED_UP_TO:
+            return json_response([{"errorCode": "GONE", "message": (
+                f"API version {m.group(1)}.{m.group(2)} has been retired and is no longer "
+                "supported")}], 410)
         if not m or not (MIN_VERSION <= int(m.group(1)) <= MAX_VERSION) or m.group(2) != "0":
             return json_response(NOT_FOUND, 404)
         version = f"{m.group(1)}.{m.group(2)}"
@@ -271,6 +287,8 @@ class SalesforceFacade:
     def _dispatch(self, request: Request, version: str, rest: str, token: str) -> Response:
         method = request.method
         parts = [p for p in rest.split("/") if p]
+        if parts and float(version) < FIRST_VERSION.get(parts[0], 0):
+            raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
         if rest in ("/query", "/query/", "/queryAll", "/queryAll/") and method == "GET":
             return self._query(request, version, token, include_deleted="All" in rest)
         if (m := _LOCATOR_RE.match(rest)) and method == "GET":

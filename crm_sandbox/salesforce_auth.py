@@ -66,6 +66,7 @@ class SessionManager:
         self._alive: dict[str, bool] = {}
         self._doomed: set[str] = set()
         self._calls_left: int | None = None
+        self.revoked = False  # the grant was revoked: every login is refused (invalid_grant)
 
     def issue(self) -> str:
         """Create a new live session and return its token."""
@@ -121,6 +122,8 @@ class SessionManager:
         grant = form.get("grant_type", "")
         if grant not in ("password", "client_credentials"):
             return _oauth_error("unsupported_grant_type", "grant type not supported")
+        if self.revoked:
+            return _oauth_error("invalid_grant", "expired access/refresh token")
         if form.get("client_id") != creds.client_id:
             return _oauth_error("invalid_client_id", "client identifier invalid")
         if form.get("client_secret") != creds.client_secret:

@@ -1,8 +1,8 @@
 """The Salesforce facade's sObject schema, record ids and value formats.
 
 Schema: the standard objects partnerkpi reads (Account, User, UserRole, OpportunityStage,
-Opportunity, OpportunityHistory, Lead, OpportunityPartner, CurrencyType, Period,
-ForecastingQuota) with the fields the
+Opportunity, OpportunityHistory, Lead, OpportunityPartner, CurrencyType, DatedConversionRate,
+Period, ForecastingQuota) with the fields the
 sandbox serves, their Salesforce types, and the custom KPI fields on Account that partnerkpi
 writes back. :class:`SalesforceSchema` implements the schema protocol of
 :mod:`crm_sandbox.soql` (``has_object`` / ``field_type`` / ``relationship``), case-insensitively
@@ -39,7 +39,7 @@ __all__ = [
     "make_id",
 ]
 
-# Key prefixes of the sandbox's objects. 001/005/006/00Q/00E/01J/008 are Salesforce's; 00I
+# Key prefixes of the sandbox's objects. 001/005/006/00Q/00E/01J/008/04w are Salesforce's; 00I
 # (OpportunityPartner) and 02H (CurrencyType) are the sandbox's choice.
 KEY_PREFIXES: dict[str, str] = {
     "Account": "001",
@@ -54,6 +54,7 @@ KEY_PREFIXES: dict[str, str] = {
     "CurrencyType": "02H",
     "Period": "026",
     "ForecastingQuota": "0J9",
+    "DatedConversionRate": "04w",
 }
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -116,6 +117,7 @@ class FieldDef:
     nillable: bool = True
     reference_to: str | None = None
     relationship_name: str | None = None
+    formula: str | None = None  # a formula field (describe ``calculated: true``)
 
     def describe(self) -> dict[str, Any]:
         """The field's entry in ``fields[]`` of a describe response."""
@@ -136,6 +138,8 @@ class FieldDef:
             "precision": 18 if self.type in ("currency", "percent", "double") else 0,
             "scale": 2 if self.type in ("currency", "percent", "double") else 0,
             "compoundFieldName": _COMPOUND_PARENT.get(self.name),
+            "calculated": self.formula is not None,
+            "calculatedFormula": self.formula,
         }
 
 
@@ -178,6 +182,8 @@ _STAMPS = (
     _f("LastModifiedDate", "datetime", "Last Modified Date", nillable=False),
     _f("SystemModstamp", "datetime", "System Modstamp", nillable=False),
 )
+#: The formula of Opportunity.Account_Partner__c (case C-14): the customer Account's partner.
+ACCOUNT_PARTNER_FORMULA = "CASESAFEID(Account.Partner_Account__c)"
 _DELETED = _f("IsDeleted", "boolean", "Deleted", nillable=False)
 _ID = _f("Id", "id", "Record ID", nillable=False)
 
@@ -215,6 +221,14 @@ SCHEMA: dict[str, SObjectDef] = {
                 _f("BillingAddress", "address", "Billing Address"),
                 *_STAMPS,
                 _f("LastActivityDate", "date", "Last Activity"),
+                _ref(
+                    "Partner_Account__c",
+                    "Account",
+                    "Partner_Account__r",
+                    "Partner Account",
+                    updateable=True,
+                    custom=True,
+                ),
                 _f(
                     "Partner_Win_Rate__c",
                     "percent",
@@ -333,6 +347,13 @@ SCHEMA: dict[str, SObjectDef] = {
                     "Partner Account",
                     updateable=True,
                     custom=True,
+                ),
+                _f(
+                    "Account_Partner__c",
+                    "string",
+                    "Account Partner",
+                    custom=True,
+                    formula=ACCOUNT_PARTNER_FORMULA,
                 ),
                 _ref("OwnerId", "User", "Owner", "Owner ID", updateable=True, nillable=False),
                 _f("StageName", "picklist", "Stage", updateable=True, nillable=False),
@@ -482,6 +503,19 @@ SCHEMA: dict[str, SObjectDef] = {
                 _f("ForecastingTypeId", "reference", "Forecasting Type ID"),
                 _f("ProductFamily", "picklist", "Product Family"),
                 _f("CurrencyIsoCode", "picklist", "Currency ISO Code"),
+                *_STAMPS,
+            ),
+        ),
+        SObjectDef(
+            "DatedConversionRate",
+            "Dated Conversion Rate",
+            "Dated Conversion Rates",
+            (
+                _ID,
+                _f("IsoCode", "picklist", "Currency ISO Code", nillable=False),
+                _f("ConversionRate", "double", "Conversion Rate", nillable=False),
+                _f("StartDate", "date", "Start Date", nillable=False),
+                _f("NextStartDate", "date", "Next Start Date"),
                 *_STAMPS,
             ),
         ),

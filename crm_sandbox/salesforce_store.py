@@ -23,6 +23,13 @@ World mapping (World key -> record):
   quantity one, with one Period per distinct (start, length) (Type Month / Quarter / Year).
   ``World.forecasting`` False: the org shows no ForecastingQuota (describe 404, SOQL
   INVALID_TYPE), like an org without Collaborative Forecasts.
+* Lead -> Lead; currency rates -> CurrencyType (keyed by ISO code); dated rates ->
+  DatedConversionRate (``NextStartDate`` = the next start date of the same code, keyed
+  ``"<code>@<start date>"``).
+* ``Opportunity.Account_Partner__c`` is a formula field (``CASESAFEID(Account.Partner_Account__c)``,
+  case C-14): the store recomputes it on every child Opportunity when an Account's
+  ``Partner_Account__c`` changes, without moving the Opportunities' ``SystemModstamp``, as
+  Salesforce does (formula values are computed when read; the child record does not change).
 
 Accounts, users, roles and stages are stamped with the World's epoch: midnight 30 days before
 the earliest datetime in the World. Records deleted in the World are deleted at their
@@ -211,6 +218,19 @@ class SalesforceStore:
                 | {"IsCorporate": code == world.corporate_currency}
                 | stamps,
             )
+        by_code: dict[str, list[tuple[Any, Decimal]]] = {}
+        for code, start, rate in sorted(world.dated_rates):
+            by_code.setdefault(code, []).append((start, rate))
+        for code, starts in by_code.items():
+            for n, (start, rate) in enumerate(starts):
+                nxt = starts[n + 1][0] if n + 1 < len(starts) else None
+                self._add(
+                    "DatedConversionRate",
+                    f"{code}@{start.isoformat()}",
+                    {"IsoCode": code, "ConversionRate": rate, "StartDate": start}
+                    | {"NextStartDate": nxt}
+                    | stamps,
+                )
         self._load_deals(world)
         self._load_leads(world)
         self._load_quotas(world, epoch)
@@ -272,6 +292,7 @@ class SalesforceStore:
                     "AccountId": account,
                     "PartnerAccountId": partner,
                     "Partner_Account__c": partner,
+                    "Account_Partner__c": None,
                     "OwnerId": ids.get(("User", d.owner_key)) if d.owner_key else None,
                     "StageName": d.stage_key,
                     "Amount": d.amount,
@@ -396,7 +417,14 @@ class SalesforceStore:
             if "Type" in changed and "IsPartner" not in changed:
                 rec["IsPartner"] = rec["Type"] == "Partner"
             rec["BillingAddress"] = address_value(rec)
+            if "Partner_Account__c" in changed:  # the formula of the children: no stamp moves
+                for opp in self.records["Opportunity"].values():
+                    if opp["AccountId"] == rec["Id"]:
+                        opp["Account_Partner__c"] = rec["Partner_Account__c"]
         if sobject == "Opportunity":
+            if "AccountId" in changed:
+                account = self.get("Account", rec["AccountId"]) if rec["AccountId"] else None
+                rec["Account_Partner__c"] = account["Partner_Account__c"] if account else None
             if "PartnerAccountId" in changed and "Partner_Account__c" not in changed:
                 rec["Partner_Account__c"] = rec["PartnerAccountId"]
             elif "Partner_Account__c" in changed and "PartnerAccountId" not in changed:

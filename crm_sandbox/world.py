@@ -129,7 +129,9 @@ class World:
 
     ``currency_rates`` maps ISO code -> units of that currency per one unit of
     ``corporate_currency`` (Salesforce ``CurrencyType.ConversionRate`` convention; the corporate
-    currency has rate 1).
+    currency has rate 1). ``dated_rates`` are the dated rates of advanced currency management
+    (Salesforce ``DatedConversionRate``): ``(ISO code, start date, rate)``, each in force from its
+    start date until the next start date of the same code; empty: the org does not use them.
     """
 
     partners: list[Partner]
@@ -143,3 +145,4 @@ class World:
     #: (Collaborative Forecasts off) and HubSpot no goals
     quotas: list[Quota] = field(default_factory=list)
     forecasting: bool = True
+    dated_rates: list[tuple[str, date, Decimal]] = field(default_factory=list)

@@ -20,10 +20,12 @@ from connectors import registry
 from connectors.base import Pusher, PushingConnector
 from connectors.errors import ConfigError, ConnectorError
 from connectors.http import RetryPolicy
+from connectors.preflight import Finding
 from connectors.sync import StreamResult, SyncResult, other_tables
 from connectors.writeback import PushResult, run_push
 from jobs.config import AppConfig
 from jobs.notify import notify
+from jobs.preflight import require, source_findings
 from jobs.publish import publish_store, published_json
 from jobs.sync import open_store, sync_sources
 from kpi_engine.errors import EXIT_LOCKED, EngineError
@@ -38,9 +40,11 @@ EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 2
 EXIT_CODES = {"ok": EXIT_OK, "failed": EXIT_FAILED, "partial": EXIT_PARTIAL, "locked": EXIT_LOCKED}
 
 
-def make_pusher(config: AppConfig, name: str, *, policy: RetryPolicy | None = None) -> Pusher:
+def make_pusher(config: AppConfig, name: str, *, policy: RetryPolicy | None = None,
+                preflight: list[Finding] | None = None) -> Pusher:
     """The push side of a CRM configured in both ``sources`` and ``writeback``: its
-    connector's :meth:`pusher`, sharing the connector's client.
+    connector's :meth:`pusher`, sharing the connector's client. With a ``preflight`` list, the
+    source's preflight for ``push`` runs first and its findings are added to it.
 
     Raises:
         ConfigError: the CRM is unknown, or not configured as a source or for write-back.
@@ -60,6 +64,8 @@ def make_pusher(config: AppConfig, name: str, *, policy: RetryPolicy | None = No
     check_no_echo(config, name)
     connector = registry.adapter(name).connect(settings, config.reporting_currency,
                                                policy=policy)
+    if preflight is not None:
+        preflight += source_findings(config, name, connector, ("push",))
     return cast(PushingConnector, connector).pusher(writeback)
 
 
@@ -126,7 +132,10 @@ def push_targets(
         where = registry.either([f"writeback.{n}" for n in registry.push_names()])
         msg = f"nothing to push: add {where} to the config"
         raise ConfigError(msg)
-    built = {n: (pushers or {}).get(n) or make_pusher(config, n, policy=policy) for n in names}
+    findings: list[Finding] = []
+    built = {n: (pushers or {}).get(n) or make_pusher(config, n, policy=policy,
+                                                      preflight=findings) for n in names}
+    require(findings)  # every problem of every target before the first data request
     day = today or config.today(store)
     results = []
     for n in names:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from connectors import registry
 from connectors.base import Connector
-from connectors.errors import ConfigError
+from connectors.errors import ConfigError, ConnectorError
 from connectors.sync import ProgressCallback, SyncResult, run_sync
 from jobs.config import AppConfig
+from jobs.preflight import require, source_findings
 from kpi_engine.errors import StoreError
 from kpi_engine.store import Store
 
@@ -57,7 +58,9 @@ def sync_sources(
 ) -> list[SyncResult]:
     """Sync one source, or every configured source in registry order.
 
-    Connectors are all built (and their settings checked) before the first pull.
+    Connectors are all built (and their settings checked) before the first pull, and each
+    source's preflight (:mod:`jobs.preflight`: credentials, API version, every configured field,
+    the API allowance) runs before any data request; every problem is named at once.
 
     Args:
         config: the config.
@@ -72,7 +75,7 @@ def sync_sources(
         One :class:`SyncResult` per source.
 
     Raises:
-        ConfigError: no source configured, or a bad source name.
+        ConfigError: no source configured, a bad source name, or the preflight's problems.
         ConnectorError: a source failed; earlier sources' results are committed.
     """
     names = [source] if source else config.source_names()
@@ -81,5 +84,23 @@ def sync_sources(
                f"{registry.either([f'sources.{n}' for n in registry.names()])}")
         raise ConfigError(msg)
     connectors = [make_connector(config, name) for name in names]
+    findings = []
+    for name, connector in zip(names, connectors, strict=True):
+        try:
+            found = source_findings(config, name, connector, ("sync",))
+        except ConnectorError as exc:  # the source cannot be reached at all
+            _record_failed(store, name, str(exc).splitlines()[0] if str(exc) else repr(exc))
+            raise
+        first = next((f.detail for f in found if f.ok is False), None)
+        if first is not None:
+            _record_failed(store, name, first)
+        findings += found
+    require(findings)
     return [run_sync(store, c, full_refresh=full_refresh, progress=progress,
                      allow_mass_delete=allow_mass_delete) for c in connectors]
+
+
+def _record_failed(store: Store, source: str, error: str) -> None:
+    """A sync run the preflight stopped before its first data request: recorded ``failed`` with
+    the first problem, so ``status`` and ``health`` show it (nothing was read)."""
+    store.finish_run(store.start_run(source), "failed", {}, error)

@@ -98,8 +98,10 @@ def status_json(status: StoreStatus, database: str) -> dict[str, Any]:
     Returns:
         ``{"store", "rows": [{table, source, rows, deleted}], "streams": [...],
         "rejects": [...], "rejects_total": {source: n}, "last_compute": [...],
-        "periods": [{grain, latest, current}], "partner_hygiene": {...}}``; a period is
-        ``{start, end (exclusive), as_of, complete, label}`` or None.
+        "periods": [{grain, latest, current}], "partner_hygiene": {...}, "notes": [{source,
+        topic, note, updated_at}], "completeness": [{source, stream, window_start, window_end,
+        crm_count, store_count, checked_at, repair_from, repairs}]}``; a period is ``{start, end
+        (exclusive), as_of, complete, label}`` or None.
     """
     return {
         "store": database,
@@ -112,6 +114,8 @@ def status_json(status: StoreStatus, database: str) -> dict[str, Any]:
         "periods": [{"grain": g, "latest": _period_json(latest),
                      "current": _period_json(current)} for g, latest, current in status.periods],
         "partner_hygiene": hygiene_json(status.partner_hygiene),
+        "notes": [{k: _iso(v) for k, v in n.items()} for n in status.notes],
+        "completeness": [{k: _iso(v) for k, v in c.items()} for c in status.completeness],
     }
 
 

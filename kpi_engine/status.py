@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from kpi_engine.completeness import notes_and_counts
 from kpi_engine.hygiene import PartnerHygiene, partner_hygiene
 from kpi_engine.periods import CURRENT, LATEST, Period, choose_period, reporting_today
 from kpi_engine.store import CANONICAL_TABLES, Store
@@ -32,6 +33,11 @@ class StoreStatus:
             progress), each None when ``kpi_values`` has none (:mod:`kpi_engine.periods`).
         partner_hygiene: won deals without a partner, top-5 concentration, partner changed
             after close (:mod:`kpi_engine.hygiene`).
+        notes: what each source said about itself (source, topic, note, updated_at): which
+            rule its amounts follow (``currency_rule``), its calculated fields
+            (:mod:`kpi_engine.completeness`).
+        completeness: per (source, stream) the last completeness check: window, the CRM's
+            count, the store's, ``repair_from`` (the next run re-reads from there) and repairs.
     """
 
     rows: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
@@ -41,6 +47,8 @@ class StoreStatus:
     rejects_total: dict[str, int] = field(default_factory=dict)
     periods: list[tuple[str, Period | None, Period | None]] = field(default_factory=list)
     partner_hygiene: PartnerHygiene = field(default_factory=PartnerHygiene)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    completeness: list[dict[str, Any]] = field(default_factory=list)
 
 
 #: Rows of the ``rejects`` table :func:`store_status` lists per source.
@@ -109,6 +117,10 @@ def store_status(store: Store, today: date | None = None) -> StoreStatus:
     ).fetchall():
         status.last_compute.append({"grain": grain, "computed_at": computed_at, "as_of": as_of,
                                     "rows": rows})
+    tables = {r[0] for r in store.con.execute(
+        "SELECT table_name FROM information_schema.tables").fetchall()}
+    if {"source_notes", "stream_counts"} <= tables:  # a store migrated to 014
+        status.notes, status.completeness = notes_and_counts(store)
     day = today or reporting_today()
     computed = {r[0] for r in store.con.execute("SELECT DISTINCT grain FROM kpi_values").fetchall()}
     for grain in (g for g in _GRAINS if g in computed):

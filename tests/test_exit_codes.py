@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ("error", "code"),
     [
         (ConnectorError("x"), 1), (ConfigError("x"), 1), (FatalAPIError("x"), 1),
-        (AuthError("x"), 1), (RetriableAPIError("x"), 1), (EngineError("x"), 1),
+        (AuthError("x"), 6), (RetriableAPIError("x"), 1), (EngineError("x"), 1),
         (StoreError("x"), 1), (ComputeError("x"), 1), (LockedError("x"), 3),
         (LimitReachedError("x"), 4),
     ],
@@ -38,8 +38,8 @@ def test_error_carries_its_exit_code(error: Exception, code: int) -> None:
 
 def test_cli_constants_are_the_table() -> None:
     assert (cli.EXIT_OK, cli.EXIT_FAILED, cli.EXIT_PARTIAL, cli.EXIT_LOCKED, cli.EXIT_LIMIT,
-            cli.EXIT_STALE, cli.EXIT_INTERRUPTED, cli.EXIT_TERMINATED) == (
-        0, 1, 2, 3, 4, 5, 130, 143)
+            cli.EXIT_STALE, cli.EXIT_AUTH, cli.EXIT_INTERRUPTED, cli.EXIT_TERMINATED) == (
+        0, 1, 2, 3, 4, 5, 6, 130, 143)
     assert cli.LIMIT_EXIT_CODE == LimitReachedError.exit_code
     assert cli.EXIT_LOCKED == LockedError.exit_code
 
@@ -49,10 +49,10 @@ def test_readme_and_cli_docstring_list_the_same_codes() -> None:
     section = readme[readme.index("### Exit codes"):]
     section = section[:section.index("\n\n", section.index("| exit code |"))]
     in_readme = re.findall(r"^\| ([0-9 /]+) \|", section, flags=re.MULTILINE)
-    assert in_readme == ["0", "1", "2", "3", "4", "5", "130 / 143"]
+    assert in_readme == ["0", "1", "2", "3", "4", "5", "6", "130 / 143"]
     doc = cli.__doc__ or ""
     in_doc = re.findall(r"^(\d+)\s{2,}", doc, flags=re.MULTILINE)
-    assert in_doc == ["0", "1", "2", "3", "4", "5", "130"]
+    assert in_doc == ["0", "1", "2", "3", "4", "5", "6", "130"]
     assert "143" in doc
 
 

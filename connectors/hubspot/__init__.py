@@ -38,9 +38,11 @@ from connectors.http import RetryPolicy
 from connectors.hubspot import rows as R
 from connectors.hubspot import sweep
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.completeness import deal_count_page, repair_watermark
 from connectors.hubspot.demo import demo_settings
 from connectors.hubspot.goals import PROPERTIES as GOAL_PROPERTIES
 from connectors.hubspot.goals import goal_rows
+from connectors.hubspot.preflight import hubspot_preflight
 from connectors.hubspot.push import HubSpotPusher
 from connectors.hubspot.settings import HubSpotSettings, HubSpotWriteback, pulled_fields
 from connectors.hubspot.streams import (
@@ -94,6 +96,7 @@ class HubSpotConnector:
 
     def _reset(self) -> None:
         self.started: datetime = self._now()
+        self._count_window: datetime | None = None  # the deals window read (completeness)
         self.ctx: R.Context | None = None
         self._stages: list[dict[str, Any]] | None = None
         self._owner_ids: set[str] = set()
@@ -159,7 +162,14 @@ class HubSpotConnector:
         """
         if stream.name == STREAMS[0].name:
             self._reset()
+        if stream.name == "deals":  # completeness: a window whose count failed is read again
+            watermark = repair_watermark(watermark, state)
+            stored = parse_instant(watermark) if watermark else None
+            lookback = timedelta(minutes=self.settings.lookback_minutes)
+            self._count_window = stored - lookback if stored else None
         yield from getattr(self, f"_pull_{stream.name}")(watermark)
+        if stream.name == "archived_deals":  # archived ones flagged: count the deals window
+            yield deal_count_page(self.client.search_deals, self._count_window, self.started)
 
     # -- streams ---------------------------------------------------------------------------
     def _pull_stages(self, watermark: str | None) -> Iterator[Page]:
@@ -549,4 +559,6 @@ ADAPTER = Adapter(
     pulled_fields=pulled_fields,
     secrets=True,
     demo=demo_settings,
+    preflight=hubspot_preflight,
+    creates_fields=True,
 )

@@ -117,6 +117,7 @@ class HubSpotClient:
         if ca_bundle:
             config["ssl_ca_cert"] = ca_bundle
         hs = HubSpot(**config)
+        self._token = token  # a secret: only for the token-info call, never shown
         self.host = host
         self.ca_bundle = ca_bundle
         self.policy = policy
@@ -262,6 +263,25 @@ class HubSpotClient:
                                        header_params={"Accept": "application/json"}, **kwargs)
 
         return self._call("GET /account-info/v3/details", details)
+
+    def token_info(self) -> dict[str, Any]:
+        """``GET /oauth/v1/access-tokens/{token}``: the token's ``scopes``, ``hub_id``, ``user``
+        (https://developers.hubspot.com/docs/api-reference/legacy/authentication/oauth/get-access-token-info);
+        the token itself is never part of a message (``what`` says ``<token>``).
+        """
+        api_client = self._owners.api_client
+
+        def info(**kwargs: Any) -> Any:
+            return api_client.call_api("/oauth/v1/access-tokens/{token}", "GET",
+                                       path_params={"token": self._token},
+                                       header_params={"Accept": "application/json"}, **kwargs)
+
+        return self._call("GET /oauth/v1/access-tokens/<token>", info)
+
+    def properties(self, object_type: str) -> dict[str, Any]:
+        """``GET /crm/v3/properties/{object_type}``: every property of the object."""
+        return self._call(f"GET /crm/v3/properties/{object_type}", self._properties.get_all,
+                          object_type)
 
     # -- write-back endpoints (connectors.hubspot.push) -------------------------------------
     def _counted(self, method: Callable[..., Any]) -> Callable[..., Any]:

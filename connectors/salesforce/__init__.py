@@ -28,17 +28,22 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from simple_salesforce import format_soql
+
 from connectors.bad_records import BadRecords
-from connectors.base import Adapter, Page, Stream
-from connectors.errors import ConfigError
+from connectors.base import Adapter, CountCheck, Page, Stream
+from connectors.errors import ConfigError, FatalAPIError
 from connectors.http import RetryPolicy
+from connectors.salesforce.calculated import CalculatedField, calculated_fields, refresh_due
 from connectors.salesforce.client import ApiUsage, SalesforceClient
 from connectors.salesforce.demo import demo_settings
 from connectors.salesforce.http import QueryLocatorLost, SessionExpired
+from connectors.salesforce.preflight import salesforce_preflight
 from connectors.salesforce.push import SalesforcePusher
 from connectors.salesforce.quotas import FORECASTING_OFF, periods_soql, quota_rows
 from connectors.salesforce.rows import (
     RowContext,
+    dated_rate_rows,
     deal_row,
     field_history_rows,
     flatten,
@@ -62,6 +67,7 @@ from connectors.salesforce.streams import (
     declare_streams,
     link_references,
 )
+from connectors.salesforce.versions import version_problems
 from connectors.secrets import load_secrets_file
 from connectors.values import format_instant, parse_instant
 
@@ -72,6 +78,10 @@ log = logging.getLogger(__name__)
 #: The hard-delete sweep's stream, and the streams whose ids it checks.
 SWEEP = "deleted_sweep"
 _SWEPT = ("deals", "partners", "leads")
+#: The stream re-reading streams with calculated or cross-object fields (:mod:`.calculated`).
+REFRESH = "field_refresh"
+#: Streams whose table keeps the replication key (``updated_at``): the completeness check.
+_COUNTED = {"deals": "deals", "partners": "partners"}
 
 _BUILDERS: dict[str, Callable[[Mapping[str, Any], RowContext], dict[str, Any] | None]] = {
     "deals": deal_row,
@@ -134,6 +144,9 @@ class SalesforceConnector:
         self.multi_currency = False
         self.forecasting = True
         self.totals: dict[str, int] = {}
+        self.calculated: dict[str, list[CalculatedField]] = {}
+        self._noted = False
+        self._describes: dict[str, dict[str, dict[str, Any]]] = {}
 
     @property
     def api_calls(self) -> int:
@@ -159,15 +172,33 @@ class SalesforceConnector:
         """The selected streams, in pull order (rates and stages first, deals before history),
         then the hard-delete sweep when ``sweep_interval_days`` > 0."""
         streams = [spec.stream for spec in self._specs.values()]
+        if self.settings.calculated_refresh_hours:
+            streams.append(Stream(REFRESH, "(streams with calculated fields)", "Id"))
         if self.settings.sweep_interval_days and set(_SWEPT) & set(self._specs):
             streams.append(Stream(SWEEP, "Opportunity, Account, Lead", "Id"))
         return streams
 
     # -- preparation: describe and check the configured fields ------------------------------------
     def _prepare(self) -> dict[str, StreamSpec]:
+        return self.prepare(("sync",))
+
+    def prepare(self, purposes: Sequence[str] = ("sync",)) -> dict[str, StreamSpec]:
+        """Log in, check the API version for ``purposes`` (:mod:`.versions`) and every
+        configured field against ``describe`` (read once per sObject and kept); the streams
+        ready to pull. Nothing is read but metadata.
+
+        Raises:
+            ConfigError: every problem found, one line each (a version the org does not offer
+                stops the checks: nothing else can be asked).
+            AuthError: the login was refused.
+        """
         if self._ready is not None:
             return self._ready
-        describes: dict[str, dict[str, dict[str, Any]]] = {}
+        offered = self.client.versions()
+        problems = version_problems(self.settings.api_version, offered, purposes)
+        if self.settings.api_version not in offered:
+            raise ConfigError(problems)
+        describes = self._describes
 
         def fields_of(sobject: str) -> dict[str, dict[str, Any]]:
             if sobject not in describes:
@@ -175,9 +206,11 @@ class SalesforceConnector:
                 describes[sobject] = {f["name"].lower(): f for f in body.get("fields", [])}
             return describes[sobject]
 
-        if {"deals", "currency_rates"} & set(self._specs):
-            self.multi_currency = "currencyisocode" in fields_of("Opportunity")
-        problems = []
+        try:
+            if {"deals", "currency_rates"} & set(self._specs):
+                self.multi_currency = "currencyisocode" in fields_of("Opportunity")
+        except ConfigError as exc:
+            raise ConfigError([*problems, *exc.problems]) from None
         ready = {}
         for name, spec in self._specs.items():
             if name == "currency_rates" and not self.multi_currency:
@@ -192,11 +225,18 @@ class SalesforceConnector:
                     spec = spec.with_fields("CurrencyIsoCode")
             settings_of = dict(spec.settings_of)
             for path in spec.fields:
-                problem = self._check_path(spec.sobject, path, fields_of)
+                try:
+                    problem = self._check_path(spec.sobject, path, fields_of)
+                except ConfigError as exc:
+                    problems.extend(p for p in exc.problems if p not in problems)
+                    break
                 if problem:
                     setting = next((s for s, v in settings_of.items() if v == path), None)
                     where = f" (set by sources.salesforce.{setting})" if setting else ""
-                    problems.append(f"salesforce: {problem}{where}; check the API name in Setup")
+                    problems.append(f"salesforce: {problem}{where}; check the API name in Setup, "
+                                    "and field-level security on the integration user's profile "
+                                    "or permission set (an admin sees the field, the API user "
+                                    "does not)")
             ready[name] = (
                 spec.with_fields("CurrencyIsoCode")
                 if (name == "deals" and self.multi_currency)
@@ -204,8 +244,25 @@ class SalesforceConnector:
             )
         if problems:
             raise ConfigError(problems)
+        for name, spec in ready.items():
+            found = calculated_fields(spec.sobject, spec.fields, fields_of)
+            if found:
+                self.calculated[name] = found
         self._ready = ready
         return ready
+
+    def _calculated_note(self) -> dict[str, str]:
+        """The source note naming every calculated or cross-object field once."""
+        if not self.calculated:
+            return {}
+        named = ", ".join(f.describe() for fields in self.calculated.values() for f in fields)
+        hours = self.settings.calculated_refresh_hours
+        rule = (f"the streams {', '.join(self.calculated)} are re-read whole every {hours:g} h"
+                if hours else "they are never re-read (calculated_refresh_hours is 0): their "
+                "values can be stale until sync --full-refresh")
+        return {"calculated_fields": (
+            f"salesforce: {named} can change without the record's SystemModstamp; {rule} "
+            "(sources.salesforce.calculated_refresh_hours)")}
 
     @staticmethod
     def _check_path(
@@ -260,7 +317,19 @@ class SalesforceConnector:
         if stream.name == SWEEP:
             yield from self._sweep(watermark)
             return
+        if stream.name == REFRESH:
+            yield from self._refresh(watermark)
+            return
         spec = self._prepare().get(stream.name)
+        if not self._noted:
+            self._noted = True
+            note = self._calculated_note()
+            if not self.multi_currency and "deals" in self._specs:
+                currency = self.settings.currency or self.reporting_currency
+                note["currency_rule"] = (f"salesforce: single-currency org: amounts are in "
+                                         f"{currency} (sources.salesforce.currency)")
+            if note:
+                yield Page({}, notes=note)
         if spec is None:
             if stream.name == "targets" and not self.forecasting:
                 yield Page({}, warnings=[FORECASTING_OFF])
@@ -274,21 +343,30 @@ class SalesforceConnector:
             return
         lookback = timedelta(seconds=self.settings.lookback_seconds)
         committed = parse_instant(watermark) if watermark else None
+        repair = state.get(f"repair_from:{stream.name}")
+        since = committed
+        if repair and since is not None:
+            since = min(since, parse_instant(repair) or since)
+            log.warning("salesforce %s: re-reading from %s (the last completeness check "
+                        "failed)", spec.name, repair)
+        window_start = since - lookback if since else None
         restarted = False
+        read_top: datetime | None = None  # the highest stamp read by this pull
         while True:
-            soql = build_soql(spec, committed - lookback if committed else None)
+            soql = build_soql(spec, since - lookback if since else None)
             try:
                 for page in self._pages(spec, soql, ctx):
                     stamp = parse_instant(page.watermark) if page.watermark else None
                     if stamp is not None:
                         top = min(stamp, self.started_at)
+                        read_top = max(read_top, top) if read_top else top
                         committed = max(committed, top) if committed else top
                         page.watermark = format_instant(committed)
                     elif committed is not None:
                         page.watermark = format_instant(committed)
                     yield page
                     restarted = False
-                return
+                break
             except (SessionExpired, QueryLocatorLost) as exc:
                 if restarted:
                     raise
@@ -301,7 +379,66 @@ class SalesforceConnector:
                 )
                 if isinstance(exc, SessionExpired):
                     self.client.connect()
+                since = read_top or since  # ordered by the stamp: what was read is committed
+        if spec.name == "partners" and spec.where and window_start is not None:
+            yield self._no_longer_partners(spec, window_start)
+        if self.settings.count_check and spec.name in _COUNTED:
+            yield self._count_page(spec, window_start)
 
+    def _no_longer_partners(self, spec: StreamSpec, window_start: datetime) -> Page:
+        """Accounts changed in the window that no longer match ``partner_filter`` (``IsPartner``
+        turned off, ``Type`` changed): the incremental partner query cannot return them, so
+        their ids are read (``SELECT Id ... WHERE NOT (filter)``, one call per 2,000 changed
+        Accounts) and the stored partners among them flagged; their deals count unattributed."""
+        soql = (f"SELECT Id FROM {spec.sobject} WHERE NOT ({spec.where}) AND "
+                + format_soql("SystemModstamp >= {}", window_start))
+        what = f"query {spec.sobject} (no longer partners)"
+        ids = [str(r["Id"]) for r in self.client.query_records(soql, what)]
+        return Page({}, deleted={"partners": ids})
+
+    def _count_page(self, spec: StreamSpec, window_start: datetime | None) -> Page:
+        """The CRM's count of live records in the window the pull read (one ``query`` call:
+        ``SELECT COUNT()``, recycle bin excluded), for the completeness check."""
+        conditions = [f"({spec.where})"] if spec.where else []
+        key_field = spec.replication_key or "SystemModstamp"
+        if window_start is not None:
+            conditions.append(format_soql(key_field + " >= {}", window_start))
+        conditions.append(format_soql(key_field + " < {}", self.started_at))
+        soql = f"SELECT COUNT() FROM {spec.sobject} WHERE " + " AND ".join(conditions)
+        body = self.client.call(f"count {spec.sobject}", lambda sf: sf.query(soql))
+        crm_count = int((body or {}).get("totalSize") or 0)
+        check = CountCheck(_COUNTED[spec.name], crm_count, window_start, self.started_at)
+        return Page({}, counts=[check])
+
+    def _refresh(self, watermark: str | None) -> Iterator[Page]:
+        """Re-read whole every stream holding a calculated or cross-object field, every
+        ``calculated_refresh_hours`` (:mod:`.calculated`). The first sync only starts the clock:
+        it has just read everything. Each page keeps the refresh's watermark unchanged until the
+        last one, so a crash re-runs the whole refresh next time."""
+        now = format_instant(self.started_at)
+        if watermark is None:
+            yield Page({}, watermark=now)
+            return
+        every = timedelta(hours=self.settings.calculated_refresh_hours)
+        if not refresh_due(parse_instant(watermark), self.started_at, every):
+            return
+        ready = self._prepare()
+        ctx = self._context()
+        for name in self.calculated:
+            spec = ready[name]
+            log.info("salesforce %s: re-reading every record (calculated fields)", name)
+            for attempt in (1, 2):  # a lost session or cursor: log in again, read it again
+                try:
+                    for page in self._pages(spec, build_soql(spec, None), ctx):
+                        page.watermark = None
+                        yield page
+                    break
+                except (SessionExpired, QueryLocatorLost) as exc:
+                    if attempt == 2:
+                        raise
+                    if isinstance(exc, SessionExpired):
+                        self.client.relogin(f"refresh {name}")
+        yield Page({}, watermark=now)
     def _sweep(self, watermark: str | None) -> Iterator[Page]:
         """The periodic hard-delete sweep: records purged from the recycle bin (or hard-deleted)
         never come back, even through ``queryAll``. Every ``sweep_interval_days`` the full id
@@ -326,20 +463,41 @@ class SalesforceConnector:
             if spec is None:
                 continue
             soql = build_soql(replace(spec, fields=("Id",), replication_key=None), None)
-            ids: list[str] = []
-            for body in self.client.query_pages(soql, f"sweep {spec.sobject}"):
-                ids.extend(str(r["Id"]) for r in body.get("records") or [])
-            keep[name] = ids
+            records = self.client.query_records(soql, f"sweep {spec.sobject}")
+            keep[name] = [str(r["Id"]) for r in records]
         yield Page({}, watermark=now, keep_ids=keep)
 
     def _snapshot(self, spec: StreamSpec, ctx: RowContext) -> Iterator[Page]:
         """The whole of a small object (currency rates) as one page."""
-        records: list[Mapping[str, Any]] = []
-        for body in self.client.query_pages(build_soql(spec, None), f"query {spec.sobject}"):
-            records.extend(body.get("records") or [])
+        records: list[Mapping[str, Any]] = list(
+            self.client.query_records(build_soql(spec, None), f"query {spec.sobject}"))
         self.totals[spec.name] = len(records)
         rows = rate_rows(records, self.reporting_currency, ctx)
-        yield Page({spec.name: rows}, warnings=list(ctx.warnings), rejects=ctx.bad.take())
+        dated = self._dated_rates()
+        rows += dated_rate_rows(dated, rows, self.reporting_currency, ctx)
+        if dated:
+            rule = (f"salesforce: amounts convert at the DatedConversionRate in force on each "
+                    f"deal's close date (advanced currency management, {len(dated)} dated "
+                    "rates; CurrencyType's rate before a currency's first dated rate)")
+        else:
+            rule = ("salesforce: amounts convert at the org's CurrencyType rates (static: the "
+                    "org has no DatedConversionRate)")
+        yield Page({spec.name: rows}, warnings=list(ctx.warnings), rejects=ctx.bad.take(),
+                   notes={"currency_rule": rule})
+
+    def _dated_rates(self) -> list[Mapping[str, Any]]:
+        """Every DatedConversionRate record (advanced currency management), or none when the
+        org does not offer the object (400 ``INVALID_TYPE``: ACM off). One query."""
+        soql = ("SELECT Id, IsoCode, ConversionRate, StartDate, NextStartDate FROM "
+                "DatedConversionRate ORDER BY IsoCode, StartDate")
+        try:
+            records: list[Mapping[str, Any]] = list(
+                self.client.query_records(soql, "query DatedConversionRate"))
+        except FatalAPIError as exc:
+            if exc.status == 400 and exc.error_code == "INVALID_TYPE":
+                return []
+            raise
+        return records
 
     def _quotas(self, spec: StreamSpec, ctx: RowContext) -> Page:
         """Every quota with its forecast period as one page (``quotas.py``); quotas gone from
@@ -457,4 +615,5 @@ ADAPTER = Adapter(
     pulled_fields=pulled_fields,
     secrets=True,
     demo=demo_settings,
+    preflight=salesforce_preflight,
 )

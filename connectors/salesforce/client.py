@@ -48,7 +48,13 @@ from connectors.http import (
 )
 from connectors.paging import paginate
 from connectors.salesforce.auth import Login, login
-from connectors.salesforce.http import salesforce_error
+from connectors.salesforce.http import (
+    QueryLocatorLost,
+    SessionExpired,
+    salesforce_error,
+    send,
+    with_relogin,
+)
 from connectors.salesforce.settings import SalesforceSettings
 
 log = logging.getLogger(__name__)
@@ -119,10 +125,11 @@ class SalesforceClient:
         self._retry_after: float | None = None  # Retry-After of the last response, seconds
         self._sf: Salesforce | None = None
         self._login: Login | None = None
+        self._versions: list[str] | None = None
 
     # -- session -------------------------------------------------------------------------------
     def _on_response(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
-        if "/services/data/" in resp.url:
+        if "/services/data/v" in resp.url:  # the version list is free
             self.usage.calls += 1
         self._retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         match = _USAGE.search(resp.headers.get("Sforce-Limit-Info", ""))
@@ -185,12 +192,22 @@ class SalesforceClient:
             )
             raise LimitReachedError(msg)
 
-    def call(self, what: str, fn: Callable[[Salesforce], T]) -> T:
-        """Run one API request with retries and error mapping.
+    def relogin(self, what: str) -> None:
+        """Log in again after ``what`` met an expired session (the re-login hook of
+        :func:`connectors.salesforce.http.with_relogin`)."""
+        log.warning("salesforce %s: the session expired; logging in again", what)
+        self.connect()
+
+    def call(self, what: str, fn: Callable[[Salesforce], T], *, relogin: bool = True) -> T:
+        """Run one API request with retries and error mapping; an expired session logs in
+        again once and re-sends the request (every call path: describe, queries, counts).
 
         Args:
             what: what the request is, for messages (e.g. ``query Opportunity``).
             fn: makes the request through the simple-salesforce client.
+            relogin: log in again on an expired session and re-send; False for a
+                ``nextRecordsUrl``, which a new session cannot resume (case C-08): the caller
+                re-issues the query.
 
         Raises:
             LimitReachedError: the allowance share is used, or 403 ``REQUEST_LIMIT_EXCEEDED``.
@@ -207,7 +224,36 @@ class SalesforceClient:
         def on_retry(attempt: int, error: RetriableAPIError, wait: float) -> None:
             log.warning("%s; try %d again in %.1f s", error, attempt + 1, wait)
 
-        return call_with_retries(once, self.policy, on_retry=on_retry)
+        if not relogin:
+            return call_with_retries(once, self.policy, on_retry=on_retry)
+        return with_relogin(lambda: call_with_retries(once, self.policy, on_retry=on_retry),
+                            lambda: self.relogin(what))
+
+    def versions(self) -> list[str]:
+        """The API versions the org offers (``GET /services/data/``, no session needed; read
+        once per client), oldest first, e.g. ``["31.0", ..., "66.0"]``.
+
+        Raises:
+            RetriableAPIError, FatalAPIError: the list cannot be read.
+        """
+        if self._versions is None:
+            if self._sf is None:
+                self.connect()
+            url = f"{self.instance_url}/services/data/"
+
+            def once() -> list[str]:
+                resp = send(self.session, "GET", url, "salesforce versions",
+                            timeout=self.settings.timeout_seconds)
+                try:
+                    body = resp.json()
+                except ValueError as exc:
+                    msg = "salesforce versions: the response body is not valid JSON"
+                    raise RetriableAPIError(msg) from exc
+                return sorted((str(v["version"]) for v in body if isinstance(v, dict)),
+                              key=float)
+
+            self._versions = call_with_retries(once, self.policy)
+        return self._versions
 
     def _once(self, what: str, fn: Callable[[Salesforce], T]) -> T:
         try:
@@ -252,7 +298,9 @@ class SalesforceClient:
             )
         except FatalAPIError as exc:
             if exc.status == 404:
-                msg = f"salesforce: the org shows no sObject {sobject} (describe answered 404)"
+                msg = (f"salesforce: the org shows no sObject {sobject} (describe answered 404): "
+                       "the integration user's profile or permission set lacks read access to "
+                       "it, or the org does not have it")
                 raise ConfigError(msg) from None
             raise
         return body or {}
@@ -282,7 +330,8 @@ class SalesforceClient:
                     soql, include_deleted=True, headers=options, timeout=timeout))
             else:
                 body = self.call(what, lambda sf: sf.query_more(
-                    next_url, identifier_is_url=True, headers=options, timeout=timeout))
+                    next_url, identifier_is_url=True, headers=options, timeout=timeout),
+                    relogin=False)
             if not isinstance(body, dict) or not isinstance(body.get("done"), bool):
                 msg = f"salesforce {what}: the query response has no done flag"
                 raise FatalAPIError(msg)
@@ -302,3 +351,25 @@ class SalesforceClient:
 
         yield from paginate(fetch, next_records_url, f"salesforce {what}",
                             token_name="nextRecordsUrl")
+
+    def query_records(self, soql: str, what: str) -> list[dict[str, Any]]:
+        """Every record of ``queryAll`` for ``soql`` (a small object, an id list): the pages of
+        :meth:`query_pages` collected; when the session expires or the cursor is lost between
+        two pages, log in again (once) and read the query again from its start.
+
+        Raises:
+            SessionExpired, QueryLocatorLost: again after the one new start; see
+                :meth:`query_pages` for the rest.
+        """
+        for attempt in (1, 2):
+            records: list[dict[str, Any]] = []
+            try:
+                for body in self.query_pages(soql, what):
+                    records.extend(body.get("records") or [])
+                return records
+            except (SessionExpired, QueryLocatorLost) as exc:
+                if attempt == 2:
+                    raise
+                if isinstance(exc, SessionExpired):
+                    self.relogin(what)
+        raise AssertionError  # pragma: no cover (the loop returns or raises)

@@ -17,6 +17,7 @@ status (``errorCode``)                    error class: what the caller does
 401                                       :class:`SessionExpired`: log in again, once
 403 ``REQUEST_LIMIT_EXCEEDED``            :class:`LimitReachedError`: stop, state kept
 400 ``INVALID_QUERY_LOCATOR``             :class:`QueryLocatorLost`: re-issue the query
+410 (``GONE``)                            :class:`VersionRetired`: stop, never retried
 any other 4xx                             :class:`FatalAPIError`: stop
 ========================================  =============================================
 
@@ -50,6 +51,10 @@ class QueryLocatorLost(FatalAPIError):
     """400 ``INVALID_QUERY_LOCATOR``: the cursor is gone; re-issue the query."""
 
 
+class VersionRetired(FatalAPIError):
+    """410: the API version in the URL is retired (case C-18); never retried."""
+
+
 #: (status, errorCode or None for any) -> error class; the first match wins, 5xx and any other
 #: 4xx are handled after it (see the module docstring).
 ERROR_CLASSES: dict[tuple[int, str | None], type[ConnectorError]] = {
@@ -57,6 +62,7 @@ ERROR_CLASSES: dict[tuple[int, str | None], type[ConnectorError]] = {
     (401, None): SessionExpired,
     (403, "REQUEST_LIMIT_EXCEEDED"): LimitReachedError,
     (400, "INVALID_QUERY_LOCATOR"): QueryLocatorLost,
+    (410, None): VersionRetired,
 }
 
 
@@ -102,6 +108,10 @@ def salesforce_error(
             " after the allowance resets)"))
     elif cls is SessionExpired:
         error = SessionExpired(f"{text} (session expired or invalid: log in again)")
+    elif cls is VersionRetired:
+        error = VersionRetired(
+            f"{text} (the API version is retired: set sources.salesforce.api_version to a "
+            "version the org lists at GET /services/data/; partnerkpi check names the newest)")
     else:
         error = cls(text)
     error.status, error.error_code, error.api_message = status, code or None, message

@@ -372,3 +372,72 @@ def partner_change_row(flat: Mapping[str, Any], ctx: RowContext) -> dict[str, An
     return {"source": SOURCE, "deal_id": deal, "changed_at": at,
             "field": r(flat, "Field", None, "partner change"),
             "old_partner_id": values[0], "new_partner_id": values[1]}
+
+
+def dated_rate_rows(
+    records: list[Mapping[str, Any]],
+    static: list[dict[str, Any]],
+    reporting_currency: str,
+    ctx: RowContext,
+) -> list[dict[str, Any]]:
+    """``currency_rates`` rows from DatedConversionRate records (advanced currency management).
+
+    Each record is in force from ``StartDate`` until ``NextStartDate`` (exclusive; None: open),
+    against the corporate currency (``1 corporate = ConversionRate IsoCode``,
+    https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_datedconversionrate.htm).
+    When the reporting currency is another org currency, cross rates against it are added for
+    every interval where both rates hold (``rate / rate of the reporting currency``, 12
+    decimals); before a currency's first dated rate its static CurrencyType rate holds.
+
+    Args:
+        records: DatedConversionRate records (Id, IsoCode, ConversionRate, StartDate,
+            NextStartDate).
+        static: the undated rows of :func:`rate_rows` (their ``per_currency`` is the corporate
+            currency for the first rows).
+        reporting_currency: the KPI currency.
+        ctx: the row context (bad values become warnings or rejects).
+
+    Returns:
+        Dated rows (``start_date``, ``end_date`` set); none when ``static`` is empty (no
+        corporate currency known).
+    """
+    if not static:
+        return []
+    corporate = static[0]["per_currency"]
+    spans: dict[str, list[tuple[date, date | None, Decimal]]] = {}
+    for rec in records:
+        flat = flatten(rec)
+        code = ctx.read(flat, "IsoCode", None, "currency")
+        rate = ctx.read(flat, "ConversionRate", parse_amount, "currency")
+        start = ctx.read(flat, "StartDate", parse_date, "currency")
+        end = ctx.read(flat, "NextStartDate", parse_date, "currency")
+        if code and rate and start:
+            spans.setdefault(code, []).append((start, end, rate))
+    rows = [
+        {"source": SOURCE, "currency": code, "per_currency": corporate, "rate": rate,
+         "start_date": start, "end_date": end}
+        for code, items in spans.items() for start, end, rate in items
+    ]
+    if reporting_currency == corporate or reporting_currency not in spans:
+        return rows
+    static_rate = {r["currency"]: r["rate"] for r in static if r["per_currency"] == corporate}
+
+    def rate_on(code: str, day: date) -> Decimal | None:
+        found = static_rate.get(code)
+        for start, end, rate in sorted(spans.get(code, [])):
+            if start <= day and (end is None or day < end):
+                found = rate
+        return found
+
+    base_starts = {start for start, _, _ in spans[reporting_currency]}
+    for code in spans.keys() | static_rate.keys():
+        starts = sorted(base_starts | {start for start, _, _ in spans.get(code, [])})
+        for n, start in enumerate(starts):
+            rate, base = rate_on(code, start), rate_on(reporting_currency, start)
+            if rate and base:
+                rows.append({
+                    "source": SOURCE, "currency": code, "per_currency": reporting_currency,
+                    "rate": (rate / base).quantize(Decimal("1e-12")), "start_date": start,
+                    "end_date": starts[n + 1] if n + 1 < len(starts) else None,
+                })
+    return rows

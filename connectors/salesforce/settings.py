@@ -106,6 +106,12 @@ class SalesforceSettings(BadRecordSetting):
         bulk_threshold: when a query's ``totalSize`` exceeds this many records, the stream is read
             through Bulk API 2.0 instead of REST pages.
         sweep_interval_days: days between two hard-delete id sweeps (0: never).
+        calculated_refresh_hours: hours between two re-reads of the streams holding a formula
+            or cross-object field, whose values change without ``SystemModstamp`` (0: never;
+            see ``calculated.py``).
+        count_check: after deals and partners, compare the org's ``SELECT COUNT()`` over the
+            window read with the store's count (one call per stream and run; a mismatch is
+            re-read next run).
         max_api_share: stop before this share (0..1) of the org's daily API allowance is used
             (read from ``Sforce-Limit-Info`` on every response).
         timeout_seconds: HTTP timeout of one request, seconds.
@@ -147,6 +153,8 @@ class SalesforceSettings(BadRecordSetting):
     page_size: int = Field(default=2000, ge=200, le=2000)
     bulk_threshold: int = Field(default=50000, ge=1)
     sweep_interval_days: int = Field(default=7, ge=0)
+    calculated_refresh_hours: float = Field(default=24, ge=0)
+    count_check: bool = True
     max_api_share: float = Field(default=0.8, gt=0, le=1)
     timeout_seconds: float = Field(default=120.0, gt=0)
     retry_attempts: int = Field(default=6, ge=1)

@@ -260,3 +260,15 @@ def insert_kpis(store: Store, rows: list[tuple[str, str | None, str, str]]) -> N
         return
     insert_long_rows(store, [("quarter", date(2017, 10, 1), date(2018, 1, 1), "partner", m, n, k,
                                v, 10) for m, n, k, v in rows])
+
+def add_salesforce_preflight(rsps: Any) -> None:
+    """The metadata the push's preflight reads before its first write: the org's versions
+    (``GET /services/data/``) and its allowance (``GET /limits``), from ``fixtures/salesforce``."""
+    import json
+    import re
+
+    bodies = Path(__file__).resolve().parents[2] / "fixtures" / "salesforce"
+    rsps.get(f"{INSTANCE}/services/data/",
+             json=json.loads((bodies / "versions.json").read_text(encoding="utf-8")))
+    rsps.get(re.compile(re.escape(f"{INSTANCE}/services/data/v60.0/limits") + "/?"),
+             json=json.loads((bodies / "limits.json").read_text(encoding="utf-8")))

@@ -347,7 +347,13 @@ def test_period_rule_push_plans_the_latest_complete_quarter(tmp_path: Path) -> N
     import responses
 
     from jobs.run import push_targets
-    from tests.helpers.writeback import DESCRIBE, DESCRIBE_BODY, MockOrg, sf_config
+    from tests.helpers.writeback import (
+        DESCRIBE,
+        DESCRIBE_BODY,
+        MockOrg,
+        add_salesforce_preflight,
+        sf_config,
+    )
 
     config = sf_config(tmp_path / "s.duckdb")
     with Store(config.database) as store:
@@ -364,6 +370,7 @@ def test_period_rule_push_plans_the_latest_complete_quarter(tmp_path: Path) -> N
             Store(config.database) as store:
         mocked.get(DESCRIBE, json=DESCRIBE_BODY)
         MockOrg().register(mocked)  # the fields' current values: all empty
+        add_salesforce_preflight(mocked)  # the push's preflight: versions and limits
         (latest,) = push_targets(config, store, dry_run=True, today=TODAY)
         config.writeback.salesforce.period = "current"
         mocked.get(DESCRIBE, json=DESCRIBE_BODY)

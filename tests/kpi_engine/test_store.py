@@ -23,7 +23,8 @@ def test_store_migrations_recorded_once(tmp_path: Path) -> None:
     assert names == ["001_canonical_tables.sql", "002_writeback.sql", "003_rejects.sql",
                      "004_kpi_wide.sql", "005_kpi_settings.sql", "006_sync_run_holder.sql",
                      "007_stage_history_order.sql", "008_calendar.sql",
-                     "009_deal_partners.sql", "011_deal_history.sql", "013_targets_tiers.sql"]
+                     "009_deal_partners.sql", "011_deal_history.sql", "013_targets_tiers.sql",
+                     "014_source_notes_and_counts.sql"]
     with Store(path) as store:
         assert store.migrate() == []
 

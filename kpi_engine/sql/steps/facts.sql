@@ -29,7 +29,7 @@ members AS (
     UNION SELECT 'owner', coalesce(owner_id, 'none') FROM leads
     UNION SELECT 'team', coalesce(team, 'none') FROM owners
     UNION SELECT 'unit', coalesce(unit, 'none') FROM owners
-    UNION SELECT 'team', 'none' UNION SELECT 'unit', 'none'
+    UNION SELECT 'team', 'none' UNION SELECT 'unit', 'none' UNION SELECT 'partner', 'none'
     UNION SELECT 'channel', channel FROM channel_map
     UNION SELECT 'channel', 'unknown'
 ),

@@ -39,14 +39,16 @@ def test_cli_sync_hubspot_prints_streams_and_api_calls(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("ca_bundle", "stderr"),
     [
-        pytest.param(None, "error: HubSpot GET /crm/v3/pipelines/deals: TLS failed (certificate "
+        pytest.param(None, "error: HubSpot GET /oauth/v1/access-tokens/<token>: TLS failed "
+                     "(certificate "
                      "verify failed: unable to get local issuer certificate); check host {host}, "
                      "and set ca_bundle if a proxy or a private CA signs its certificate",
                      id="no-ca_bundle"),
         pytest.param("missing.pem", "error: {config}: sources.hubspot.ca_bundle: file "
                      "{tmp}/missing.pem does not exist or is not a file", id="missing-file"),
-        pytest.param("not-pem.pem", "error: HubSpot GET /crm/v3/pipelines/deals: TLS failed (the "
-                     "CA bundle holds no readable PEM certificate); check host {host} and "
+        # the first call of a sync is the preflight's token info
+        pytest.param("not-pem.pem", "error: HubSpot GET /oauth/v1/access-tokens/<token>: TLS "
+                     "failed (the CA bundle holds no readable PEM certificate); check host {host} and "
                      "ca_bundle {tmp}/not-pem.pem", id="not-pem"),
     ],
 )

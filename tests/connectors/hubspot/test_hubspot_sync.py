@@ -56,7 +56,8 @@ def test_first_sync_reads_every_live_deal_and_flags_the_archived_one(sb, store) 
     assert rows(store, "SELECT watermark FROM sync_state WHERE stream = 'deals'") == [
         ("2024-05-31T09:00:00.000000+00:00",)]
     # a first sync lists deals (one page, then the archived pass); it never searches
-    assert (sb.call_counts()[LIST], sb.call_counts()[SEARCH]) == (2, 0)
+    # the list pages; one search: the completeness count
+    assert (sb.call_counts()[LIST], sb.call_counts()[SEARCH]) == (2, 1)
     assert result.api_calls == sb.call_counts().total()
 
 
@@ -87,7 +88,7 @@ def test_incremental_reads_only_changed_deals(sb, store) -> None:
     assert rows(store, "SELECT amount FROM deals WHERE deal_id = ?", d1)[0][0] == 12000
     assert rows(store, "SELECT stage, is_closed FROM deals WHERE deal_id = ?", new) == [
         ("qualifiedtobuy", False)]
-    assert sb.call_counts()[SEARCH] == 1
+    assert sb.call_counts()[SEARCH] == 1 + 1  # the incremental search, the completeness count
 
 
 def test_archived_deal_is_flagged_deleted_next_run_c06(sb, store) -> None:
@@ -143,7 +144,7 @@ def test_crash_between_pages_then_next_run_equals_a_clean_run(sb, store, first_s
 def test_keyset_pages_read_every_deal_once_per_page(sb, store) -> None:
     result = sync(store, sb, page_size=2, deals_per_commit=2, first_sync="search")
     assert result.streams["deals"].pages == 3
-    assert sb.call_counts()[SEARCH] == 3
+    assert sb.call_counts()[SEARCH] == 3 + 1  # three keyset pages, the completeness count
     assert rows(store, "SELECT count(*) FROM deals WHERE NOT is_deleted") == [(LIVE,)]
 
 

@@ -78,6 +78,6 @@ def test_maven_salesforce_sync_then_compute_equals_csv_import(
         (k, expected[k], got[k]) for k in sorted(expected) if k in got and got[k] != expected[k]
     ]
     assert (missing, extra, differ[:5]) == ([], [], [])
-    assert (
-        connector.api_usage.calls == 7 + 6 + 4
-    )  # describes, one query per stream, 4 more deal pages
+    # describes, one query per stream, 4 more deal pages, the counts of deals and partners,
+    # DatedConversionRate
+    assert connector.api_usage.calls == 7 + 6 + 4 + 2 + 1

@@ -52,6 +52,7 @@ def settings(**overrides: Any) -> SalesforceSettings:
         "client_id_env": "SF_CLIENT_ID",
         "client_secret_env": "SF_CLIENT_SECRET",
         "streams": ["deals"],
+        "count_check": False,  # the completeness count is tested against the sandbox
         **overrides,
     }
     return SalesforceSettings.model_validate(data)
@@ -64,6 +65,7 @@ def add_login(rsps: responses.RequestsMock, times: int = 1) -> None:
 
 def add_describes(rsps: responses.RequestsMock, usage: str = "api-usage=10/15000") -> None:
     headers = {"Sforce-Limit-Info": usage}
+    rsps.get(f"{INSTANCE}/services/data/", json=body("versions.json"))
     rsps.get(
         f"{DATA}/sobjects/Opportunity/describe",
         json=body("describe-opportunity.json"),
@@ -253,7 +255,7 @@ def test_pull_stops_before_configured_share_of_allowance(env: None, sleeps: list
     store = Store(":memory:")
     with pytest.raises(LimitReachedError, match="80 of the org's 100 daily API calls"):
         sync(store, settings(), sleeps)
-    assert len(responses.calls) == 4  # token, 2 describes, 1 query: the next page is not asked
+    assert len(responses.calls) == 5  # token, versions, 2 describes, 1 query: no next page
     assert store.con.execute("SELECT count(*) FROM deals").fetchall() == [(1000,)]
 
 
@@ -292,7 +294,9 @@ def test_describe_missing_configured_field_is_one_line_config_error(
         sync(store, settings(partner_field="Partner__c"), sleeps)
     assert str(caught.value) == (
         "salesforce: Opportunity has no field Partner__c (set by "
-        "sources.salesforce.partner_field); check the API name in Setup"
+        "sources.salesforce.partner_field); check the API name in Setup, and field-level "
+        "security on the integration user's profile or permission set (an admin sees the "
+        "field, the API user does not)"
     )
     assert not [c for c in responses.calls if "query" in c.request.url]
 

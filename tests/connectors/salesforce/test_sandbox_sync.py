@@ -61,6 +61,7 @@ def test_sync_first_run_loads_every_stream(shared: Sandbox, sleeps: Sleeps) -> N
         "leads": 2,
         # one OpportunityPartner per partnered deal (the reverse rows left out)
         "deal_partners": 2 + N_FILLER,
+        "field_refresh": 0,
         "deleted_sweep": 0,
     }
     assert result.streams["deals"].pages == 3  # 453 deals in pages of 200
@@ -71,8 +72,9 @@ def test_sync_first_run_loads_every_stream(shared: Sandbox, sleeps: Sleeps) -> N
     assert store.con.execute("SELECT team, unit FROM owners WHERE name = 'Rep One'").fetchall() == [
         ("EMEA Channel", "EMEA")
     ]
-    # describes, one query per stream, more pages (902 OpportunityPartner rows: 4 more)
-    assert connector.api_usage.calls == 9 + 8 + 4 + 4
+    # describes, one query per stream, more pages (902 OpportunityPartner rows: 4 more), the
+    # count of deals and of partners, DatedConversionRate
+    assert connector.api_usage.calls == 9 + 8 + 4 + 4 + 2 + 1
     assert connector.api_usage.left == connector.api_usage.max - connector.api_usage.used
 
 
@@ -86,8 +88,10 @@ def test_sync_second_run_unchanged_one_query_per_stream_writes_nothing(
     own.calls.clear()
     result, _ = sync(store, sandbox_settings(own), sleeps)
     queries = [p for m, p in own.calls if "/query" in p]
-    assert len(queries) == 8  # one per stream (currency_rates .. deal_partners)
-    assert all(p.endswith("/queryAll/") for p in queries)
+    # one per stream (currency_rates .. deal_partners), DatedConversionRate, the Accounts no
+    # longer partners, the counts of deals and partners
+    assert len(queries) == 8 + 1 + 1 + 2
+    assert sum(p.endswith("/queryAll/") for p in queries) == 8 + 1 + 1
     assert all(c.inserted == c.updated == c.deleted == 0 for c in result.streams.values())
     assert snapshot(store) == before
     assert store.con.execute("SELECT * FROM sync_state ORDER BY ALL").fetchall() == state

@@ -34,6 +34,7 @@ from tests.helpers.writeback import (
     RETRIEVE,
     MockOrg,
     Sleeps,
+    add_salesforce_preflight,
     hs_source,
     insert_kpis,
     policy,
@@ -62,6 +63,7 @@ def test_salesforce_bodies_batches_of_200_then_only_changed_fields(tmp_path: Pat
     org = MockOrg()
     seen = org.updates
     responses.get(DESCRIBE, json=DESCRIBE_BODY)
+    add_salesforce_preflight(responses)
     org.register(responses)
     config = sf_config(tmp_path / "s.duckdb")
     with Store(config.database) as store:
@@ -112,9 +114,10 @@ def test_salesforce_c10_failure_attributed_by_input_position(tmp_path: Path) -> 
         {"success": True, "created": False, "id": C10_IDS[2], "errors": []},
     ]
     responses.get(DESCRIBE, json=DESCRIBE_BODY)
+    add_salesforce_preflight(responses)
     MockOrg().register(responses)
     responses.replace(responses.PATCH, COLLECTIONS, json=c10)
-    call = responses.registered()[1]
+    (call,) = [r for r in responses.registered() if r.method == "PATCH"]
     fields = {"average_deal_size": "Partner_Avg_Deal_Size__c", "win_rate": "Partner_Win_Rate__c"}
     config = AppConfig.model_validate({
         **sf_config(tmp_path / "s.duckdb").model_dump(exclude={"writeback", "path"}),
@@ -143,6 +146,7 @@ def test_salesforce_429_is_retried_with_retry_after_and_recording_sleep(tmp_path
     seed_store(tmp_path / "s.duckdb", "salesforce", [(C10_IDS[0], "P1")],
                {"quality_score": {C10_IDS[0]: "12.5"}})
     responses.get(DESCRIBE, json=DESCRIBE_BODY)
+    add_salesforce_preflight(responses)
     responses.post(RETRIEVE, json=[{"attributes": {"type": "Account"}, "Id": C10_IDS[0],
                                     "Partner_Quality_Score__c": None}])
     responses.patch(COLLECTIONS, status=429, headers={"Retry-After": "7"},
@@ -169,6 +173,7 @@ def test_salesforce_standard_or_read_only_field_refused_before_any_write(tmp_pat
     body["fields"].append({"name": "NumberOfEmployees", "type": "int", "updateable": True,
                            "custom": False})
     responses.get(DESCRIBE, json=body)
+    add_salesforce_preflight(responses)
     config = AppConfig.model_validate({
         **sf_config(tmp_path / "s.duckdb").model_dump(exclude={"writeback", "path"}),
         "writeback": {"salesforce": {"fields": {
@@ -179,7 +184,8 @@ def test_salesforce_standard_or_read_only_field_refused_before_any_write(tmp_pat
     assert refused.value.problems == [
         "salesforce: Account.Partner_Win_Rate__c is not updateable "
         "(writeback.salesforce.fields.win_rate); give the integration user edit access to it"]
-    assert [c.request.method for c in responses.calls] == ["GET"]
+    # the preflight's versions, describe and limits: nothing written
+    assert [c.request.method for c in responses.calls] == ["GET", "GET", "GET"]
 
 
 # -- HubSpot: batches of 100 through the sandbox --------------------------------------------

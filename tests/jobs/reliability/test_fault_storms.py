@@ -268,7 +268,9 @@ def test_salesforce_daily_limit_mid_run_stops_with_the_limit_exit_code(
     sb: Sandbox, tmp_path: Path, cli_sleeps: Sleeps
 ) -> None:
     db = tmp_path / "store.duckdb"
-    hold = HoldAndCopy(sb, db, "/services/data/*/queryAll/*", 6,
+    # the 7th queryAll: after CurrencyType, DatedConversionRate, stages, owners, partners and
+    # the first page of deals
+    hold = HoldAndCopy(sb, db, "/services/data/*/queryAll/*", 7,
                        lambda: sb.salesforce.set_api_usage(15000, 15000))
     result = _run_sync(_config(tmp_path, sb, db))
     assert result.exit_code == EXIT_LIMIT
@@ -333,24 +335,26 @@ def test_salesforce_broken_json_through_every_retry_stops_with_exit_1(
 
 
 @pytest.mark.parametrize(
-    ("crm", "settings", "env", "message"),
+    ("crm", "settings", "env", "message", "code"),
     [
         pytest.param("salesforce", {}, {"REL_SF_PASSWORD": "wrong-password"},
                      "error: salesforce login failed at {url}/services/oauth2/token: "
-                     "invalid_grant (authentication failure)", id="salesforce-bad-password"),
+                     "invalid_grant (authentication failure)", 6, id="salesforce-bad-password"),
         pytest.param("hubspot", {}, {"REL_HS_TOKEN": "pat-na1-not-a-token"},
-                     "error: HubSpot GET /crm/v3/pipelines/deals: 401 the access token was "
+                     "error: HubSpot GET /crm/v3/properties/deals: 401 the access token was "
                      "refused; check the private-app token in the environment variable named "
-                     "by sources.hubspot.token_env", id="hubspot-bad-token"),
+                     "by sources.hubspot.token_env", 6, id="hubspot-bad-token"),
         pytest.param("salesforce", {"partner_field": "Partner_Org__c"}, {},
                      "error: salesforce: Opportunity has no field Partner_Org__c (set by "
-                     "sources.salesforce.partner_field); check the API name in Setup",
+                     "sources.salesforce.partner_field); check the API name in Setup, and "
+                     "field-level security on the integration user's profile or permission set "
+                     "(an admin sees the field, the API user does not)", 1,
                      id="salesforce-field-the-org-does-not-show"),
     ],
 )
-def test_refused_credentials_or_schema_stop_with_exit_1_and_store_unchanged(
+def test_refused_credentials_or_schema_stop_with_their_exit_code_and_store_unchanged(
     sb: Sandbox, clean: Path, tmp_path: Path, cli_sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch,
-    crm: str, settings: dict[str, Any], env: dict[str, str], message: str,
+    crm: str, settings: dict[str, Any], env: dict[str, str], message: str, code: int,
 ) -> None:
     db = tmp_path / "store.duckdb"
     shutil.copy(clean, db)
@@ -358,7 +362,7 @@ def test_refused_credentials_or_schema_stop_with_exit_1_and_store_unchanged(
         monkeypatch.setenv(name, value)
     cfg = _config(tmp_path, sb, db, **{{"salesforce": "sf", "hubspot": "hs"}[crm]: settings})
     result = _run_sync(cfg, "--source", crm)
-    assert result.exit_code == 1
+    assert result.exit_code == code  # 6: credentials refused, 1: a field to fix
     assert _error_line(result) == message.format(url=sb.url)
     assert _state(db) == _state(clean)
     assert sb.faults.rules == []

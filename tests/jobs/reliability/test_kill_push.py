@@ -62,8 +62,10 @@ PUSH_KILLS = [
     # the held write landed: the next push reads the CRM, finds the values, sends nothing
     PushKill("sf-write-in-flight-applied-after-kill", "PATCH", f"{API}/composite/sobjects", 1.0,
              {"salesforce": 0, "hubspot": 6}),
-    PushKill("sf-recorded-hs-describe", "GET", "/crm/v3/properties/companies", 30,
-             {"salesforce": 0, "hubspot": 6}),
+    # the preflight checks every target before the first write: killed in HubSpot's check,
+    # nothing was written anywhere
+    PushKill("hs-preflight-describe", "GET", "/crm/v3/properties/companies", 30,
+             {"salesforce": 6, "hubspot": 6}),
     PushKill("hs-write-in-flight-applied-after-kill", "POST",
              "/crm/v3/objects/companies/batch/update", 1.0, {"salesforce": 0, "hubspot": 0}),
 ]

@@ -123,11 +123,12 @@ _HS_REF = _rows("hubspot", stages=7, owners=20, partners=6)
 KILL_POINTS = [
     KillPoint("sf-oauth-login", "empty", *_held("POST", "/services/oauth2/token", 1),
               committed={}),
-    KillPoint("sf-deals-between-page-1-and-2", "empty", *_held("GET", QUERY, 6),
+    # queryAll calls: CurrencyType, DatedConversionRate, stages, owners, partners, deals ...
+    KillPoint("sf-deals-between-page-1-and-2", "empty", *_held("GET", QUERY, 7),
               committed=_merge(_SF_REF, _rows("salesforce", deals=1976,
                                               deal_partners=_LINKS["sf_page_1"]))),
-    KillPoint("sf-deals-page-1-in-flight", "empty", ("GET", QUERY, 5), ("GET", QUERY, 6), 0.0),
-    KillPoint("sf-history-page-3-commit", "empty", ("GET", QUERY, 9), ("GET", QUERY, 10), "wal"),
+    KillPoint("sf-deals-page-1-in-flight", "empty", ("GET", QUERY, 6), ("GET", QUERY, 7), 0.0),
+    KillPoint("sf-history-page-3-commit", "empty", ("GET", QUERY, 10), ("GET", QUERY, 11), "wal"),
     # the last 3 queries read OpportunityPartner (5,550 rows with the reverse ones, 2,000 a page)
     KillPoint("sf-leads-last-page", "empty", *_held("GET", QUERY, -4),
               committed=_merge(_SF_REF, _rows("salesforce", deals=2966, stage_history=11178,
