@@ -32,6 +32,7 @@ from connectors import registry
 from connectors.base import WritebackTarget
 from connectors.errors import ConfigError
 from jobs.secrets import secret_problems
+from jobs.spark_compute import SparkSection
 from kpi_engine.kpis import KPI_NAMES
 from kpi_engine.periods import reporting_today
 from kpi_engine.settings import (
@@ -143,6 +144,9 @@ class AppConfig(BaseModel):
             complete one, and the default ``--as-of`` of a compute (UTC unless set).
         duckdb: DuckDB's memory limit and spill directory (relative to the config file).
         notify: the webhook of ``run`` (None: no notification).
+        engine: where ``compute`` runs the KPI SQL by default: ``duckdb`` (the store) or
+            ``spark`` (``spark:``; ``run`` always computes in the store).
+        spark: the Spark application, its input and output (None: not configured).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -155,6 +159,8 @@ class AppConfig(BaseModel):
     writeback: WritebackSection = Field(default_factory=WritebackSection)
     duckdb: DuckDbSection = Field(default_factory=DuckDbSection)
     notify: NotifySection | None = None
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkSection | None = None
     path: Path | None = Field(default=None, exclude=True)
 
     _check_timezone = field_validator("reporting_timezone")(check_timezone)

@@ -86,16 +86,16 @@ def session(settings: SparkSettings) -> SparkSession:
         ComputeError: pyspark is not installed (the ``spark`` extra), Java cannot start, or
             ``configs`` sets ``spark.sql.session.timeZone`` to a zone other than UTC.
     """
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:
-        msg = "compute --engine spark needs pyspark: pip install 'partnerkpi[spark]'"
-        raise ComputeError(msg) from exc
     zone = settings.configs.get("spark.sql.session.timeZone", "UTC")
     if zone != "UTC":
         msg = (f"spark.configs: spark.sql.session.timeZone is {zone!r}; the KPI SQL runs in "
                "UTC, the store's time zone: remove the setting")
         raise ComputeError(msg)
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        msg = "compute --engine spark needs pyspark: pip install 'partnerkpi[spark]'"
+        raise ComputeError(msg) from exc
     builder = SparkSession.builder.master(settings.master).appName(settings.app_name)
     for key, value in {**LOCAL_DEFAULTS, **settings.configs, **REQUIRED_CONFIGS}.items():
         builder = builder.config(key, str(value))

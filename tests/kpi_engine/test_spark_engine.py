@@ -1,0 +1,218 @@
+"""``compute --engine spark``: the KPI steps on Spark local mode give DuckDB's numbers.
+
+Every cell of the wide KPI rows is compared with the store's DuckDB compute: counts, dates and
+names exactly, money to the cent, ratios / days / scores to 1e-9 (tests/helpers/spark.py). The
+Spark tests are ``slow`` (a JVM, local[2]); the layout, config and store-loading tests are not.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from bench.compute_kpis import GENERATE as BENCH_GENERATE
+from cli import cli
+from kpi_engine.canonical import export_canonical, load_wide
+from kpi_engine.errors import ComputeError
+from kpi_engine.kpis import ComputeSummary, compute
+from kpi_engine.settings import KpiSettings, QualityScoreSettings
+from kpi_engine.store import CANONICAL_TABLES, Store
+from tests.helpers.maven import maven_config, write_config
+from tests.helpers.regression import CHANNELS, GENERATE
+from tests.helpers.spark import TEST_SPARK, needs_spark, spark_session, wide_differences
+
+AS_OF = "2017-12-31"
+SETTINGS = KpiSettings(reporting_currency="USD", channels=CHANNELS,
+                       quality_score=QualityScoreSettings(
+                           min_closed_deals=5, weights={"won_amount": 0.5, "deals_won": 0.5}))
+
+
+def _invoke(config: Path, *args: str) -> str:
+    result = CliRunner().invoke(cli, ["--config", str(config), *args])
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return result.stdout
+
+
+def _copy_wide(database: Path, target: Path) -> None:
+    target.mkdir()
+    con = duckdb.connect(str(database), read_only=True)
+    con.execute(f"COPY kpi_wide TO '{target / 'rows.parquet'}' (FORMAT parquet)")
+    con.close()
+
+
+@pytest.mark.slow
+def test_spark_compute_equals_duckdb_on_maven_and_copies_into_store(tmp_path: Path) -> None:
+    needs_spark()
+    data = maven_config(tmp_path / "s.duckdb")
+    data["spark"] = {**TEST_SPARK, "input": {"parquet": "canonical"},
+                     "output": {"parquet": "out/kpi_wide"}}
+    config = write_config(tmp_path / "c.yaml", data)
+    _invoke(config, "sync")
+    duck = _invoke(config, "compute", "--as-of", AS_OF)
+    exported = _invoke(config, "export-canonical", "--to", str(tmp_path / "canonical"))
+    assert exported.startswith("wrote partners 0, owners 35, stages 4, deals 8800, ")
+    spark = _invoke(config, "compute", "--engine", "spark", "--as-of", AS_OF)
+    # the same summary: deals, rows per grain, warnings
+    assert spark.splitlines()[:-1] == duck.splitlines()
+    assert spark.splitlines()[-1] == f"wrote the KPI rows to {tmp_path / 'out' / 'kpi_wide'}"
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    assert wide_differences(con, "kpi_wide", tmp_path / "out" / "kpi_wide") == []
+    (rows,) = con.execute("SELECT count(*) FROM spark_rows").fetchone()
+    assert rows == con.execute("SELECT count(*) FROM kpi_wide").fetchone()[0] > 1000
+    con.close()
+    # --into-store: the store's kpi_wide becomes Spark's rows, equal to DuckDB's
+    _copy_wide(tmp_path / "s.duckdb", tmp_path / "duck_rows")
+    into = _invoke(config, "compute", "--engine", "spark", "--as-of", AS_OF, "--into-store")
+    assert into.splitlines()[-1] == f"copied them into {tmp_path / 's.duckdb'}"
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    assert wide_differences(con, "kpi_wide", tmp_path / "duck_rows") == []
+    (runs,) = con.execute("SELECT count(*) FROM kpi_runs").fetchone()
+    assert runs == 6  # the DuckDB compute's 3 grains and the Spark copy's 3
+    con.close()
+    export = _invoke(config, "export", "--grain", "year", "--dimension", "team", "--kpi",
+                     "deals_won")
+    assert sum(int(line.split(",")[6]) for line in export.splitlines()[1:]
+               if line.startswith("year,2017")) == 4238
+
+
+def _store(path: Path, generate: str) -> Store:
+    store = Store(path)
+    store.con.execute(generate)
+    return store
+
+
+@pytest.mark.slow
+def test_spark_compute_equals_duckdb_on_100k_synthetic_deals(tmp_path: Path) -> None:
+    needs_spark()
+    from kpi_engine.spark_engine import compute_spark, read_canonical
+
+    store = _store(tmp_path / "s.duckdb", BENCH_GENERATE.format(n=100_000))
+    today = date(2025, 3, 15)
+    summary = compute(store, SETTINGS, today=today)
+    (live,) = store.con.execute("SELECT count(*) FROM deals WHERE NOT is_deleted").fetchone()
+    assert summary.deals == live > 98_000
+    export_canonical(store, tmp_path / "canonical")
+    store.close()
+    spark = spark_session()
+    result = compute_spark(spark, read_canonical(spark, tmp_path / "canonical"), SETTINGS,
+                           today=today)
+    assert result.summaries[""] == summary
+    result.wide.write.mode("overwrite").parquet(str(tmp_path / "wide"))
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    assert wide_differences(con, "kpi_wide", tmp_path / "wide") == []
+    con.close()
+
+
+@pytest.mark.slow
+def test_spark_compute_two_tenants_each_equals_its_own_duckdb_compute(tmp_path: Path) -> None:
+    """Tenant a: the regression data set (nulls, a currency without rate, instants on
+    midnights); tenant b: 3,000 bench deals with a fiscal year from April. One folder, one
+    Spark compute; each tenant's rows equal its own store's."""
+    needs_spark()
+    configs = {}
+    for tenant, generate, fiscal in (("a", GENERATE, 1), ("b", BENCH_GENERATE.format(n=3000), 4)):
+        folder = tmp_path / tenant
+        folder.mkdir()
+        store = _store(folder / "s.duckdb", generate)
+        store.close()
+        configs[tenant] = write_config(folder / "partnerkpi.yaml", {
+            "database": "s.duckdb", "reporting_currency": "USD",
+            "kpis": {"fiscal_year_start_month": fiscal, "channels": CHANNELS,
+                     "quality_score": {"min_closed_deals": 5,
+                                       "weights": {"won_amount": 0.5, "deals_won": 0.5}}}})
+        _invoke(configs[tenant], "compute", "--as-of", "2024-07-15")
+        _invoke(configs[tenant], "export-canonical", "--to", str(tmp_path / "lake"),
+                "--tenant", tenant)
+    assert sorted(p.name for p in (tmp_path / "lake" / "deals").iterdir()) == [
+        "a.parquet", "b.parquet"]
+    main = write_config(tmp_path / "spark.yaml", {"spark": {
+        **TEST_SPARK, "input": {"parquet": "lake"}, "output": {"parquet": "out"},
+        "tenants": {"a": "a/partnerkpi.yaml", "b": "b/partnerkpi.yaml"}}})
+    printed = _invoke(main, "compute", "--engine", "spark", "--as-of", "2024-07-15")
+    assert printed.splitlines()[0] == "tenant a:"
+    assert "tenant b:" in printed.splitlines()
+    for tenant in ("a", "b"):
+        con = duckdb.connect(str(tmp_path / tenant / "s.duckdb"), read_only=True)
+        assert wide_differences(con, "kpi_wide", tmp_path / "out",
+                                where=f"tenant = '{tenant}'") == []
+        (n,) = con.execute("SELECT count(*) FROM spark_rows").fetchone()
+        assert n == con.execute("SELECT count(*) FROM kpi_wide").fetchone()[0] > 500
+        con.close()
+
+
+# ------------------------------------------------------------------ without Spark
+
+
+def test_export_canonical_writes_every_table_and_refuses_mixed_layouts(tmp_path: Path) -> None:
+    store = _store(tmp_path / "s.duckdb", GENERATE)
+    counts = export_canonical(store, tmp_path / "one")
+    assert counts["deals"] == 3000 and counts["leads"] == 900
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == sorted(CANONICAL_TABLES)
+    con = duckdb.connect()
+    back = con.execute(f"SELECT count(*), sum(amount), count(*) FILTER (WHERE is_deleted) "
+                       f"FROM '{tmp_path / 'one' / 'deals' / 'data.parquet'}'").fetchone()
+    assert back == store.con.execute("SELECT count(*), sum(amount), count(*) FILTER "
+                                     "(WHERE is_deleted) FROM deals").fetchone()
+    with pytest.raises(ComputeError, match="holds a single store's files"):
+        export_canonical(store, tmp_path / "one", tenant="acme")
+    export_canonical(store, tmp_path / "many", tenant="acme")
+    tenants = con.execute(f"SELECT DISTINCT tenant FROM "
+                          f"'{tmp_path / 'many' / 'owners' / 'acme.parquet'}'").fetchall()
+    assert tenants == [("acme",)]
+    with pytest.raises(ComputeError, match="holds tenants' files"):
+        export_canonical(store, tmp_path / "many")
+    with pytest.raises(ComputeError, match="--tenant 'a/b': use letters"):
+        export_canonical(store, tmp_path / "many", tenant="a/b")
+    store.close()
+
+
+def test_load_wide_replaces_the_store_rows_and_records_the_run(tmp_path: Path) -> None:
+    """Rows written as Spark writes them (Parquet, kpi_wide's columns and a tenant) are what
+    the store holds after load_wide, and the run is recorded."""
+    store = _store(tmp_path / "s.duckdb", GENERATE)
+    summary = compute(store, SETTINGS, today=date(2024, 7, 15))
+    expected = store.con.execute("SELECT * EXCLUDE (computed_at) FROM kpi_wide "
+                                 "ORDER BY ALL").fetchall()
+    (tmp_path / "rows").mkdir()
+    store.con.execute(f"COPY (SELECT 'x' AS tenant, * REPLACE (TIMESTAMPTZ '2024-07-15 10:00:00+00' "
+                      f"AS computed_at) FROM kpi_wide UNION ALL SELECT 'y', * FROM kpi_wide "
+                      f"WHERE grain = 'year') TO '{tmp_path / 'rows' / 'p.parquet'}'")
+    store.con.execute("DELETE FROM kpi_wide")
+    fresh = ComputeSummary(today=summary.today, as_of=summary.as_of, warnings=summary.warnings)
+    load_wide(store, SETTINGS, tmp_path / "rows", ["month", "quarter", "year"], fresh, tenant="x")
+    assert store.con.execute("SELECT * EXCLUDE (computed_at) FROM kpi_wide "
+                             "ORDER BY ALL").fetchall() == expected
+    assert fresh.rows == summary.rows
+    assert store.con.execute("SELECT DISTINCT computed_at FROM kpi_wide").fetchall() == [
+        (store.con.execute("SELECT TIMESTAMPTZ '2024-07-15 10:00:00+00'").fetchone()[0],)]
+    (runs,) = store.con.execute("SELECT count(*) FROM kpi_runs WHERE computed_at = "
+                                "TIMESTAMPTZ '2024-07-15 10:00:00+00'").fetchone()
+    assert runs == 3
+    with pytest.raises(ComputeError, match="no rows of tenant 'z'"):
+        load_wide(store, SETTINGS, tmp_path / "rows", ["year"], fresh, tenant="z")
+    store.close()
+
+
+def test_cli_compute_engine_spark_without_spark_section_is_a_config_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", maven_config(tmp_path / "s.duckdb"))
+    result = CliRunner().invoke(cli, ["--config", str(config), "compute", "--engine", "spark"])
+    assert result.exit_code == 1
+    assert result.stderr == ("error: compute --engine spark needs a spark: section in the "
+                             "config (config.example.yaml)\n")
+    data = maven_config(tmp_path / "s.duckdb")
+    data.update(engine="spark", spark={"master": "local[1]"})
+    config = write_config(tmp_path / "d.yaml", data)
+    result = CliRunner().invoke(cli, ["--config", str(config), "compute"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: spark.input: set parquet")
+
+
+def test_spark_session_refuses_a_session_time_zone_other_than_utc() -> None:
+    from kpi_engine.spark_engine import SparkSettings, session
+
+    with pytest.raises(ComputeError, match="spark.sql.session.timeZone is 'Europe/Paris'"):
+        session(SparkSettings(configs={"spark.sql.session.timeZone": "Europe/Paris"}))
