@@ -1,7 +1,8 @@
 """Benchmark (informational): the KPI compute on Spark local mode vs DuckDB, N synthetic deals.
 
-Run by hand: ``python bench/spark_vs_duckdb.py [--deals 1000000] [--runs 3] [--master local[*]]
-[--shuffle-partitions 8] [--grains month,quarter,year]``. Needs the ``spark`` extra and Java 17.
+Run by hand: ``python bench/spark_vs_duckdb.py [--deals 1000000] [--runs 3] [--spark-runs R]
+[--master local[*]] [--shuffle-partitions 8] [--grains month,quarter,year]``.
+Needs the ``spark`` extra and Java 17.
 
 The deals are ``bench/compute_kpis.py``'s (3 years, 2,000 partners, 3,000 owners, 3 currencies,
 3 stage-history rows a deal), generated in a DuckDB store (not measured). Then, in the same run:
@@ -30,17 +31,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.compute_kpis import GENERATE  # noqa: E402
-from kpi_engine.canonical import export_canonical  # noqa: E402
-from kpi_engine.kpis import compute  # noqa: E402
-from kpi_engine.settings import KpiSettings  # noqa: E402
-from kpi_engine.spark_engine import (  # noqa: E402
+from bench.compute_kpis import GENERATE
+from kpi_engine.canonical import export_canonical
+from kpi_engine.kpis import compute
+from kpi_engine.settings import KpiSettings
+from kpi_engine.spark_engine import (
     SparkSettings,
     compute_spark,
     read_canonical,
     session,
 )
-from kpi_engine.store import Store  # noqa: E402
+from kpi_engine.store import Store
 
 CHANNELS = {"paid": ["PAID_SEARCH", "PAID_SOCIAL"],
             "owned": ["EMAIL_MARKETING", "DIRECT_TRAFFIC", "ORGANIC_SOCIAL"],
@@ -56,6 +57,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--spark-runs", type=int, default=None,
+                        help="Spark runs (default: --runs)")
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--shuffle-partitions", default="8")
     parser.add_argument("--driver-memory", default="4g")
@@ -88,7 +91,7 @@ def main() -> None:
         spark.sparkContext.setLogLevel("ERROR")
         started = time.perf_counter() - t
         times: list[float] = []
-        for i in range(args.runs):
+        for i in range(args.spark_runs or args.runs):
             t = time.perf_counter()
             result = compute_spark(spark, read_canonical(spark, work / "canonical"), settings,
                                    grains, today=today)
@@ -103,8 +106,9 @@ def main() -> None:
         print(f"Spark compute (read Parquet, compute, write Parquet): median {_median(times)}, "
               f"{spark_rows:,} wide rows")
         ratio = statistics.median(times) / statistics.median(duck)
-        print(f"ratio Spark / DuckDB: {ratio:.1f}x; rows {'equal' if spark_rows == duck_rows else 'DIFFER'}"
-              f"; load at the end {os.getloadavg()[0]:.1f}")
+        same = "equal" if spark_rows == duck_rows else "DIFFER"
+        print(f"ratio Spark / DuckDB: {ratio:.1f}x; rows {same}; "
+              f"load at the end {os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

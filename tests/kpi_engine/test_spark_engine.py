@@ -53,30 +53,34 @@ def test_spark_compute_equals_duckdb_on_maven_and_copies_into_store(tmp_path: Pa
     config = write_config(tmp_path / "c.yaml", data)
     _invoke(config, "sync")
     duck = _invoke(config, "compute", "--as-of", AS_OF)
+    _copy_wide(tmp_path / "s.duckdb", tmp_path / "duck_rows")
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    (team_wins,) = con.execute("SELECT sum(deals_won) FROM kpi_wide WHERE grain = 'year' AND "
+                               "dimension = 'team' AND period_start = '2017-01-01'").fetchone()
+    con.close()
     exported = _invoke(config, "export-canonical", "--to", str(tmp_path / "canonical"))
     assert exported.startswith("wrote partners 0, owners 35, stages 4, deals 8800, ")
-    spark = _invoke(config, "compute", "--engine", "spark", "--as-of", AS_OF)
+    spark = _invoke(config, "compute", "--engine", "spark", "--as-of", AS_OF, "--into-store")
     # the same summary: deals, rows per grain, warnings
-    assert spark.splitlines()[:-1] == duck.splitlines()
-    assert spark.splitlines()[-1] == f"wrote the KPI rows to {tmp_path / 'out' / 'kpi_wide'}"
+    assert spark.splitlines()[:-2] == duck.splitlines()
+    assert spark.splitlines()[-2:] == [f"wrote the KPI rows to {tmp_path / 'out' / 'kpi_wide'}",
+                                       f"copied them into {tmp_path / 's.duckdb'}"]
+    # Spark's rows, as written and as copied into the store, equal DuckDB's
     con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
-    assert wide_differences(con, "kpi_wide", tmp_path / "out" / "kpi_wide") == []
+    con.execute(f"CREATE TEMP TABLE duck_wide AS SELECT * FROM "
+                f"'{tmp_path / 'duck_rows' / 'rows.parquet'}'")
+    assert wide_differences(con, "duck_wide", tmp_path / "out" / "kpi_wide") == []
     (rows,) = con.execute("SELECT count(*) FROM spark_rows").fetchone()
-    assert rows == con.execute("SELECT count(*) FROM kpi_wide").fetchone()[0] > 500
-    con.close()
-    # --into-store: the store's kpi_wide becomes Spark's rows, equal to DuckDB's
-    _copy_wide(tmp_path / "s.duckdb", tmp_path / "duck_rows")
-    into = _invoke(config, "compute", "--engine", "spark", "--as-of", AS_OF, "--into-store")
-    assert into.splitlines()[-1] == f"copied them into {tmp_path / 's.duckdb'}"
-    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
-    assert wide_differences(con, "kpi_wide", tmp_path / "duck_rows") == []
+    assert rows == con.execute("SELECT count(*) FROM duck_wide").fetchone()[0] > 500
+    con.execute("CREATE TEMP TABLE store_wide AS SELECT * FROM kpi_wide")
+    assert wide_differences(con, "store_wide", tmp_path / "duck_rows") == []
     (runs,) = con.execute("SELECT count(*) FROM kpi_runs").fetchone()
     assert runs == 6  # the DuckDB compute's 3 grains and the Spark copy's 3
     con.close()
     export = _invoke(config, "export", "--grain", "year", "--dimension", "team", "--kpi",
-                     "deals_won")
+                     "deals_won", "--period", "all")
     assert sum(int(line.split(",")[6]) for line in export.splitlines()[1:]
-               if line.startswith("year,2017")) == 4238
+               if line.startswith("year,2017")) == team_wins > 4000
 
 
 def _store(path: Path, generate: str) -> Store:
@@ -150,7 +154,8 @@ def test_spark_compute_two_tenants_each_equals_its_own_duckdb_compute(tmp_path: 
 def test_export_canonical_writes_every_table_and_refuses_mixed_layouts(tmp_path: Path) -> None:
     store = _store(tmp_path / "s.duckdb", GENERATE)
     counts = export_canonical(store, tmp_path / "one")
-    assert counts["deals"] == 3000 and counts["leads"] == 900
+    assert counts["deals"] == 3000
+    assert counts["leads"] == 900
     assert sorted(p.name for p in (tmp_path / "one").iterdir()) == sorted(CANONICAL_TABLES)
     con = duckdb.connect()
     back = con.execute(f"SELECT count(*), sum(amount), count(*) FILTER (WHERE is_deleted) "
@@ -178,8 +183,9 @@ def test_load_wide_replaces_the_store_rows_and_records_the_run(tmp_path: Path) -
     expected = store.con.execute("SELECT * EXCLUDE (computed_at) FROM kpi_wide "
                                  "ORDER BY ALL").fetchall()
     (tmp_path / "rows").mkdir()
-    store.con.execute(f"COPY (SELECT 'x' AS tenant, * REPLACE (TIMESTAMPTZ '2024-07-15 10:00:00+00' "
-                      f"AS computed_at) FROM kpi_wide UNION ALL SELECT 'y', * FROM kpi_wide "
+    store.con.execute(f"COPY (SELECT 'x' AS tenant, * REPLACE "
+                      f"(TIMESTAMPTZ '2024-07-15 10:00:00+00' AS computed_at) FROM kpi_wide "
+                      f"UNION ALL SELECT 'y', * FROM kpi_wide "
                       f"WHERE grain = 'year') TO '{tmp_path / 'rows' / 'p.parquet'}'")
     store.con.execute("DELETE FROM kpi_wide")
     fresh = ComputeSummary(today=summary.today, as_of=summary.as_of, warnings=summary.warnings)
@@ -195,6 +201,33 @@ def test_load_wide_replaces_the_store_rows_and_records_the_run(tmp_path: Path) -
     with pytest.raises(ComputeError, match="no rows of tenant 'z'"):
         load_wide(store, SETTINGS, tmp_path / "rows", ["year"], fresh, tenant="z")
     store.close()
+
+
+def test_wide_differences_sees_a_cent_a_ratio_digit_and_a_missing_row(tmp_path: Path) -> None:
+    store = _store(tmp_path / "s.duckdb", GENERATE)
+    compute(store, SETTINGS, today=date(2024, 7, 15))
+    store.close()
+    (tmp_path / "rows").mkdir()
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    con.execute("CREATE TEMP TABLE w AS SELECT * FROM kpi_wide")
+    con.execute(f"COPY w TO '{tmp_path / 'rows' / 'p.parquet'}'")
+    assert wide_differences(con, "w", tmp_path / "rows") == []
+    key = ("grain = 'month' AND dimension = 'overall' AND period_start = "
+           "(SELECT min(period_start) FROM w WHERE grain = 'month' AND win_rate IS NOT NULL)")
+    # within the tolerances: half a cent less a hair, a ratio's 10th digit
+    con.execute(f"UPDATE w SET won_amount = won_amount + 0.0049, win_rate = win_rate + 1e-10 "
+                f"WHERE {key}")
+    assert wide_differences(con, "w", tmp_path / "rows") == []
+    con.execute(f"UPDATE w SET won_amount = won_amount + 0.0101, win_rate = win_rate + 1e-9, "
+                f"deals_won = deals_won + 1 WHERE {key}")
+    gone = "grain = 'year' AND dimension = 'owner' AND member = 'U1'"
+    (n,) = con.execute(f"SELECT count(*) FROM w WHERE {gone}").fetchone()
+    con.execute(f"DELETE FROM w WHERE {gone}")
+    found = wide_differences(con, "w", tmp_path / "rows")
+    assert n > 0
+    assert [line.split(":")[0].split(" e.g.")[0] for line in found] == [
+        f"{n} rows only in Spark", "deals_won", "won_amount", "win_rate"]
+    con.close()
 
 
 def test_cli_compute_engine_spark_without_spark_section_is_a_config_error(tmp_path: Path) -> None:
@@ -214,7 +247,7 @@ def test_cli_compute_engine_spark_without_spark_section_is_a_config_error(tmp_pa
 def test_spark_session_refuses_a_session_time_zone_other_than_utc() -> None:
     from kpi_engine.spark_engine import SparkSettings, session
 
-    with pytest.raises(ComputeError, match="spark.sql.session.timeZone is 'Europe/Paris'"):
+    with pytest.raises(ComputeError, match=r"spark\.sql\.session\.timeZone is 'Europe/Paris'"):
         session(SparkSettings(configs={"spark.sql.session.timeZone": "Europe/Paris"}))
 
 
