@@ -3,7 +3,8 @@
 Commands (each has ``--help``; the README's "Commands" table is the same list):
 
 - ``sync``: pull the configured sources into the DuckDB store, incrementally.
-- ``compute``: compute every partner KPI into ``kpi_values``.
+- ``compute``: compute every partner KPI into ``kpi_values`` (``--engine spark``: on Spark).
+- ``export-canonical``: the store's canonical tables as Parquet (the Spark compute's input).
 - ``sql``: the KPI SQL steps in DuckDB, Spark, Snowflake or BigQuery SQL (text).
 - ``export``: write the computed KPIs (CSV, JSON, Parquet).
 - ``status``: rows per table and source, the last runs, rejects, the last compute (``--json``;
