@@ -148,6 +148,30 @@ def test_spark_compute_two_tenants_each_equals_its_own_duckdb_compute(tmp_path: 
         con.close()
 
 
+@pytest.mark.slow
+def test_read_canonical_takes_metastore_tables_by_name_over_the_parquet_folder(
+    tmp_path: Path,
+) -> None:
+    needs_spark()
+    from kpi_engine.spark_engine import read_canonical
+
+    store = _store(tmp_path / "s.duckdb", GENERATE)
+    export_canonical(store, tmp_path / "canonical")
+    (won,) = store.con.execute("SELECT count(*) FROM deals WHERE is_won").fetchone()
+    store.close()
+    spark = spark_session()
+    spark.read.parquet(str(tmp_path / "canonical" / "deals")).where("is_won") \
+        .createOrReplaceGlobalTempView("crm_won_deals")
+    frames = read_canonical(spark, tmp_path / "canonical", {"deals": "global_temp.crm_won_deals"})
+    assert sorted(frames) == sorted(CANONICAL_TABLES)
+    assert frames["deals"].count() == won < 3000
+    assert frames["leads"].count() == 900
+    with pytest.raises(ComputeError, match=r"spark\.input\.tables: 'opportunities' is not a "):
+        read_canonical(spark, tmp_path / "canonical", {"opportunities": "x"})
+    with pytest.raises(ComputeError, match="canonical table 'partners': no "):
+        read_canonical(spark, tmp_path / "nothing", {"deals": "global_temp.crm_won_deals"})
+
+
 # ------------------------------------------------------------------ without Spark
 
 
