@@ -87,7 +87,8 @@ def main() -> None:
         t = time.perf_counter()
         spark = session(SparkSettings(args.master, "partnerkpi-bench", {
             "spark.sql.shuffle.partitions": args.shuffle_partitions,
-            "spark.driver.memory": args.driver_memory, "spark.ui.enabled": "false"}))
+            "spark.driver.memory": args.driver_memory, "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false"}))
         spark.sparkContext.setLogLevel("ERROR")
         started = time.perf_counter() - t
         times: list[float] = []
