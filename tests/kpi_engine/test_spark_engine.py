@@ -295,3 +295,23 @@ def test_config_example_spark_block_is_valid() -> None:
                                                 "spark.executor.memory": "4g"}
     assert config.spark.input.tables == {"deals": "crm.partnerkpi_deals"}
     assert sorted(config.spark.tenants) == ["acme", "globex"]
+
+
+@pytest.mark.parametrize("fiscal", [1, 4, 11])
+@pytest.mark.parametrize("grain", ["month", "quarter", "year"])
+def test_spark_from_date_period_start_equals_the_duckdb_macro(grain: str, fiscal: int) -> None:
+    """compute_spark's --from cut (the period holding the day) is DuckDB's period_start_of."""
+    from kpi_engine.kpis import GRAINS
+    from kpi_engine.spark_engine import _period_start
+
+    macros = (Path(__file__).resolve().parents[2] / "kpi_engine" / "sql" / "macros"
+              / "duckdb.sql").read_text("utf-8")
+    con = duckdb.connect()
+    con.execute("CREATE TABLE deals (source VARCHAR)")  # keyed_deals() reads it
+    con.execute(macros)
+    days = [date(2023, 1, 1), date(2023, 3, 31), date(2023, 4, 1), date(2024, 2, 29),
+            date(2024, 10, 31), date(2024, 11, 1), date(2024, 12, 31)]
+    for day in days:
+        (expected,) = con.execute("SELECT period_start_of(?::DATE, ?, ?)",
+                                  [day, GRAINS[grain], fiscal - 1]).fetchone()
+        assert _period_start(day, grain, fiscal) == expected, day
