@@ -3,7 +3,8 @@
 Commands (each has ``--help``; the README's "Commands" table is the same list):
 
 - ``sync``: pull the configured sources into the DuckDB store, incrementally.
-- ``compute``: compute every partner KPI into ``kpi_values``.
+- ``compute``: compute every partner KPI into ``kpi_values`` (``--engine spark``: on Spark).
+- ``export-canonical``: the store's canonical tables as Parquet (the Spark compute's input).
 - ``sql``: the KPI SQL steps in DuckDB, Spark, Snowflake or BigQuery SQL (text).
 - ``export``: write the computed KPIs (CSV, JSON, Parquet; wide CSV and xlsx for people).
 - ``status``: rows per table and source, the last runs, rejects, the last compute (``--json``;
@@ -334,14 +335,32 @@ def _print_compute(summary: ComputeSummary) -> None:
     default=None,
     help="Last period: the one holding this date.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default=None,
+    help="Where the KPI SQL runs: the store (duckdb) or Spark (the config's spark: section). "
+    "Default: the config's engine (duckdb).",
+)
+@click.option(
+    "--into-store",
+    is_flag=True,
+    default=None,
+    help="Spark: also copy the rows into the store(s), for export, push and report.",
+)
 @click.pass_context
-def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, date_to) -> None:
-    """Compute every partner KPI into kpi_wide (as rows: the view kpi_values)."""
+def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, date_to,
+                engine: str | None, into_store: bool | None) -> None:
+    """Compute every partner KPI into kpi_wide (as rows: the view kpi_values), or on Spark."""
     config = _config(ctx, offline=True)
 
     def day(value) -> date | None:
         return value.date() if value else None
 
+    if (engine or config.engine) == "spark":
+        _compute_spark(config, grains or tuple(GRAINS), day(as_of), day(date_from), day(date_to),
+                       into_store)
+        return
     try:
         with open_store(config, must_exist=True) as store:
             summary = compute(
@@ -358,6 +377,46 @@ def compute_cmd(ctx: click.Context, grains: tuple[str, ...], as_of, date_from, d
     _print_compute(summary)
     if published is not None:
         out.print(f"published {published.database}", markup=False)
+
+
+def _compute_spark(config: AppConfig, grains: tuple[str, ...], as_of: date | None,
+                   date_from: date | None, date_to: date | None, into_store: bool | None) -> None:
+    from jobs.spark_compute import compute_on_spark
+
+    try:
+        run = compute_on_spark(config, grains, as_of=as_of, date_from=date_from,
+                               date_to=date_to, into_store=into_store)
+    except (ConnectorError, EngineError) as exc:
+        raise _fail(exc) from None
+    for tenant, summary in run.summaries.items():
+        if tenant:
+            out.print(f"tenant {tenant}:", markup=False)
+        _print_compute(summary)
+    out.print(f"wrote the KPI rows to {run.output}"
+              + (f" and table {run.table}" if run.table else ""), markup=False)
+    for database in run.into_store:
+        out.print(f"copied them into {database}", markup=False)
+
+
+@cli.command(name="export-canonical")
+@click.option("--to", "directory", required=True, type=click.Path(file_okay=False),
+              help="The folder: one sub-folder of Parquet files per canonical table.")
+@click.option("--tenant", default=None,
+              help="Write <table>/<TENANT>.parquet with a tenant column (several stores, one "
+              "folder).")
+@click.pass_context
+def export_canonical_cmd(ctx: click.Context, directory: str, tenant: str | None) -> None:
+    """Export the store's canonical tables as Parquet (the input of compute --engine spark)."""
+    from kpi_engine.canonical import export_canonical
+
+    config = _config(ctx)
+    try:
+        with open_store(config, read_only=True, must_exist=True) as store:
+            counts = export_canonical(store, directory, tenant)
+    except (ConnectorError, EngineError) as exc:
+        raise _fail(exc) from None
+    rows = ", ".join(f"{t} {n}" for t, n in counts.items())
+    out.print(f"wrote {rows} rows to {directory}", markup=False)
 
 
 @cli.command(name="sql")

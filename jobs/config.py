@@ -33,6 +33,7 @@ from connectors import registry
 from connectors.base import WritebackTarget
 from connectors.errors import ConfigError
 from jobs.secrets import secret_problems
+from jobs.spark_compute import SparkSection
 from kpi_engine.calendar import reporting_zone
 from kpi_engine.credit import AttributionSettings
 from kpi_engine.kpis import KPI_NAMES
@@ -174,6 +175,9 @@ class AppConfig(BaseModel):
         publish: the read-only copy of the store for readers (:meth:`published_database`).
         targets: the target file and the attainment written back (None: CRM targets only).
         tiers: the partner tiers (None: no tier status).
+        engine: where ``compute`` runs the KPI SQL by default: ``duckdb`` (the store) or
+            ``spark`` (``spark:``; ``run`` always computes in the store).
+        spark: the Spark application, its input and output (None: not configured).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -190,6 +194,8 @@ class AppConfig(BaseModel):
     publish: PublishSection = Field(default_factory=PublishSection)
     targets: TargetSettings | None = None
     tiers: TierSettings | None = None
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkSection | None = None
     path: Path | None = Field(default=None, exclude=True)
 
     _check_timezone = field_validator("reporting_timezone")(check_optional_timezone)

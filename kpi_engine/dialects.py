@@ -33,7 +33,7 @@ from kpi_engine.errors import ComputeError
 from kpi_engine.kpis import GRAINS, Step, steps
 
 __all__ = ["DIALECTS", "Macro", "duckdb_macro_names", "expand_macros", "macros", "render",
-           "transpile"]
+           "statements", "transpile"]
 
 #: The dialects ``partnerkpi sql`` prints (sqlglot's names); DuckDB is the source.
 DIALECTS = ("duckdb", "spark", "snowflake", "bigquery")
@@ -137,8 +137,11 @@ class _Expander:
         self.columns: dict[str, list[str] | None] = {}
 
     def statement(self, tree: exp.Expr) -> exp.Expr:
-        out = self.expand(tree)
         spark = self.dialect == "spark"
+        if spark:  # the steps' own divisions, DuckDB's; not the macro bodies, Spark's
+            tree = tree.copy()
+            _double_division(tree)
+        out = self.expand(tree)
         if spark and isinstance(out, exp.Create | exp.Drop) and out.kind == "TABLE":
             # Spark has no temporary tables: sqlglot writes a temporary view but drops the OR
             # REPLACE a per-grain step needs; a scratch table's DROP becomes DROP VIEW
@@ -233,6 +236,16 @@ class _Expander:
         return body
 
 
+def _double_division(tree: exp.Expr) -> None:
+    # DuckDB's ``/`` divides as DOUBLE, DECIMALs too; Spark's keeps a DECIMAL, rounded to 6
+    # decimals when the exact type is too wide (a ratio's 7th digit would differ)
+    for div in reversed(list(tree.find_all(exp.Div))):  # inner first: cast copies
+        for side in ("this", "expression"):
+            operand = div.args[side]
+            if not (isinstance(operand, exp.Cast) and operand.to.this == exp.DataType.Type.DOUBLE):
+                div.set(side, exp.cast(operand, exp.DataType.Type.DOUBLE))
+
+
 def expand_macros(tree: exp.Expr, dialect: str, months: int = 1,
                   fiscal_offset: int = 0) -> exp.Expr:
     """A copy of a DuckDB-parsed statement with every macro call expanded for ``dialect``.
@@ -269,23 +282,16 @@ def transpile(dialect: str, grain: str = "month", step: str | None = None,
         ComputeError: an unknown dialect, grain or step; a construct sqlglot cannot write in
             the target dialect (named with the step).
     """
-    _check(dialect)
-    if grain not in GRAINS:
-        msg = f"unknown grain {grain!r}: choose one of {', '.join(GRAINS)}"
+    chain = statements(dialect, grain, fiscal_year_start_month)
+    if step is not None and step not in {s.name for s, _ in chain}:
+        msg = f"unknown step {step!r}: choose one of {', '.join(s.name for s, _ in chain)}"
         raise ComputeError(msg)
-    chain = steps()
-    if step is not None and step not in {s.name for s in chain}:
-        msg = f"unknown step {step!r}: choose one of {', '.join(s.name for s in chain)}"
-        raise ComputeError(msg)
-    period = (GRAINS[grain], int(fiscal_year_start_month) - 1)
-    expander = None if dialect == "duckdb" else _Expander(dialect, period)
     out = []
-    for s in chain:
+    for s, trees in chain:
+        if step is not None and s.name != step:
+            continue
         texts = []
-        for tree in sqlglot.parse(s.sql, read="duckdb"):
-            if tree is None:
-                continue
-            tree = expander.statement(tree) if expander else tree
+        for tree in trees:
             try:
                 sql = tree.sql(dialect=dialect, pretty=True, comments=False,
                                unsupported_level=ErrorLevel.RAISE)
@@ -293,8 +299,36 @@ def transpile(dialect: str, grain: str = "month", step: str | None = None,
                 msg = f"step {s.name} ({s.source}) in {dialect}: {str(exc).splitlines()[0]}"
                 raise ComputeError(msg) from exc
             texts.append(sql + ";")
-        if step is None or s.name == step:
-            out.append((s, "\n\n".join(texts) + "\n"))
+        out.append((s, "\n\n".join(texts) + "\n"))
+    return out
+
+
+def statements(dialect: str, grain: str = "month",
+               fiscal_year_start_month: int = 1) -> list[tuple[Step, list[exp.Expr]]]:
+    """The KPI steps in run order, each as its statements' sqlglot trees for ``dialect``.
+
+    The trees are what :func:`transpile` writes as text (another dialect's with every macro
+    expanded); a runner (:mod:`kpi_engine.spark_engine`) executes them one by one.
+
+    Args:
+        dialect: one of :data:`DIALECTS`.
+        grain: the grain the per-grain steps' ``period_of`` is written for.
+        fiscal_year_start_month: 1..12, the first month of quarters and years.
+
+    Raises:
+        ComputeError: an unknown dialect or grain; a macro call that cannot be expanded.
+    """
+    _check(dialect)
+    if grain not in GRAINS:
+        msg = f"unknown grain {grain!r}: choose one of {', '.join(GRAINS)}"
+        raise ComputeError(msg)
+    period = (GRAINS[grain], int(fiscal_year_start_month) - 1)
+    expander = None if dialect == "duckdb" else _Expander(dialect, period)
+    out = []
+    for s in steps():
+        trees = [expander.statement(t) if expander else t
+                 for t in sqlglot.parse(s.sql, read="duckdb") if t is not None]
+        out.append((s, trees))
     return out
 
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from importlib import resources
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from kpi_engine import credit
@@ -39,8 +40,8 @@ from kpi_engine.store import CANONICAL_TABLES, HISTORY_TABLES, Store
 from kpi_engine.targets import TargetSummary, apply_targets
 from kpi_engine.tiers import TierSummary, apply_tiers
 
-__all__ = ["DIMENSIONS", "GRAINS", "KPIS", "KPI_NAMES", "ComputeSummary", "Kpi", "Step", "compute",
-           "steps"]
+__all__ = ["DIMENSIONS", "GRAINS", "KPIS", "KPI_NAMES", "WARNINGS_SQL", "ComputeSummary", "Kpi",
+           "Step", "compute", "record_run", "steps", "store_grain_rows", "summary_warnings"]
 
 #: Months per period of each grain.
 GRAINS = {"month": 1, "quarter": 3, "year": 12}
@@ -236,28 +237,32 @@ class ComputeSummary:
         return lines
 
 
-def _warnings(store: Store, as_of: date) -> tuple[int, dict[str, int], list[str], date | None]:
+#: The compute's warnings, read from ``f_deals`` (``facts``) once per compute: the counts
+#: (with ``$as_of``, the cut day) and the currencies without a rate. Any engine runs them.
+WARNINGS_SQL = (
+    """
+    SELECT count(*),
+           count(*) FILTER (WHERE no_created_at),
+           count(*) FILTER (WHERE no_rate),
+           count(*) FILTER (WHERE is_won AND closed_by_cut AND amount IS NULL AND NOT no_rate),
+           count(*) FILTER (WHERE is_won AND closed_by_cut
+                            AND (created_date IS NULL OR close_date < created_date)),
+           count(*) FILTER (WHERE is_closed AND close_date IS NULL),
+           count(*) FILTER (WHERE is_closed AND close_date >= $as_of),
+           max(close_date) FILTER (WHERE is_closed AND close_date >= $as_of)
+    FROM f_deals
+    """,
+    "SELECT DISTINCT currency FROM f_deals WHERE no_rate ORDER BY 1",
+)
+
+
+def summary_warnings(
+    counts: Sequence[Any], currencies: Sequence[str],
+) -> tuple[int, dict[str, int], list[str], date | None]:
+    """The summary's deals, warnings (non-zero counts by reason), currencies without a rate and
+    latest close date open at the cut, from the rows of :data:`WARNINGS_SQL`."""
     (deals, no_created, no_rate, won_no_amount, cycle_skipped, closed_no_date, open_at_as_of,
-     latest) = store.con.execute(
-        """
-        SELECT count(*),
-               count(*) FILTER (WHERE no_created_at),
-               count(*) FILTER (WHERE no_rate),
-               count(*) FILTER (WHERE is_won AND closed_by_cut AND amount IS NULL AND NOT no_rate),
-               count(*) FILTER (WHERE is_won AND closed_by_cut
-                                AND (created_date IS NULL OR close_date < created_date)),
-               count(*) FILTER (WHERE is_closed AND close_date IS NULL),
-               count(*) FILTER (WHERE is_closed AND close_date >= $as_of),
-               max(close_date) FILTER (WHERE is_closed AND close_date >= $as_of)
-        FROM f_deals
-        """, {"as_of": as_of}
-    ).fetchall()[0]
-    currencies = [
-        r[0]
-        for r in store.con.execute(
-            "SELECT DISTINCT currency FROM f_deals WHERE no_rate ORDER BY 1"
-        ).fetchall()
-    ]
+     latest) = counts
     warnings = {
         "deals_without_created_at": no_created,
         "deals_without_rate": no_rate,
@@ -266,7 +271,13 @@ def _warnings(store: Store, as_of: date) -> tuple[int, dict[str, int], list[str]
         "closed_deals_without_close_date": closed_no_date,
         "closed_deals_open_at_as_of": open_at_as_of,
     }
-    return deals, {k: v for k, v in warnings.items() if v}, currencies, latest
+    return deals, {k: v for k, v in warnings.items() if v}, list(currencies), latest
+
+
+def _warnings(store: Store, as_of: date) -> tuple[int, dict[str, int], list[str], date | None]:
+    counts = store.con.execute(WARNINGS_SQL[0], {"as_of": as_of}).fetchall()[0]
+    currencies = [r[0] for r in store.con.execute(WARNINGS_SQL[1]).fetchall()]
+    return summary_warnings(counts, currencies)
 
 
 def _parameters(
@@ -341,7 +352,8 @@ def _grain_macros(store: Store, grain: str, settings: KpiSettings) -> None:
 
 
 def _store_grain(
-    store: Store, grain: str, period_range: tuple[date | None, date | None], computed_at: datetime
+    store: Store, grain: str, period_range: tuple[date | None, date | None], computed_at: datetime,
+    table: str = OUTPUT,
 ) -> None:
     date_from, date_to = period_range
     # replace the grain's periods in the range (all of them without --from/--to)
@@ -355,12 +367,49 @@ def _store_grain(
         f"""
         INSERT INTO kpi_wide BY NAME
         SELECT ? AS grain, ? AS computed_at, *
-        FROM {OUTPUT}
+        FROM {table}
         WHERE (?::DATE IS NULL OR period_start >= period_of(?::DATE))
           AND (?::DATE IS NULL OR period_start <= ?::DATE)
         """,
         [grain, computed_at, date_from, date_from, date_to, date_to],
     )
+
+
+def store_grain_rows(
+    store: Store, settings: KpiSettings, grain: str, table: str,
+    period_range: tuple[date | None, date | None], computed_at: datetime,
+) -> None:
+    """Replace a grain's rows of ``kpi_wide`` (the periods of ``period_range``, all when both
+    are None) by those of ``table``: the columns of :data:`OUTPUT`, computed elsewhere (Spark,
+    :mod:`kpi_engine.canonical`). Runs in the caller's transaction."""
+    store.con.execute(_sql("macros", "duckdb.sql"))
+    store.con.execute("CREATE TEMP TABLE IF NOT EXISTS kpi_grain (grain VARCHAR, months INTEGER)")
+    _grain_macros(store, grain, settings)
+    _store_grain(store, grain, period_range, computed_at, table)
+
+
+def record_run(store: Store, settings: KpiSettings, grains: Sequence[str], summary: ComputeSummary,
+               computed_at: datetime) -> None:
+    """Count the grains' rows into ``summary.rows`` and record the run (``kpi_settings``,
+    ``kpi_runs``), in the caller's transaction."""
+    rows = dict(store.con.execute(long_rows_sql()).fetchall())
+    store.con.execute("DELETE FROM kpi_settings")
+    store.con.execute(
+        "INSERT INTO kpi_settings VALUES (?, ?, ?)",
+        [settings.reporting_currency, settings.fiscal_year_start_month, computed_at],
+    )
+    for grain in grains:
+        summary.rows[grain] = int(rows.get(grain, 0))
+        store.con.execute(
+            "INSERT INTO kpi_runs VALUES (?, ?, ?, ?, ?)",
+            [
+                computed_at,
+                grain,
+                summary.as_of,
+                summary.rows[grain],
+                str(summary.warnings).replace("'", '"'),
+            ],
+        )
 
 
 def _drop_temporaries(store: Store, chain: Sequence[Step]) -> None:
@@ -447,23 +496,6 @@ def compute(
         write_partner_status(
             store, settings.targets.writeback_kpi if settings.targets else "won_amount",
             computed_at)
-        rows = dict(store.con.execute(long_rows_sql()).fetchall())
-        store.con.execute("DELETE FROM kpi_settings")
-        store.con.execute(
-            "INSERT INTO kpi_settings VALUES (?, ?, ?)",
-            [settings.reporting_currency, settings.fiscal_year_start_month, computed_at],
-        )
-        for grain in grains:
-            summary.rows[grain] = int(rows.get(grain, 0))
-            store.con.execute(
-                "INSERT INTO kpi_runs VALUES (?, ?, ?, ?, ?)",
-                [
-                    computed_at,
-                    grain,
-                    as_of,
-                    summary.rows[grain],
-                    str(summary.warnings).replace("'", '"'),
-                ],
-            )
+        record_run(store, settings, grains, summary, computed_at)
         _drop_temporaries(store, chain)
     return summary

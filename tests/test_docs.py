@@ -32,7 +32,7 @@ def test_readme_starts_with_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```(?:sh|bash)?\n(.*?)```", readme, flags=re.DOTALL)
     assert blocks[0].strip() == "pip install -e . && partnerkpi demo"
-    assert blocks[1].strip() == "pip install -e '.[test]' && python -m pytest -q"
+    assert blocks[1].strip() == "pip install -e '.[test,spark]' && python -m pytest -q"
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -9,9 +9,9 @@
 -- creates: fam_cycle
 CREATE OR REPLACE TEMP TABLE fam_cycle AS
 SELECT period_start, coalesce(p_id, o_id, t_id, u_id, c_id, 0) AS mid,
-       avg(close_date - created_date) AS sales_cycle_days, count(*) AS sales_cycle_days_n,
+       avg(day_diff(created_date, close_date)) AS sales_cycle_days, count(*) AS sales_cycle_days_n,
        -- the exact total, for sales_velocity (not a KPI row of its own)
-       sum(close_date - created_date) AS cycle_days_total
+       sum(day_diff(created_date, close_date)) AS cycle_days_total
 FROM (
     SELECT *, period_of(close_date) AS period_start
     FROM f_deals

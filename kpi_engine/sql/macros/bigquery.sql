@@ -23,6 +23,9 @@ DATE_TRUNC(d, MONTH);
 -- macro: add_months(d, n)
 DATE_ADD(d, INTERVAL n MONTH);
 
+-- macro: day_diff(a, b)
+CAST(DATE_DIFF(b, a, DAY) AS INT64);
+
 -- macro: period_start_of(d, months, fiscal_offset)
 DATE(
     DIV((DIV((EXTRACT(YEAR FROM d) * 12 + EXTRACT(MONTH FROM d) - 1 - fiscal_offset), months) * months + fiscal_offset), 12),

@@ -27,6 +27,9 @@ CREATE OR REPLACE TEMP MACRO keyed_deals() AS TABLE SELECT rowid AS deal_key, * 
 CREATE OR REPLACE TEMP MACRO month_of(d) AS CAST(date_trunc('month', d) AS DATE);
 CREATE OR REPLACE TEMP MACRO add_months(d, n) AS CAST(d + to_months(CAST(n AS INTEGER)) AS DATE);
 
+-- whole days from day a to day b (b - a; negative when b is earlier), an integer
+CREATE OR REPLACE TEMP MACRO day_diff(a, b) AS CAST(b - a AS BIGINT);
+
 -- the first day of the period of `months` months holding d, periods aligned on the fiscal
 -- year's first month (fiscal_offset = fiscal_year_start_month - 1): absolute month index
 -- i = year * 12 + month - 1; the period starts at floor((i - fiscal_offset) / months) * months + fiscal_offset

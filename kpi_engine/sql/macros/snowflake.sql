@@ -22,6 +22,9 @@ CAST(DATE_TRUNC('MONTH', d) AS DATE);
 -- macro: add_months(d, n)
 CAST(DATEADD(MONTH, n, d) AS DATE);
 
+-- macro: day_diff(a, b)
+CAST(DATEDIFF(DAY, a, b) AS BIGINT);
+
 -- macro: period_start_of(d, months, fiscal_offset)
 DATE_FROM_PARTS(
     CAST(FLOOR((FLOOR((YEAR(d) * 12 + MONTH(d) - 1 - fiscal_offset) / months) * months + fiscal_offset) / 12) AS INT),

@@ -26,6 +26,10 @@ TRUNC(d, 'MM');
 -- macro: add_months(d, n)
 ADD_MONTHS(d, CAST(n AS INT));
 
+-- whole days from a to b: Spark's DATE - DATE is an INTERVAL DAY
+-- macro: day_diff(a, b)
+CAST(DATEDIFF(b, a) AS BIGINT);
+
 -- macro: period_start_of(d, months, fiscal_offset)
 MAKE_DATE(
     CAST(((YEAR(d) * 12 + MONTH(d) - 1 - fiscal_offset) DIV months * months + fiscal_offset) DIV 12 AS INT),
@@ -55,11 +59,13 @@ FROM (
 ) x
 WHERE rn = 1;
 
--- SEQUENCE(a, b) counts down when a > b: empty runs are filtered out first
+-- SEQUENCE(a, b) counts down when a > b: empty runs are filtered out first. Spark refuses an
+-- outer reference (never, a column of the calling query) in a generator, so the run's end is
+-- a column of an inner query first (end_i: one more column than DuckDB's)
 -- macro: expand_runs(t, never)
-SELECT r.*, EXPLODE(SEQUENCE(r.bi, COALESCE(r.next_bi, never) - 1)) AS i
-FROM t r
-WHERE r.bi < COALESCE(r.next_bi, never);
+SELECT x.*, EXPLODE(SEQUENCE(x.bi, x.end_i - 1)) AS i
+FROM (SELECT r.*, COALESCE(r.next_bi, never) AS end_i FROM t r
+      WHERE r.bi < COALESCE(r.next_bi, never)) x;
 
 -- macro: member_rollup(t)
 SELECT k, CAST(COALESCE(p_id, c_id, 0) AS INT) AS mid, rest_columns
