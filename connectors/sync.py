@@ -185,7 +185,9 @@ def _commit(
         if not check.ok:
             result.warnings.append(check.line(source))
     for table, stats in counts.tables.items():
-        if table == stream or stream not in counts.tables:
+        # the stream's own table, else every table its pages carried (not the rows the store
+        # derives from them: a deal's partner-field row of deal_partners)
+        if table == stream or (stream not in counts.tables and table in page.tables):
             result.inserted += stats.inserted
             result.updated += stats.updated
             result.unchanged += stats.unchanged

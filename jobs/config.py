@@ -205,10 +205,11 @@ class AppConfig(BaseModel):
         credit = self.attribution.writeback_fields()
         for name in self.writeback.targets():
             target = self.writeback.get(name)
-            unknown = [k for k in target.fields if k not in KPI_NAMES and k not in credit]
+            known = (*KPI_NAMES, *STATUS_FIELDS, *credit)
+            unknown = [k for k in target.fields if k not in known]
             if unknown:
                 msg = (f"writeback.{name}.fields: unknown KPI {unknown[0]!r} (one of: "
-                       f"{', '.join((*KPI_NAMES, *credit))})")
+                       f"{', '.join(known)})")
                 raise ValueError(msg)
         return self
 

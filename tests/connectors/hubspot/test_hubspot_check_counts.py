@@ -58,8 +58,8 @@ def test_hubspot_check_reads_token_scopes_properties_and_allowance(
     details = {f["check"]: f["detail"] for f in report["findings"]}
     assert details["scopes"] == ("crm.objects.deals.read, crm.objects.companies.read, "
                                  "crm.objects.owners.read, crm.objects.companies.write granted")
-    # the 11 deal properties always read, the partner rule's type and name
-    assert details["fields"] == "13 deal and company properties found"
+    # the 12 deal properties always read, the partner rule's type and name
+    assert details["fields"] == "14 deal and company properties found"
     assert [p for _, p in sb.calls] == [
         "/oauth/v1/access-tokens/pat-na1-sandbox-0000-0000-000000000000",
         "/crm/v3/properties/deals", "/crm/v3/properties/companies",

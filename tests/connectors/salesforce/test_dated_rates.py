@@ -40,7 +40,7 @@ def world(dated: bool) -> World:
     rates = [("CAD", date(2024, 1, 1), Decimal("1.30")),
              ("CAD", date(2024, 5, 21), Decimal("1.40"))]
     return World([Partner("P1", "Partner One")], [], [won], deals, [], "USD",
-                 {"USD": Decimal(1), "CAD": Decimal("1.25")}, rates if dated else [])
+                 {"USD": Decimal(1), "CAD": Decimal("1.25")}, dated_rates=rates if dated else [])
 
 
 def run(dated: bool, sleeps: Sleeps) -> tuple[Store, str]:

@@ -27,6 +27,7 @@ from tests.helpers.writeback import (
     PERIOD,
     SF_FIELDS,
     MockOrg,
+    add_salesforce_preflight,
     app_config,
     config_dict,
     policy,
@@ -253,8 +254,9 @@ def sf_token(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_push_period_field_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
     from connectors.errors import ConfigError
 
-    with responses.RequestsMock() as rsps:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         rsps.get(DESCRIBE, json=DESCRIBE_BODY)
+        add_salesforce_preflight(rsps)
         config = sf_config(tmp_path / "s.duckdb", kpi_period="Partner_Quality_Score__c",
                            fields={"win_rate": "Partner_Win_Rate__c"})
         with Store(config.database) as store, pytest.raises(ConfigError) as refused:
@@ -274,6 +276,7 @@ def test_push_salesforce_reads_4001_partners_in_3_calls_of_at_most_2000(tmp_path
     config = sf_config(tmp_path / "s.duckdb", fields={"quality_score": "Partner_Quality_Score__c"})
     with responses.RequestsMock() as rsps:
         rsps.get(DESCRIBE, json=DESCRIBE_BODY)
+        add_salesforce_preflight(rsps)
         org.register(rsps)
         with Store(config.database) as store:
             (result,) = push_targets(config, store, today=TODAY, policy=policy())
