@@ -75,8 +75,10 @@ WARNINGS_SQL = "SELECT flag, count(*) FROM f_credit WHERE flag IS NOT NULL GROUP
 
 
 def flag_warnings(rows: Iterable[Sequence[Any]]) -> dict[str, int]:
-    """Warning name -> count of deals, from the rows of :data:`WARNINGS_SQL`."""
-    return {FLAG_WARNINGS[flag]: int(n) for flag, n in rows}
+    """Warning name -> count of deals, from the rows of :data:`WARNINGS_SQL`, in the order of
+    :data:`FLAG_WARNINGS` (whatever order an engine groups the rows in)."""
+    counts = {flag: int(n) for flag, n in rows}
+    return {name: counts[flag] for flag, name in FLAG_WARNINGS.items() if flag in counts}
 
 
 def warnings(store: Store) -> dict[str, int]:

@@ -25,6 +25,25 @@ from kpi_engine.store import Store
 from tests.helpers.maven import maven_config, write_config
 from tests.helpers.regression import CHANNELS, GENERATE
 from tests.helpers.spark import TEST_SPARK, needs_spark, spark_session, wide_differences
+from tests.kpi_engine.test_waterfall_synthetic import HISTORY
+
+#: Partner links of tenant a: every 5th deal with a partner gets its partner as 'Sourced'
+#: (primary, share 0.6) and the next partner as 'Influencer' (0.4); every 35th a role no
+#: attribution.roles maps ('Mystery'), which the credit's warnings count.
+LINKS = """
+INSERT INTO deal_partners
+SELECT source, deal_id || '-s', deal_id, partner_id, 'Sourced', NULL, true, 0.6, 'test',
+       NULL, false
+FROM (SELECT *, CAST(substr(deal_id, 2) AS BIGINT) AS i FROM deals) d
+WHERE partner_id IS NOT NULL AND i % 5 = 0
+UNION ALL
+SELECT source, deal_id || '-i', deal_id,
+       'P' || ((CAST(substr(partner_id, 2) AS BIGINT) + 1) % 6),
+       CASE WHEN i % 35 = 0 THEN 'Mystery' ELSE 'Influencer' END, NULL, false, 0.4, 'test',
+       NULL, false
+FROM (SELECT *, CAST(substr(deal_id, 2) AS BIGINT) AS i FROM deals) d
+WHERE partner_id IS NOT NULL AND i % 5 = 0;
+"""
 
 AS_OF = "2017-12-31"
 SETTINGS = KpiSettings(reporting_currency="USD", channels=CHANNELS,
@@ -121,21 +140,28 @@ def test_spark_compute_equals_duckdb_on_100k_synthetic_deals(tmp_path: Path) -> 
 @pytest.mark.slow
 def test_spark_compute_two_tenants_each_equals_its_own_duckdb_compute(tmp_path: Path) -> None:
     """Tenant a: the regression data set (nulls, a currency without rate, instants on
-    midnights); tenant b: 3,000 bench deals with a fiscal year from April. One folder, one
-    Spark compute; each tenant's rows equal its own store's."""
+    midnights) with amount / close-date history, pipeline snapshots (the waterfall) and
+    partner links (the credit); tenant b: 3,000 bench deals with a fiscal year from April.
+    One folder, one Spark compute; each tenant's rows equal its own store's, and its summary
+    (the credit's warnings too) is its DuckDB compute's."""
     needs_spark()
     configs = {}
+    duck: dict[str, list[str]] = {}
     for tenant, generate, fiscal in (("a", GENERATE, 1), ("b", BENCH_GENERATE.format(n=3000), 4)):
         folder = tmp_path / tenant
         folder.mkdir()
         store = _store(folder / "s.duckdb", generate)
+        if tenant == "a":
+            store.con.execute(HISTORY + LINKS)
         store.close()
         configs[tenant] = write_config(folder / "partnerkpi.yaml", {
             "database": "s.duckdb", "reporting_currency": "USD",
             "kpis": {"fiscal_year_start_month": fiscal, "channels": CHANNELS,
                      "quality_score": {"min_closed_deals": 5,
                                        "weights": {"won_amount": 0.5, "deals_won": 0.5}}}})
-        _invoke(configs[tenant], "compute", "--as-of", "2024-07-15")
+        duck[tenant] = [line for line in _invoke(configs[tenant], "compute", "--as-of",
+                                                  "2024-07-15").splitlines()
+                        if not line.startswith("published ")]
         _invoke(configs[tenant], "export-canonical", "--to", str(tmp_path / "lake"),
                 "--tenant", tenant)
     assert sorted(p.name for p in (tmp_path / "lake" / "deals").iterdir()) == [
@@ -144,14 +170,24 @@ def test_spark_compute_two_tenants_each_equals_its_own_duckdb_compute(tmp_path: 
         **TEST_SPARK, "input": {"parquet": "lake"}, "output": {"parquet": "out"},
         "tenants": {"a": "a/partnerkpi.yaml", "b": "b/partnerkpi.yaml"}}})
     printed = _invoke(main, "compute", "--engine", "spark", "--as-of", "2024-07-15")
-    assert printed.splitlines()[0] == "tenant a:"
-    assert "tenant b:" in printed.splitlines()
+    lines = printed.splitlines()
+    b_at = lines.index("tenant b:")
+    assert lines[0] == "tenant a:"
+    assert lines[1:b_at] == duck["a"]
+    assert lines[b_at + 1:b_at + 1 + len(duck["b"])] == duck["b"]
+    assert any("attribution roles" in line for line in duck["a"])
     for tenant in ("a", "b"):
         con = duckdb.connect(str(tmp_path / tenant / "s.duckdb"), read_only=True)
         assert wide_differences(con, "kpi_wide", tmp_path / "out",
                                 where=f"tenant = '{tenant}'") == []
         (n,) = con.execute("SELECT count(*) FROM spark_rows").fetchone()
         assert n == con.execute("SELECT count(*) FROM kpi_wide").fetchone()[0] > 500
+        if tenant == "a":  # the waterfall moved: versions pulled in, pushed out, raised, cut
+            moved = con.execute(
+                "SELECT count(*) FILTER (WHERE waterfall_pulled_in > 0), count(*) FILTER "
+                "(WHERE waterfall_pushed_out > 0), count(*) FILTER (WHERE waterfall_increased "
+                "> 0), count(*) FILTER (WHERE waterfall_decreased > 0) FROM kpi_wide").fetchone()
+            assert min(moved) > 0
         con.close()
 
 
