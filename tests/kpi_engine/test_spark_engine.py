@@ -22,10 +22,10 @@ from kpi_engine.errors import ComputeError
 from kpi_engine.kpis import ComputeSummary, compute
 from kpi_engine.settings import KpiSettings, QualityScoreSettings
 from kpi_engine.store import Store
+from tests.helpers.history import HISTORY
 from tests.helpers.maven import maven_config, write_config
 from tests.helpers.regression import CHANNELS, GENERATE
 from tests.helpers.spark import TEST_SPARK, needs_spark, spark_session, wide_differences
-from tests.kpi_engine.test_waterfall_synthetic import HISTORY
 
 #: Partner links of tenant a: every 5th deal with a partner gets its partner as 'Sourced'
 #: (primary, share 0.6) and the next partner as 'Influencer' (0.4); every 35th a role no
