@@ -396,6 +396,8 @@ def _compute_spark(config: AppConfig, grains: tuple[str, ...], as_of: date | Non
               + (f" and table {run.table}" if run.table else ""), markup=False)
     for database in run.into_store:
         out.print(f"copied them into {database}", markup=False)
+    for database in run.published:
+        out.print(f"published {database}", markup=False)
 
 
 @cli.command(name="export-canonical")

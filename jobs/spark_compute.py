@@ -106,12 +106,15 @@ class SparkRun:
         output: the Parquet folder written.
         table: the metastore table written, if any.
         into_store: the stores the rows were copied into.
+        published: the reader copies refreshed after the copy (``publish:``), as a DuckDB
+            compute refreshes them.
     """
 
     summaries: dict[str, ComputeSummary]
     output: Path
     table: str | None = None
     into_store: list[Path] = field(default_factory=list)
+    published: list[Path] = field(default_factory=list)
 
 
 def _resolve(config: AppConfig, path: Path) -> Path:
@@ -148,6 +151,7 @@ def compute_on_spark(
     """
     from connectors.errors import ConfigError
     from jobs.config import load_config
+    from jobs.publish import publish_store
     from jobs.sync import open_store
 
     section = config.spark
@@ -189,7 +193,10 @@ def compute_on_spark(
             with open_store(own, must_exist=True) as store:
                 load_wide(store, own.kpi_settings(), output, grains, result.summaries[tenant],
                           tenant=tenant or None, date_from=date_from, date_to=date_to)
+                published = publish_store(own, store)
             run.into_store.append(own.database)
+            if published is not None:
+                run.published.append(published.database)
     return run
 
 

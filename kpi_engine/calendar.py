@@ -11,10 +11,13 @@ into the next period and shortens or skips sales cycles.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from kpi_engine.errors import ComputeError
 from kpi_engine.store import Store
 
-__all__ = ["reporting_zone"]
+__all__ = ["ZONES_SQL", "reporting_zone", "zone_of"]
 
 
 def reporting_zone(store: Store, configured: str | None) -> str:
@@ -35,9 +38,20 @@ def reporting_zone(store: Store, configured: str | None) -> str:
     if not store.con.execute("SELECT 1 FROM information_schema.tables "
                              "WHERE table_name = 'source_calendar'").fetchall():
         return "UTC"  # a store not migrated yet (opened read-only)
-    zones = store.con.execute(
-        "SELECT time_zone, string_agg(source, ', ' ORDER BY source) FROM source_calendar "
-        "GROUP BY time_zone ORDER BY time_zone").fetchall()
+    return zone_of(store.con.execute(ZONES_SQL).fetchall())
+
+
+#: The zones ``source_calendar`` records, each with its sources (any engine runs it).
+ZONES_SQL = ("SELECT time_zone, string_agg(source, ', ' ORDER BY source) FROM source_calendar "
+             "GROUP BY time_zone ORDER BY time_zone")
+
+
+def zone_of(zones: Sequence[Sequence[Any]]) -> str:
+    """The one zone of the rows of :data:`ZONES_SQL` (``"UTC"`` for none).
+
+    Raises:
+        ComputeError: the sources recorded different zones.
+    """
     if not zones:
         return "UTC"
     if len(zones) > 1:

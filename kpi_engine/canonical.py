@@ -1,7 +1,9 @@
 """The store's canonical tables out as Parquet (for Spark), and Spark's KPI rows back in.
 
 Layout written by :func:`export_canonical` (``partnerkpi export-canonical --to DIR``), one folder
-per canonical table (``kpi_engine.store.CANONICAL_TABLES``), read by Spark as one table each::
+per table a compute reads (:data:`EXPORTED_TABLES`: the canonical tables
+``kpi_engine.store.CANONICAL_TABLES``, the deals' history ``HISTORY_TABLES`` and
+``source_calendar``), read by Spark as one table each::
 
     DIR/deals/data.parquet            one store
     DIR/deals/<tenant>.parquet        one file per tenant (--tenant), a first column ``tenant``
@@ -25,9 +27,14 @@ from pathlib import Path
 from kpi_engine.errors import ComputeError
 from kpi_engine.kpis import ComputeSummary, record_run, store_grain_rows
 from kpi_engine.settings import KpiSettings
-from kpi_engine.store import CANONICAL_TABLES, Store
+from kpi_engine.store import CANONICAL_TABLES, HISTORY_TABLES, Store
 
-__all__ = ["TENANT_PATTERN", "export_canonical", "load_wide"]
+__all__ = ["CALENDAR", "EXPORTED_TABLES", "TENANT_PATTERN", "export_canonical", "load_wide"]
+
+#: The sources' calendar time zones: read to choose the reporting time zone.
+CALENDAR = "source_calendar"
+#: Every table :func:`export_canonical` writes: what a compute reads from the store.
+EXPORTED_TABLES = (*CANONICAL_TABLES, *HISTORY_TABLES, CALENDAR)
 
 #: A tenant's name: it names files and is compared as text.
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -40,7 +47,7 @@ def _path_literal(path: Path) -> str:
 
 def export_canonical(store: Store, directory: str | Path,
                      tenant: str | None = None) -> dict[str, int]:
-    """Write every canonical table of the store as Parquet under ``directory``.
+    """Write every table of :data:`EXPORTED_TABLES` as Parquet under ``directory``.
 
     Args:
         store: an open store.
@@ -61,7 +68,7 @@ def export_canonical(store: Store, directory: str | Path,
     root = Path(directory)
     name = tenant or SINGLE
     counts: dict[str, int] = {}
-    for table in CANONICAL_TABLES:
+    for table in EXPORTED_TABLES:
         folder = root / table
         folder.mkdir(parents=True, exist_ok=True)
         others = [p.name for p in folder.glob("*.parquet")

@@ -11,9 +11,11 @@ Definitions and a worked example: ``docs/kpis.md``, "Partner credit".
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from kpi_engine.parameters import ParameterTable, write_duckdb
 from kpi_engine.settings import DIRECT, PARTNER, AttributionSettings
 
 __all__ = [
@@ -22,8 +24,11 @@ __all__ = [
     "OUTPUT",
     "PARAMETERS",
     "PARTNER",
+    "WARNINGS_SQL",
     "AttributionSettings",
     "clear",
+    "flag_warnings",
+    "parameter_tables",
     "parameters",
     "store_grain",
     "warnings",
@@ -44,32 +49,42 @@ PARAMETERS = ("credit_params", "credit_roles", "credit_categories")
 OUTPUT = "credit_grain_result"
 
 
+def parameter_tables(settings: AttributionSettings) -> list[ParameterTable]:
+    """The credit steps' parameter tables (:data:`PARAMETERS`) for one compute, any engine."""
+    return [
+        ParameterTable("credit_params", (
+            ("rule", "VARCHAR"), ("primary_category", "VARCHAR"),
+            ("partner_field_category", "VARCHAR"), ("unmapped_category", "VARCHAR"),
+            ("share_tolerance", "DECIMAL(18, 10)")),
+            [[settings.credit, settings.primary_category, settings.partner_field_category,
+              settings.unmapped_category, settings.share_tolerance]]),
+        ParameterTable("credit_roles", (("role", "VARCHAR"), ("category", "VARCHAR")),
+                       [[r.lower(), c] for r, c in settings.roles.items()]),
+        ParameterTable("credit_categories", (("category", "VARCHAR"), ("rnk", "INTEGER")),
+                       [[c, i] for i, c in enumerate(settings.categories, 1)]),
+    ]
+
+
 def parameters(store: Store, settings: AttributionSettings) -> None:
     """Write the credit steps' parameter tables (temporary) for one compute."""
-    con = store.con
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE credit_params AS SELECT ?::VARCHAR AS rule, "
-        "?::VARCHAR AS primary_category, ?::VARCHAR AS partner_field_category, "
-        "?::VARCHAR AS unmapped_category, ?::DECIMAL(18, 10) AS share_tolerance",
-        [settings.credit, settings.primary_category, settings.partner_field_category,
-         settings.unmapped_category, settings.share_tolerance],
-    )
-    con.execute("CREATE OR REPLACE TEMP TABLE credit_roles (role VARCHAR, category VARCHAR)")
-    if settings.roles:
-        con.executemany("INSERT INTO credit_roles VALUES (?, ?)",
-                        [[r.lower(), c] for r, c in settings.roles.items()])
-    con.execute("CREATE OR REPLACE TEMP TABLE credit_categories (category VARCHAR, rnk INTEGER)")
-    con.executemany("INSERT INTO credit_categories VALUES (?, ?)",
-                    [[c, i] for i, c in enumerate(settings.categories, 1)])
+    write_duckdb(store, parameter_tables(settings))
+
+
+#: Deals the credit left out, by flag (``warnings``; any engine runs it).
+WARNINGS_SQL = "SELECT flag, count(*) FROM f_credit WHERE flag IS NOT NULL GROUP BY flag"
+
+
+def flag_warnings(rows: Iterable[Sequence[Any]]) -> dict[str, int]:
+    """Warning name -> count of deals, from the rows of :data:`WARNINGS_SQL`, in the order of
+    :data:`FLAG_WARNINGS` (whatever order an engine groups the rows in)."""
+    counts = {flag: int(n) for flag, n in rows}
+    return {name: counts[flag] for flag, name in FLAG_WARNINGS.items() if flag in counts}
 
 
 def warnings(store: Store) -> dict[str, int]:
     """Deals the credit left out or could not settle (read after the ``credit_links`` step):
     warning name -> count of deals (see :data:`FLAG_WARNINGS`)."""
-    rows = store.con.execute(
-        "SELECT flag, count(*) FROM f_credit WHERE flag IS NOT NULL GROUP BY flag"
-    ).fetchall()
-    return {FLAG_WARNINGS[flag]: int(n) for flag, n in rows}
+    return flag_warnings(store.con.execute(WARNINGS_SQL).fetchall())
 
 
 def clear(store: Store, grain: str) -> None:

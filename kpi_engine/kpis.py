@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from kpi_engine import credit
 from kpi_engine.calendar import reporting_zone
 from kpi_engine.errors import ComputeError
+from kpi_engine.parameters import ParameterTable, write_duckdb
 from kpi_engine.partner_status import write_partner_status
 from kpi_engine.periods import default_as_of, reporting_today
 from kpi_engine.registry import KPI_NAMES, KPIS, Kpi, base_wide_sql, long_rows_sql, result_sql
@@ -41,10 +42,13 @@ from kpi_engine.targets import TargetSummary, apply_targets
 from kpi_engine.tiers import TierSummary, apply_tiers
 
 __all__ = ["DIMENSIONS", "GRAINS", "KPIS", "KPI_NAMES", "WARNINGS_SQL", "ComputeSummary", "Kpi",
-           "Step", "compute", "record_run", "steps", "store_grain_rows", "summary_warnings"]
+           "Step", "compute", "parameter_tables", "record_run", "steps", "store_grain_rows",
+           "summary_warnings"]
 
 #: Months per period of each grain.
 GRAINS = {"month": 1, "quarter": 3, "year": 12}
+#: The columns of ``kpi_grains`` and ``kpi_grain``.
+GRAIN_COLUMNS = (("grain", "VARCHAR"), ("months", "INTEGER"))
 DIMENSIONS = ("overall", "partner", "owner", "team", "unit", "channel")
 
 #: Tables the steps may read that no step makes: the store's canonical tables and the
@@ -280,47 +284,35 @@ def _warnings(store: Store, as_of: date) -> tuple[int, dict[str, int], list[str]
     return summary_warnings(counts, currencies)
 
 
-def _parameters(
-    store: Store, settings: KpiSettings, grains: Sequence[str], as_of: date | None,
-    sources: Sequence[str] | None, today: date, zone: str = "UTC",
-) -> None:
-    # compute_date: today in the reporting time zone, the day kpi_wide.complete is judged on;
-    # t_cut: the start of the --as-of day in that zone
-    con = store.con
-    t_cut = datetime.combine(as_of, time(), tzinfo=ZoneInfo(zone)) if as_of else None
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE kpi_params AS SELECT "
-        "?::VARCHAR AS reporting_currency, "
-        "coalesce(?::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ) AS t_cut, "
-        "coalesce(?::DATE, 'infinity'::DATE) AS cut_date, "
-        "?::BOOLEAN AS all_sources, ?::BIGINT AS min_closed_deals, "
-        "?::INTEGER AS fiscal_offset, ?::DATE AS compute_date",
-        [
-            settings.reporting_currency,
-            t_cut,
-            as_of,
-            sources is None,
-            settings.quality_score.min_closed_deals,
-            settings.fiscal_year_start_month - 1,
-            today,
-        ],
-    )
-    con.execute("CREATE OR REPLACE TEMP TABLE kpi_sources (source VARCHAR)")
-    if sources:
-        con.executemany("INSERT INTO kpi_sources VALUES (?)", [[s] for s in sources])
-    con.execute("CREATE OR REPLACE TEMP TABLE channel_map (lead_source VARCHAR, channel VARCHAR)")
-    pairs = [[src.lower(), ch] for ch, srcs in settings.channels.items() for src in srcs]
-    if pairs:
-        con.executemany("INSERT INTO channel_map VALUES (?, ?)", pairs)
-    con.execute("CREATE OR REPLACE TEMP TABLE quality_weights (metric VARCHAR, weight DOUBLE)")
-    con.executemany(
-        "INSERT INTO quality_weights VALUES (?, ?)",
-        [[m, w] for m, w in settings.quality_score.weights.items()],
-    )
-    con.execute("CREATE OR REPLACE TEMP TABLE kpi_grains (grain VARCHAR, months INTEGER)")
-    con.executemany("INSERT INTO kpi_grains VALUES (?, ?)", [[g, GRAINS[g]] for g in grains])
-    con.execute("CREATE OR REPLACE TEMP TABLE kpi_grain (grain VARCHAR, months INTEGER)")
-    credit.parameters(store, settings.attribution)
+def parameter_tables(
+    settings: KpiSettings, grains: Sequence[str], as_of: date, sources: Sequence[str] | None,
+    today: date, zone: str = "UTC",
+) -> list[ParameterTable]:
+    """The parameter tables of a compute (:data:`PARAMETERS`, ``kpi_grain`` empty: it is
+    filled before each grain), built once for every engine.
+
+    ``compute_date`` is today in the reporting time zone, the day ``kpi_wide.complete`` is
+    judged on; ``t_cut`` the start of the ``as_of`` day in that zone (an aware instant).
+    """
+    t_cut = datetime.combine(as_of, time(), tzinfo=ZoneInfo(zone))
+    return [
+        ParameterTable("kpi_params", (
+            ("reporting_currency", "VARCHAR"), ("t_cut", "TIMESTAMPTZ"), ("cut_date", "DATE"),
+            ("all_sources", "BOOLEAN"), ("min_closed_deals", "BIGINT"),
+            ("fiscal_offset", "INTEGER"), ("compute_date", "DATE")),
+            [[settings.reporting_currency, t_cut, as_of, sources is None,
+              settings.quality_score.min_closed_deals, settings.fiscal_year_start_month - 1,
+              today]]),
+        ParameterTable("kpi_sources", (("source", "VARCHAR"),), [[s] for s in sources or ()]),
+        ParameterTable("channel_map", (("lead_source", "VARCHAR"), ("channel", "VARCHAR")),
+                       [[src.lower(), ch] for ch, srcs in settings.channels.items()
+                        for src in srcs]),
+        ParameterTable("quality_weights", (("metric", "VARCHAR"), ("weight", "DOUBLE")),
+                       [[m, w] for m, w in settings.quality_score.weights.items()]),
+        ParameterTable("kpi_grains", GRAIN_COLUMNS, [[g, GRAINS[g]] for g in grains]),
+        ParameterTable("kpi_grain", GRAIN_COLUMNS),
+        *credit.parameter_tables(settings.attribution),
+    ]
 
 
 def _zone_macros(store: Store, zone: str) -> None:
@@ -469,7 +461,7 @@ def compute(
     with store.transaction():
         store.con.execute(_sql("macros", "duckdb.sql"))
         _zone_macros(store, zone)
-        _parameters(store, settings, grains, as_of, sources, today, zone)
+        write_duckdb(store, parameter_tables(settings, grains, as_of, sources, today, zone))
         for step in chain:
             if not step.grain:
                 store.con.execute(step.sql)

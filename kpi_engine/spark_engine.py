@@ -6,10 +6,12 @@ each macro of ``sql/macros/duckdb.sql`` expanded into its ``sql/macros/spark.sql
 Each statement is a ``CREATE OR REPLACE TEMPORARY VIEW t AS <query>`` or a ``DROP VIEW``; the
 runner runs each query and keeps its result (``localCheckpoint``: computed once, lineage cut), as
 DuckDB keeps a temporary table, so a later ``DROP`` of a scratch table never changes a table made
-from it. The parameter tables ``compute`` writes in DuckDB (``kpi_params``, ``kpi_sources``,
-``channel_map``, ``quality_weights``, ``kpi_grains``, ``kpi_grain``) are made the same way.
+from it. The parameter tables (``kpi_engine.kpis.PARAMETERS``, the partner credit's too) are
+the rows :func:`kpi_engine.kpis.parameter_tables` builds for DuckDB as well, made the same way.
 
-Inputs are the canonical tables (``kpi_engine.store.CANONICAL_TABLES``) as Spark DataFrames:
+Inputs are the tables a compute reads from the store (``kpi_engine.canonical.EXPORTED_TABLES``:
+the canonical tables, ``deal_history``, ``pipeline_snapshots``, ``source_calendar``) as Spark
+DataFrames:
 Parquet written by ``partnerkpi export-canonical`` (:func:`read_canonical`) or tables a metastore
 holds. The result is the wide KPI table: the rows ``kpi_wide`` holds in the store, with the
 same columns (``grain``, ``computed_at`` and the rest), and with a ``tenant`` column first when
@@ -17,34 +19,45 @@ several tenants are computed (:func:`compute_tenants`).
 
 Time zone: the session's ``spark.sql.session.timeZone`` is UTC (:func:`session` sets it and
 refuses another), the store's: the ``facts`` step prices an open deal without close date at
-``CURRENT_DATE``'s rate. Sources: Spark SQL reference
-(https://spark.apache.org/docs/latest/sql-ref.html), sqlglot (https://sqlglot.com).
+``CURRENT_DATE``'s rate. The Spark macros bucket days in UTC only: a reporting time zone other
+than UTC (``reporting_timezone``, else the one ``source_calendar`` records) is refused, never
+computed in UTC. What Spark computes is ``kpi_wide``; the partner credit rows
+(``credit_kpis``), targets and tiers are computed by the DuckDB compute only.
+Sources: Spark SQL reference (https://spark.apache.org/docs/latest/sql-ref.html), sqlglot (https://sqlglot.com).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
 
+from kpi_engine import credit
+from kpi_engine.calendar import ZONES_SQL, zone_of
+from kpi_engine.canonical import CALENDAR, EXPORTED_TABLES
 from kpi_engine.dialects import statements
 from kpi_engine.errors import ComputeError
 from kpi_engine.kpis import (
+    GRAIN_COLUMNS,
     GRAINS,
+    INPUTS,
     WARNINGS_SQL,
     ComputeSummary,
     Step,
+    parameter_tables,
+    steps,
     summary_warnings,
 )
+from kpi_engine.parameters import ParameterTable
 from kpi_engine.periods import default_as_of, reporting_today
 from kpi_engine.registry import long_rows_sql
 from kpi_engine.settings import KpiSettings
-from kpi_engine.store import CANONICAL_TABLES
+from kpi_engine.store import CANONICAL_TABLES, HISTORY_TABLES
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -111,7 +124,8 @@ def session(settings: SparkSettings) -> SparkSession:
 
 def read_canonical(spark: SparkSession, directory: str | Path | None = None,
                    tables: Mapping[str, str] | None = None) -> dict[str, DataFrame]:
-    """The canonical tables as DataFrames, by canonical name.
+    """The tables a compute reads as DataFrames, by name: the canonical tables, the deals'
+    history (``deal_history``, ``pipeline_snapshots``) and, when there, ``source_calendar``.
 
     Args:
         spark: the session.
@@ -124,17 +138,19 @@ def read_canonical(spark: SparkSession, directory: str | Path | None = None,
         ComputeError: a canonical table found in neither.
     """
     tables = dict(tables or {})
-    unknown = sorted(set(tables) - set(CANONICAL_TABLES))
+    unknown = sorted(set(tables) - set(EXPORTED_TABLES))
     if unknown:
         msg = (f"spark.input.tables: {unknown[0]!r} is not a canonical table (one of: "
-               f"{', '.join(CANONICAL_TABLES)})")
+               f"{', '.join(EXPORTED_TABLES)})")
         raise ComputeError(msg)
     frames: dict[str, DataFrame] = {}
-    for name in CANONICAL_TABLES:
+    for name in EXPORTED_TABLES:
         if name in tables:
             frames[name] = spark.table(tables[name])
             continue
         path = Path(directory) / name if directory is not None else None
+        if name == CALENDAR and (path is None or not path.exists()):
+            continue  # optional: without it the reporting time zone is the configured one
         if path is None or not path.exists():
             msg = (f"canonical table {name!r}: no {path or name + '/'} (run partnerkpi "
                    "export-canonical --to DIR) and no spark.input.tables entry")
@@ -172,9 +188,14 @@ def _literal(value: Any) -> str:
     return exp.Literal.string(str(value)).sql("spark")
 
 
-def _table(spark: SparkSession, name: str, columns: Sequence[tuple[str, str]],
-           rows: Iterable[Sequence[Any]]) -> None:
+#: DuckDB type names of the parameter tables that Spark spells otherwise.
+_SPARK_TYPES = {"VARCHAR": "STRING", "INTEGER": "INT", "TIMESTAMPTZ": "TIMESTAMP"}
+
+
+def _table(spark: SparkSession, table: ParameterTable) -> None:
     # a parameter table as a kept temporary view: typed columns, literal rows
+    name, rows = table.name, table.rows
+    columns = [(c, _SPARK_TYPES.get(t, t)) for c, t in table.columns]
     selects = [", ".join(f"CAST({_literal(v)} AS {t}) AS {c}" for v, (c, t) in
                          zip(row, columns, strict=True)) for row in rows]
     if selects:
@@ -189,25 +210,6 @@ def _keep(spark: SparkSession, name: str, frame: DataFrame) -> DataFrame:
     kept = frame.localCheckpoint(eager=True)
     kept.createOrReplaceTempView(name)
     return kept
-
-
-def _parameters(spark: SparkSession, settings: KpiSettings, grains: Sequence[str],
-                as_of: date, sources: Sequence[str] | None, today: date) -> None:
-    # the tables kpis._parameters writes in DuckDB, with the same columns and values
-    t_cut = datetime.combine(as_of, time(), tzinfo=UTC)
-    _table(spark, "kpi_params", [
-        ("reporting_currency", "STRING"), ("t_cut", "TIMESTAMP"), ("cut_date", "DATE"),
-        ("all_sources", "BOOLEAN"), ("min_closed_deals", "BIGINT"), ("fiscal_offset", "INT"),
-        ("compute_date", "DATE"),
-    ], [[settings.reporting_currency, t_cut, as_of, sources is None,
-         settings.quality_score.min_closed_deals, settings.fiscal_year_start_month - 1, today]])
-    _table(spark, "kpi_sources", [("source", "STRING")], [[s] for s in sources or ()])
-    _table(spark, "channel_map", [("lead_source", "STRING"), ("channel", "STRING")],
-           [[src.lower(), ch] for ch, srcs in settings.channels.items() for src in srcs])
-    _table(spark, "quality_weights", [("metric", "STRING"), ("weight", "DOUBLE")],
-           [[m, w] for m, w in settings.quality_score.weights.items()])
-    _table(spark, "kpi_grains", [("grain", "STRING"), ("months", "INT")],
-           [[g, GRAINS[g]] for g in grains])
 
 
 def _run(spark: SparkSession, step: Step, trees: Sequence[exp.Expr]) -> None:
@@ -271,7 +273,8 @@ def compute_spark(
 
     Raises:
         ComputeError: an unknown grain, ``date_from`` after ``date_to``, a missing canonical
-            table, or a statement Spark refuses (named with its step).
+            table, a reporting time zone other than UTC, or a statement Spark refuses (named
+            with its step).
         PeriodError: ``as_of`` after today.
     """
     grains = list(dict.fromkeys(grains))
@@ -282,18 +285,31 @@ def compute_spark(
     if date_from and date_to and date_from > date_to:
         msg = f"--from {date_from} is after --to {date_to}"
         raise ComputeError(msg)
-    missing = [t for t in CANONICAL_TABLES if t not in tables]
+    missing = [t for t in (*CANONICAL_TABLES, *HISTORY_TABLES) if t not in tables]
     if missing:
         msg = f"no canonical table {missing[0]!r} for the Spark compute"
         raise ComputeError(msg)
-    today = today or reporting_today(settings.reporting_timezone or "UTC")
+    zone = settings.reporting_timezone or (
+        zone_of(_rows(spark, tables[CALENDAR], ZONES_SQL)) if CALENDAR in tables else "UTC")
+    if zone != "UTC":
+        msg = (f"reporting_timezone is {zone}: compute --engine spark buckets in UTC only; "
+               "compute this store with DuckDB (--engine duckdb) or set reporting_timezone: UTC")
+        raise ComputeError(msg)
+    today = today or reporting_today(zone)
     as_of = default_as_of(as_of, today)
     computed_at = computed_at or datetime.now(UTC)
     summary = ComputeSummary(today=today, as_of=as_of)
     fiscal = settings.fiscal_year_start_month
-    for name in CANONICAL_TABLES:
+    for name in (*CANONICAL_TABLES, *HISTORY_TABLES):
         tables[name].createOrReplaceTempView(name)
-    _parameters(spark, settings, grains, as_of, sources, today)
+    for table in parameter_tables(settings, grains, as_of, sources, today, zone):
+        _table(spark, table)
+    made = {t for s in steps() for t in s.creates}
+    absent = [t for s in steps() for t in s.reads
+              if t not in made and (t not in INPUTS or not spark.catalog.tableExists(t))]
+    if absent:
+        msg = f"the KPI steps read {absent[0]!r}, which the Spark compute does not make"
+        raise ComputeError(msg)
     try:
         from pyspark.errors import PySparkException
     except ImportError:  # pragma: no cover - pyspark < 3.4
@@ -306,10 +322,12 @@ def compute_spark(
                 _run(spark, step, trees)
             if step.name == "facts":
                 _warnings(spark, summary, as_of)
+            if step.name == "credit_links":
+                summary.warnings.update(credit.flag_warnings(
+                    spark.sql(_spark_sql(credit.WARNINGS_SQL)).collect()))
         wides = []
         for grain in grains:
-            _table(spark, "kpi_grain", [("grain", "STRING"), ("months", "INT")],
-                   [[grain, GRAINS[grain]]])
+            _table(spark, ParameterTable("kpi_grain", GRAIN_COLUMNS, [[grain, GRAINS[grain]]]))
             for step, trees in by_grain[grain]:
                 if step.grain:
                     _run(spark, step, trees)
@@ -334,6 +352,11 @@ def compute_spark(
     counts: dict[str, int] = {r[0]: r[1] for r in spark.sql(_spark_sql(long_rows_sql())).collect()}
     summary.rows = {g: int(counts.get(g, 0)) for g in grains}
     return SparkResult(wide, {"": summary}, computed_at)
+
+
+def _rows(spark: SparkSession, frame: DataFrame, duckdb_sql: str) -> list[Any]:
+    frame.createOrReplaceTempView(CALENDAR)
+    return [tuple(r) for r in spark.sql(_spark_sql(duckdb_sql)).collect()]
 
 
 def _warnings(spark: SparkSession, summary: ComputeSummary, as_of: date) -> None:

@@ -18,6 +18,7 @@ from typing import IO
 from kpi_engine import kpis
 from kpi_engine.calendar import reporting_zone
 from kpi_engine.errors import EngineError
+from kpi_engine.parameters import write_duckdb
 from kpi_engine.periods import reporting_today
 from kpi_engine.settings import KpiSettings
 from kpi_engine.store import Store
@@ -109,7 +110,7 @@ def drilldown(
     today = today or reporting_today(zone)
     store.con.execute(kpis._sql("macros", "duckdb.sql"))
     kpis._zone_macros(store, zone)
-    kpis._parameters(store, settings, [grain], runs[0][0], None, today, zone)
+    write_duckdb(store, kpis.parameter_tables(settings, [grain], runs[0][0], None, today, zone))
     try:
         for step in chain:
             if not step.grain:

@@ -7,6 +7,7 @@ Spark tests are ``slow`` (a JVM, local[2]); the layout, config and store-loading
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -16,14 +17,33 @@ from click.testing import CliRunner
 
 from bench.compute_kpis import GENERATE as BENCH_GENERATE
 from cli import cli
-from kpi_engine.canonical import export_canonical, load_wide
+from kpi_engine.canonical import EXPORTED_TABLES, export_canonical, load_wide
 from kpi_engine.errors import ComputeError
 from kpi_engine.kpis import ComputeSummary, compute
 from kpi_engine.settings import KpiSettings, QualityScoreSettings
-from kpi_engine.store import CANONICAL_TABLES, Store
+from kpi_engine.store import Store
+from tests.helpers.history import HISTORY
 from tests.helpers.maven import maven_config, write_config
 from tests.helpers.regression import CHANNELS, GENERATE
 from tests.helpers.spark import TEST_SPARK, needs_spark, spark_session, wide_differences
+
+#: Partner links of tenant a: every 5th deal with a partner gets its partner as 'Sourced'
+#: (primary, share 0.6) and the next partner as 'Influencer' (0.4); every 35th a role no
+#: attribution.roles maps ('Mystery'), which the credit's warnings count.
+LINKS = """
+INSERT INTO deal_partners
+SELECT source, deal_id || '-s', deal_id, partner_id, 'Sourced', NULL, true, 0.6, 'test',
+       NULL, false
+FROM (SELECT *, CAST(substr(deal_id, 2) AS BIGINT) AS i FROM deals) d
+WHERE partner_id IS NOT NULL AND i % 5 = 0
+UNION ALL
+SELECT source, deal_id || '-i', deal_id,
+       'P' || ((CAST(substr(partner_id, 2) AS BIGINT) + 1) % 6),
+       CASE WHEN i % 35 = 0 THEN 'Mystery' ELSE 'Influencer' END, NULL, false, 0.4, 'test',
+       NULL, false
+FROM (SELECT *, CAST(substr(deal_id, 2) AS BIGINT) AS i FROM deals) d
+WHERE partner_id IS NOT NULL AND i % 5 = 0;
+"""
 
 AS_OF = "2017-12-31"
 SETTINGS = KpiSettings(reporting_currency="USD", channels=CHANNELS,
@@ -61,10 +81,13 @@ def test_spark_compute_equals_duckdb_on_maven_and_copies_into_store(tmp_path: Pa
     exported = _invoke(config, "export-canonical", "--to", str(tmp_path / "canonical"))
     assert exported.startswith("wrote partners 0, owners 35, stages 4, deals 8800, ")
     spark = _invoke(config, "compute", "--engine", "spark", "--as-of", AS_OF, "--into-store")
-    # the same summary: deals, rows per grain, warnings
-    assert spark.splitlines()[:-2] == duck.splitlines()
-    assert spark.splitlines()[-2:] == [f"wrote the KPI rows to {tmp_path / 'out' / 'kpi_wide'}",
-                                       f"copied them into {tmp_path / 's.duckdb'}"]
+    # the same summary: deals, rows per grain, warnings; the reader copy refreshed as after
+    # the DuckDB compute
+    published = f"published {tmp_path / 's.published.duckdb'}"
+    assert duck.splitlines()[-1] == published
+    assert spark.splitlines()[:-3] == duck.splitlines()[:-1]
+    assert spark.splitlines()[-3:] == [f"wrote the KPI rows to {tmp_path / 'out' / 'kpi_wide'}",
+                                       f"copied them into {tmp_path / 's.duckdb'}", published]
     # Spark's rows, as written and as copied into the store, equal DuckDB's
     con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
     con.execute(f"CREATE TEMP TABLE duck_wide AS SELECT * FROM "
@@ -104,7 +127,10 @@ def test_spark_compute_equals_duckdb_on_100k_synthetic_deals(tmp_path: Path) -> 
     spark = spark_session()
     result = compute_spark(spark, read_canonical(spark, tmp_path / "canonical"), SETTINGS,
                            today=today)
-    assert result.summaries[""] == summary
+    # the same summary; targets are the DuckDB compute's alone (docs/scale.md)
+    assert summary.targets is not None
+    assert not summary.targets.lines()
+    assert result.summaries[""] == replace(summary, targets=None)
     result.wide.write.mode("overwrite").parquet(str(tmp_path / "wide"))
     con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
     assert wide_differences(con, "kpi_wide", tmp_path / "wide") == []
@@ -114,21 +140,28 @@ def test_spark_compute_equals_duckdb_on_100k_synthetic_deals(tmp_path: Path) -> 
 @pytest.mark.slow
 def test_spark_compute_two_tenants_each_equals_its_own_duckdb_compute(tmp_path: Path) -> None:
     """Tenant a: the regression data set (nulls, a currency without rate, instants on
-    midnights); tenant b: 3,000 bench deals with a fiscal year from April. One folder, one
-    Spark compute; each tenant's rows equal its own store's."""
+    midnights) with amount / close-date history, pipeline snapshots (the waterfall) and
+    partner links (the credit); tenant b: 3,000 bench deals with a fiscal year from April.
+    One folder, one Spark compute; each tenant's rows equal its own store's, and its summary
+    (the credit's warnings too) is its DuckDB compute's."""
     needs_spark()
     configs = {}
+    duck: dict[str, list[str]] = {}
     for tenant, generate, fiscal in (("a", GENERATE, 1), ("b", BENCH_GENERATE.format(n=3000), 4)):
         folder = tmp_path / tenant
         folder.mkdir()
         store = _store(folder / "s.duckdb", generate)
+        if tenant == "a":
+            store.con.execute(HISTORY + LINKS)
         store.close()
         configs[tenant] = write_config(folder / "partnerkpi.yaml", {
             "database": "s.duckdb", "reporting_currency": "USD",
             "kpis": {"fiscal_year_start_month": fiscal, "channels": CHANNELS,
                      "quality_score": {"min_closed_deals": 5,
                                        "weights": {"won_amount": 0.5, "deals_won": 0.5}}}})
-        _invoke(configs[tenant], "compute", "--as-of", "2024-07-15")
+        duck[tenant] = [line for line in _invoke(configs[tenant], "compute", "--as-of",
+                                                  "2024-07-15").splitlines()
+                        if not line.startswith("published ")]
         _invoke(configs[tenant], "export-canonical", "--to", str(tmp_path / "lake"),
                 "--tenant", tenant)
     assert sorted(p.name for p in (tmp_path / "lake" / "deals").iterdir()) == [
@@ -137,14 +170,24 @@ def test_spark_compute_two_tenants_each_equals_its_own_duckdb_compute(tmp_path: 
         **TEST_SPARK, "input": {"parquet": "lake"}, "output": {"parquet": "out"},
         "tenants": {"a": "a/partnerkpi.yaml", "b": "b/partnerkpi.yaml"}}})
     printed = _invoke(main, "compute", "--engine", "spark", "--as-of", "2024-07-15")
-    assert printed.splitlines()[0] == "tenant a:"
-    assert "tenant b:" in printed.splitlines()
+    lines = printed.splitlines()
+    b_at = lines.index("tenant b:")
+    assert lines[0] == "tenant a:"
+    assert lines[1:b_at] == duck["a"]
+    assert lines[b_at + 1:b_at + 1 + len(duck["b"])] == duck["b"]
+    assert any("attribution roles" in line for line in duck["a"])
     for tenant in ("a", "b"):
         con = duckdb.connect(str(tmp_path / tenant / "s.duckdb"), read_only=True)
         assert wide_differences(con, "kpi_wide", tmp_path / "out",
                                 where=f"tenant = '{tenant}'") == []
         (n,) = con.execute("SELECT count(*) FROM spark_rows").fetchone()
         assert n == con.execute("SELECT count(*) FROM kpi_wide").fetchone()[0] > 500
+        if tenant == "a":  # the waterfall moved: versions pulled in, pushed out, raised, cut
+            moved = con.execute(
+                "SELECT count(*) FILTER (WHERE waterfall_pulled_in > 0), count(*) FILTER "
+                "(WHERE waterfall_pushed_out > 0), count(*) FILTER (WHERE waterfall_increased "
+                "> 0), count(*) FILTER (WHERE waterfall_decreased > 0) FROM kpi_wide").fetchone()
+            assert min(moved) > 0
         con.close()
 
 
@@ -163,13 +206,43 @@ def test_read_canonical_takes_metastore_tables_by_name_over_the_parquet_folder(
     spark.read.parquet(str(tmp_path / "canonical" / "deals")).where("is_won") \
         .createOrReplaceGlobalTempView("crm_won_deals")
     frames = read_canonical(spark, tmp_path / "canonical", {"deals": "global_temp.crm_won_deals"})
-    assert sorted(frames) == sorted(CANONICAL_TABLES)
+    assert sorted(frames) == sorted(EXPORTED_TABLES)
     assert frames["deals"].count() == won < 3000
     assert frames["leads"].count() == 900
     with pytest.raises(ComputeError, match=r"spark\.input\.tables: 'opportunities' is not a "):
         read_canonical(spark, tmp_path / "canonical", {"opportunities": "x"})
     with pytest.raises(ComputeError, match="canonical table 'partners': no "):
         read_canonical(spark, tmp_path / "nothing", {"deals": "global_temp.crm_won_deals"})
+
+
+@pytest.mark.slow
+def test_spark_compute_refuses_a_reporting_time_zone_other_than_utc(tmp_path: Path) -> None:
+    """The Spark macros bucket days in UTC: a store whose source keeps its calendar in New
+    York (source_calendar), or a configured zone, is refused naming reporting_timezone,
+    never computed in UTC; reporting_timezone: UTC settles it (the rows equal DuckDB's)."""
+    needs_spark()
+    from kpi_engine.spark_engine import compute_spark, read_canonical
+
+    store = _store(tmp_path / "s.duckdb", GENERATE)
+    store.con.execute("INSERT INTO source_calendar VALUES ('hubspot', 'America/New_York')")
+    utc = KpiSettings(reporting_currency="USD", channels=CHANNELS, reporting_timezone="UTC",
+                      quality_score=SETTINGS.quality_score)
+    today = date(2024, 7, 15)
+    compute(store, utc, ["year"], today=today)
+    export_canonical(store, tmp_path / "canonical")
+    store.close()
+    spark = spark_session()
+    tables = read_canonical(spark, tmp_path / "canonical")
+    with pytest.raises(ComputeError, match=r"^reporting_timezone is America/New_York: "):
+        compute_spark(spark, tables, SETTINGS, ["year"], today=today)
+    berlin = KpiSettings(reporting_currency="USD", reporting_timezone="Europe/Berlin")
+    with pytest.raises(ComputeError, match=r"^reporting_timezone is Europe/Berlin: "):
+        compute_spark(spark, tables, berlin, ["year"], today=today)
+    result = compute_spark(spark, tables, utc, ["year"], today=today)
+    result.wide.write.mode("overwrite").parquet(str(tmp_path / "wide"))
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    assert wide_differences(con, "kpi_wide", tmp_path / "wide") == []
+    con.close()
 
 
 # ------------------------------------------------------------------ without Spark
@@ -180,7 +253,11 @@ def test_export_canonical_writes_every_table_and_refuses_mixed_layouts(tmp_path:
     counts = export_canonical(store, tmp_path / "one")
     assert counts["deals"] == 3000
     assert counts["leads"] == 900
-    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == sorted(CANONICAL_TABLES)
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == sorted(EXPORTED_TABLES)
+    assert {"deal_history", "pipeline_snapshots", "source_calendar", "deal_partners"} <= set(
+        EXPORTED_TABLES)
+    assert counts["deal_history"] == store.con.execute(
+        "SELECT count(*) FROM deal_history").fetchone()[0]
     con = duckdb.connect()
     back = con.execute(f"SELECT count(*), sum(amount), count(*) FILTER (WHERE is_deleted) "
                        f"FROM '{tmp_path / 'one' / 'deals' / 'data.parquet'}'").fetchone()

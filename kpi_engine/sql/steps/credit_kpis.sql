@@ -22,7 +22,7 @@ SELECT period_of(close_date) AS period_start, category, member,
        sum(CASE WHEN is_won THEN credit_amount END) AS won_amount,
        sum(CASE WHEN is_won AND credit_amount IS NOT NULL THEN w END) AS won_amount_w,
        sum(CASE WHEN is_won AND created_date IS NOT NULL AND close_date >= created_date
-                THEN CAST((close_date - created_date) * w AS DECIMAL(18, 10)) END)
+                THEN CAST(day_diff(created_date, close_date) * w AS DECIMAL(18, 10)) END)
            AS cycle_days_w,
        sum(CASE WHEN is_won AND created_date IS NOT NULL AND close_date >= created_date
                 THEN w END) AS cycle_w
