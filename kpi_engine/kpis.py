@@ -409,6 +409,24 @@ def _drop_temporaries(store: Store, chain: Sequence[Step]) -> None:
         store.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
+def checked_request(grains: Iterable[str], date_from: date | None,
+                    date_to: date | None) -> list[str]:
+    """The grains asked for, each once in the order given (both engines' compute).
+
+    Raises:
+        ComputeError: an unknown grain, or ``date_from`` after ``date_to``.
+    """
+    grains = list(dict.fromkeys(grains))
+    unknown = [g for g in grains if g not in GRAINS]
+    if unknown:
+        msg = f"unknown grain {unknown[0]!r}: use {', '.join(GRAINS)}"
+        raise ComputeError(msg)
+    if date_from and date_to and date_from > date_to:
+        msg = f"--from {date_from} is after --to {date_to}"
+        raise ComputeError(msg)
+    return grains
+
+
 def compute(
     store: Store,
     settings: KpiSettings,
@@ -444,14 +462,7 @@ def compute(
         ComputeError: an unknown grain, or ``date_from`` after ``date_to``.
         PeriodError: ``as_of`` after today.
     """
-    grains = list(dict.fromkeys(grains))
-    unknown = [g for g in grains if g not in GRAINS]
-    if unknown:
-        msg = f"unknown grain {unknown[0]!r}: use {', '.join(GRAINS)}"
-        raise ComputeError(msg)
-    if date_from and date_to and date_from > date_to:
-        msg = f"--from {date_from} is after --to {date_to}"
-        raise ComputeError(msg)
+    grains = checked_request(grains, date_from, date_to)
     zone = reporting_zone(store, settings.reporting_timezone)
     today = today or reporting_today(zone)
     as_of = default_as_of(as_of, today)

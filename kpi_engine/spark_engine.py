@@ -49,6 +49,7 @@ from kpi_engine.kpis import (
     WARNINGS_SQL,
     ComputeSummary,
     Step,
+    checked_request,
     parameter_tables,
     steps,
     summary_warnings,
@@ -277,14 +278,7 @@ def compute_spark(
             with its step).
         PeriodError: ``as_of`` after today.
     """
-    grains = list(dict.fromkeys(grains))
-    unknown = [g for g in grains if g not in GRAINS]
-    if unknown:
-        msg = f"unknown grain {unknown[0]!r}: use {', '.join(GRAINS)}"
-        raise ComputeError(msg)
-    if date_from and date_to and date_from > date_to:
-        msg = f"--from {date_from} is after --to {date_to}"
-        raise ComputeError(msg)
+    grains = checked_request(grains, date_from, date_to)
     missing = [t for t in (*CANONICAL_TABLES, *HISTORY_TABLES) if t not in tables]
     if missing:
         msg = f"no canonical table {missing[0]!r} for the Spark compute"
